@@ -68,7 +68,7 @@ def _to_numpy(value: Any) -> np.ndarray:
     value = value.detach().cpu()
     value = value.float() if value.is_floating_point() else value  # numpy has no bfloat16
     value = value.numpy()
-  return np.asarray(value)
+  return np.array(value, copy=True)  # never alias the caller's tensors
 
 
 def state_dict_to_variables(state_dict: Mapping[str, Any]) -> dict:

@@ -1,0 +1,380 @@
+"""Compact PyTorch reference definitions of every kdjax model (tests only).
+
+Written from the architecture descriptions in ``shared/spec/models.md``; module attribute names
+and registration order reproduce the reference state-dict layouts key for key, and the
+initialisers are the reference code's. ``build(name, num_classes)`` returns the module;
+``forward`` returns logits only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def _conv(cin, cout, k, stride=1, padding=0, groups=1, bias=False):
+  return nn.Conv2d(cin, cout, k, stride, padding, groups=groups, bias=bias)
+
+
+def _conv_bn(cin, cout, k, stride=1, padding=0, groups=1, relu=False):
+  layers = [_conv(cin, cout, k, stride, padding, groups), nn.BatchNorm2d(cout)]
+  return nn.Sequential(*(layers + [nn.ReLU()] if relu else layers))
+
+
+def _init_fan_out(model, linear_std=None):
+  """normal(0, sqrt(2 / (k*k*out))) convs (bias 0), BN 1/0, optional normal(0, std) linears."""
+  for m in model.modules():
+    if isinstance(m, nn.Conv2d):
+      nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1]
+                                                      * m.out_channels)))
+      if m.bias is not None:
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+      nn.init.ones_(m.weight)
+      nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Linear) and linear_std is not None:
+      nn.init.normal_(m.weight, 0.0, linear_std)
+      nn.init.zeros_(m.bias)
+  return model
+
+
+def _channel_shuffle(x, groups):
+  n, c, h, w = x.shape
+  return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+# ----------------------------------------------------------------------------- ResNets
+class BasicBlock(nn.Module):
+  expansion = 1
+
+  def __init__(self, cin, planes, stride, shortcut_name):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(cin, planes, 3, stride, 1), nn.BatchNorm2d(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, 1, 1), nn.BatchNorm2d(planes)
+    self.shortcut_name = shortcut_name
+    if stride != 1 or cin != planes:
+      setattr(self, shortcut_name, _conv_bn(cin, planes, 1, stride))
+
+  def forward(self, x):
+    out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+    short = getattr(self, self.shortcut_name, None)
+    return F.relu(out + (short(x) if short is not None else x))
+
+
+class Bottleneck(nn.Module):
+  expansion = 4
+
+  def __init__(self, cin, planes, stride, shortcut_name):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(cin, planes, 1), nn.BatchNorm2d(planes)
+    self.conv2, self.bn2 = _conv(planes, planes, 3, stride, 1), nn.BatchNorm2d(planes)
+    self.conv3, self.bn3 = _conv(planes, 4 * planes, 1), nn.BatchNorm2d(4 * planes)
+    self.shortcut_name = shortcut_name
+    if stride != 1 or cin != 4 * planes:
+      setattr(self, shortcut_name, _conv_bn(cin, 4 * planes, 1, stride))
+
+  def forward(self, x):
+    out = F.relu(self.bn1(self.conv1(x)))
+    out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+    short = getattr(self, self.shortcut_name, None)
+    return F.relu(out + (short(x) if short is not None else x))
+
+
+class ResNet(nn.Module):
+
+  def __init__(self, block, sizes, planes, strides, stem, num_classes, imagenet=False,
+               shortcut_name="downsample", head_name="fc"):
+    super().__init__()
+    self.imagenet = imagenet
+    self.conv1 = _conv(3, stem, 7, 2, 3) if imagenet else _conv(3, stem, 3, 1, 1)
+    self.bn1 = nn.BatchNorm2d(stem)
+    cin, self.stages = stem, []
+    for i, (size, p, s) in enumerate(zip(sizes, planes, strides)):
+      blocks = []
+      for j in range(size):
+        blocks.append(block(cin, p, s if j == 0 else 1, shortcut_name))
+        cin = p * block.expansion
+      setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+      self.stages.append(f"layer{i + 1}")
+    self.head_name = head_name
+    setattr(self, head_name, nn.Linear(cin, num_classes))
+    _init_fan_out(self)
+
+  def forward(self, x):
+    x = F.relu(self.bn1(self.conv1(x)))
+    if self.imagenet:
+      x = F.max_pool2d(x, 3, 2, 1)
+    for stage in self.stages:
+      x = getattr(self, stage)(x)
+    return getattr(self, self.head_name)(x.mean((2, 3)))
+
+
+# ----------------------------------------------------------------------------- WRN
+class WideBlock(nn.Module):
+
+  def __init__(self, cin, cout, stride):
+    super().__init__()
+    self.bn1, self.conv1 = nn.BatchNorm2d(cin), _conv(cin, cout, 3, stride, 1)
+    self.bn2, self.conv2 = nn.BatchNorm2d(cout), _conv(cout, cout, 3, 1, 1)
+    self.equal = cin == cout
+    if not self.equal:
+      self.convShortcut = _conv(cin, cout, 1, stride)
+
+  def forward(self, x):
+    act = F.relu(self.bn1(x))
+    out = self.conv2(F.relu(self.bn2(self.conv1(act))))
+    return out + (x if self.equal else self.convShortcut(act))
+
+
+class WideGroup(nn.Module):
+
+  def __init__(self, n, cin, cout, stride):
+    super().__init__()
+    self.layer = nn.Sequential(*[WideBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1)
+                                 for i in range(n)])
+
+  def forward(self, x):
+    return self.layer(x)
+
+
+class WideResNet(nn.Module):
+
+  def __init__(self, depth, k, num_classes):
+    super().__init__()
+    n, w = (depth - 4) // 6, [16, 16 * k, 32 * k, 64 * k]
+    self.conv1 = _conv(3, 16, 3, 1, 1)
+    self.block1 = WideGroup(n, w[0], w[1], 1)
+    self.block2 = WideGroup(n, w[1], w[2], 2)
+    self.block3 = WideGroup(n, w[2], w[3], 2)
+    self.bn1, self.fc = nn.BatchNorm2d(w[3]), nn.Linear(w[3], num_classes)
+    _init_fan_out(self)
+    nn.init.zeros_(self.fc.bias)
+
+  def forward(self, x):
+    x = self.block3(self.block2(self.block1(self.conv1(x))))
+    return self.fc(F.relu(self.bn1(x)).mean((2, 3)))
+
+
+# ----------------------------------------------------------------------------- VGG
+VGG_CFG = {
+    "vgg8": [[64], [128], [256], [512], [512]],
+    "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
+    "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
+    "vgg16": [[64, 64], [128, 128], [256] * 3, [512] * 3, [512] * 3],
+    "vgg19": [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
+}
+
+
+class VGG(nn.Module):
+
+  def __init__(self, cfg, num_classes):
+    super().__init__()
+    cin = 3
+    for i, widths in enumerate(cfg):
+      layers = []
+      for w in widths:
+        layers += [_conv(cin, w, 3, 1, 1, bias=True), nn.BatchNorm2d(w), nn.ReLU()]
+        cin = w
+      setattr(self, f"block{i}", nn.Sequential(*layers[:-1]))
+    self.classifier = nn.Linear(512, num_classes)
+    _init_fan_out(self, linear_std=0.01)
+
+  def forward(self, x):
+    h = x.shape[2]
+    for i in range(5):
+      if i in (1, 2, 3) or (i == 4 and h == 64):
+        x = F.max_pool2d(x, 2, 2)
+      x = F.relu(getattr(self, f"block{i}")(x))
+    return self.classifier(x.mean((2, 3)))
+
+
+# ----------------------------------------------------------------------------- MobileNets
+class InvertedResidual(nn.Module):
+
+  def __init__(self, cin, cout, stride, t):
+    super().__init__()
+    hid = cin * t
+    self.residual = stride == 1 and cin == cout
+    self.conv = nn.Sequential(_conv(cin, hid, 1), nn.BatchNorm2d(hid), nn.ReLU(),
+                              _conv(hid, hid, 3, stride, 1, groups=hid), nn.BatchNorm2d(hid),
+                              nn.ReLU(), _conv(hid, cout, 1), nn.BatchNorm2d(cout))
+
+  def forward(self, x):
+    return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+  SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+              (6, 160, 3, 2), (6, 320, 1, 1)]
+
+  def __init__(self, num_classes, width=0.5):
+    super().__init__()
+    cin = int(32 * width)
+    self.conv1 = _conv_bn(3, cin, 3, 2, 1, relu=True)
+    self.blocks = nn.ModuleList()
+    for t, c, n, s in self.SETTINGS:
+      cout, group = int(c * width), []
+      for i in range(n):
+        group.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
+        cin = cout
+      self.blocks.append(nn.Sequential(*group))
+    self.conv2 = _conv_bn(cin, 1280, 1, relu=True)
+    self.classifier = nn.Sequential(nn.Linear(1280, num_classes))
+    _init_fan_out(self, linear_std=0.01)
+
+  def forward(self, x):
+    x = self.conv1(x)
+    for group in self.blocks:
+      x = group(x)
+    return self.classifier(self.conv2(x).mean((2, 3)))
+
+
+class MobileNetV1(nn.Module):
+  UNITS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
+      (1024, 2), (1024, 1)]
+
+  def __init__(self, num_classes):
+    super().__init__()
+    units, cin = [_conv_bn(3, 32, 3, 2, 1, relu=True)], 32
+    for cout, s in self.UNITS:
+      units.append(nn.Sequential(_conv(cin, cin, 3, s, 1, groups=cin), nn.BatchNorm2d(cin),
+                                 nn.ReLU(), _conv(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU()))
+      cin = cout
+    self.model = nn.Sequential(*units, nn.AvgPool2d(7))
+    self.fc = nn.Linear(1024, num_classes)
+
+  def forward(self, x):
+    return self.fc(self.model(x).flatten(1))
+
+
+# ----------------------------------------------------------------------------- ShuffleNets
+class ShuffleV1Block(nn.Module):
+
+  def __init__(self, cin, cout, stride, groups=3):
+    super().__init__()
+    mid, self.stride = cout // 4, stride
+    self.g = 1 if cin == 24 else groups
+    self.conv1, self.bn1 = _conv(cin, mid, 1, groups=self.g), nn.BatchNorm2d(mid)
+    self.conv2, self.bn2 = _conv(mid, mid, 3, stride, 1, groups=mid), nn.BatchNorm2d(mid)
+    self.conv3, self.bn3 = _conv(mid, cout, 1, groups=groups), nn.BatchNorm2d(cout)
+
+  def forward(self, x):
+    out = _channel_shuffle(F.relu(self.bn1(self.conv1(x))), self.g)
+    out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+    if self.stride == 2:
+      return F.relu(torch.cat([out, F.avg_pool2d(x, 3, 2, 1)], 1))
+    return F.relu(out + x)
+
+
+class ShuffleNetV1(nn.Module):
+
+  def __init__(self, num_classes, planes=(240, 480, 960), blocks=(4, 8, 4)):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(3, 24, 1), nn.BatchNorm2d(24)
+    cin = 24
+    for i, (p, n) in enumerate(zip(planes, blocks)):
+      layer = [ShuffleV1Block(cin, p - cin, 2)] + [ShuffleV1Block(p, p, 1) for _ in range(n - 1)]
+      setattr(self, f"layer{i + 1}", nn.Sequential(*layer))
+      cin = p
+    self.linear = nn.Linear(cin, num_classes)
+
+  def forward(self, x):
+    x = F.relu(self.bn1(self.conv1(x)))
+    x = self.layer3(self.layer2(self.layer1(x)))
+    return self.linear(x.mean((2, 3)))
+
+
+class ShuffleV2Down(nn.Module):
+
+  def __init__(self, cin, cout):
+    super().__init__()
+    mid = cout // 2
+    self.conv1, self.bn1 = _conv(cin, cin, 3, 2, 1, groups=cin), nn.BatchNorm2d(cin)
+    self.conv2, self.bn2 = _conv(cin, mid, 1), nn.BatchNorm2d(mid)
+    self.conv3, self.bn3 = _conv(cin, mid, 1), nn.BatchNorm2d(mid)
+    self.conv4, self.bn4 = _conv(mid, mid, 3, 2, 1, groups=mid), nn.BatchNorm2d(mid)
+    self.conv5, self.bn5 = _conv(mid, mid, 1), nn.BatchNorm2d(mid)
+
+  def forward(self, x):
+    left = F.relu(self.bn2(self.conv2(self.bn1(self.conv1(x)))))
+    right = self.bn4(self.conv4(F.relu(self.bn3(self.conv3(x)))))
+    right = F.relu(self.bn5(self.conv5(right)))
+    return _channel_shuffle(torch.cat([left, right], 1), 2)
+
+
+class ShuffleV2Basic(nn.Module):
+
+  def __init__(self, channels):
+    super().__init__()
+    c = channels // 2
+    self.conv1, self.bn1 = _conv(c, c, 1), nn.BatchNorm2d(c)
+    self.conv2, self.bn2 = _conv(c, c, 3, 1, 1, groups=c), nn.BatchNorm2d(c)
+    self.conv3, self.bn3 = _conv(c, c, 1), nn.BatchNorm2d(c)
+
+  def forward(self, x):
+    c = x.shape[1] // 2
+    x1, x2 = x[:, :c], x[:, c:]
+    out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x2)))))
+    out = F.relu(self.bn3(self.conv3(out)))
+    return _channel_shuffle(torch.cat([x1, out], 1), 2)
+
+
+class ShuffleNetV2(nn.Module):
+
+  def __init__(self, num_classes, channels=(116, 232, 464, 1024), blocks=(3, 7, 3)):
+    super().__init__()
+    self.conv1, self.bn1 = _conv(3, 24, 1), nn.BatchNorm2d(24)
+    cin = 24
+    for i, (c, n) in enumerate(zip(channels, blocks)):
+      setattr(self, f"layer{i + 1}",
+              nn.Sequential(ShuffleV2Down(cin, c), *[ShuffleV2Basic(c) for _ in range(n)]))
+      cin = c
+    self.conv2, self.bn2 = _conv(cin, channels[3], 1), nn.BatchNorm2d(channels[3])
+    self.linear = nn.Linear(channels[3], num_classes)
+
+  def forward(self, x):
+    x = F.relu(self.bn1(self.conv1(x)))
+    x = self.layer3(self.layer2(self.layer1(x)))
+    return self.linear(F.relu(self.bn2(self.conv2(x))).mean((2, 3)))
+
+
+# ----------------------------------------------------------------------------- registry
+_SMALL, _X4 = [16, 16, 32, 64], [32, 64, 128, 256]
+
+
+def _cifar_resnet(depth, widths, k):
+  n = (depth - 2) // 6
+  return ResNet(BasicBlock, [n] * 3, widths[1:], [1, 2, 2], widths[0], k)
+
+
+BUILDERS = {
+    **{f"resnet{d}": (lambda k, d=d: _cifar_resnet(d, _SMALL, k))
+       for d in (8, 14, 20, 32, 44, 56, 110)},
+    "resnet8x4": lambda k: _cifar_resnet(8, _X4, k),
+    "resnet32x4": lambda k: _cifar_resnet(32, _X4, k),
+    "ResNet18": lambda k: ResNet(BasicBlock, [2] * 4, [64, 128, 256, 512], [1, 2, 2, 2], 64, k,
+                                 shortcut_name="shortcut", head_name="linear"),
+    "ResNet50": lambda k: ResNet(Bottleneck, [3, 4, 6, 3], [64, 128, 256, 512], [1, 2, 2, 2], 64,
+                                 k, shortcut_name="shortcut", head_name="linear"),
+    **{f"wrn_{d}_{w}": (lambda k, d=d, w=w: WideResNet(d, w, k))
+       for d, w in ((16, 1), (16, 2), (40, 1), (40, 2), (28, 2), (16, 4), (28, 4))},
+    **{name: (lambda k, cfg=cfg: VGG(cfg, k)) for name, cfg in VGG_CFG.items()},
+    "MobileNetV2": MobileNetV2,
+    "ShuffleV1": ShuffleNetV1,
+    "ShuffleV2": ShuffleNetV2,
+    "resnet18": lambda k: ResNet(BasicBlock, [2] * 4, [64, 128, 256, 512], [1, 2, 2, 2], 64, k,
+                                 imagenet=True),
+    "resnet34": lambda k: ResNet(BasicBlock, [3, 4, 6, 3], [64, 128, 256, 512], [1, 2, 2, 2], 64,
+                                 k, imagenet=True),
+    "resnet50": lambda k: ResNet(Bottleneck, [3, 4, 6, 3], [64, 128, 256, 512], [1, 2, 2, 2], 64,
+                                 k, imagenet=True),
+    "MobileNetV1": MobileNetV1,
+}
+
+
+def build(name: str, num_classes: int) -> nn.Module:
+  """The PyTorch reference model ``name`` (float32, reference initialisation, train mode)."""
+  return BUILDERS[name](num_classes)
