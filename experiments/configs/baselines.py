@@ -1,0 +1,51 @@
+r"""Teachers and students trained from scratch with cross-entropy (CIFAR-100).
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/baselines.py:resnet56-ce \
+      --workdir=/tmp/baselines/resnet56-ce
+
+The whole table over three seeds, then its measured-vs-published markdown:
+
+  python -m experiments.sweep --table=baselines --seeds=0,1,2 --workdir=/tmp/baselines
+
+settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
+"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
+defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
+get_config raises.
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| resnet56-ce | resnet56 | teacher from scratch | 72.34 | published |
+| resnet110-ce | resnet110 | teacher from scratch | 74.31 | published |
+| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | published |
+| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | published |
+| vgg13-ce | vgg13 | teacher from scratch | 74.64 | published |
+| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | published |
+| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | published |
+| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | published |
+| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | published |
+| resnet20-ce | resnet20 | student from scratch | 69.06 | published |
+| resnet32-ce | resnet32 | student from scratch | 71.14 | published |
+| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | published |
+| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | published |
+| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | published |
+| vgg8-ce | vgg8 | student from scratch | 70.36 | published |
+| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | published |
+| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | published |
+| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'baselines'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in results.md order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)

@@ -1,0 +1,41 @@
+r"""Seed 000 Table 4: KD weight sweep of zKD+Ours (resnet32x4 -> resnet8x4, w_ce 1).
+Seed 000: one run per cell; w_ce 1 (not zKD+Ours's usual 0.1).
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/seed000_table4.py:w0.9 \
+      --workdir=/tmp/seed000_table4/w0.9
+
+The whole table over three seeds, then its measured-vs-published markdown:
+
+  python -m experiments.sweep --table=seed000_table4 --seeds=0,1,2 --workdir=/tmp/seed000_table4
+
+settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
+"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
+defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
+get_config raises.
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| w0.9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 0.9 | 73.32 | published |
+| w3 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 3 | 73.42 | published |
+| w6 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 6 | 74.24 | published |
+| w9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 9 | 75.90 | published |
+| w12 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 12 | 76.27 | published |
+| w15 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 15 | 76.14 | published |
+| w18 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 18 | 76.38 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'seed000_table4'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in results.md order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)

@@ -1,0 +1,63 @@
+r"""Seed 001 Table 4: KD weight x logit pre-process (resnet32x4 -> resnet8x4).
+tau 2, w_ce 0.1 throughout; the column pre-process replaces LS's z-score (z = raw logits, z - mean =
+centred, z / std = scaled, LS = z-score).
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/seed001_table4.py:none-w0.9 \
+      --workdir=/tmp/seed001_table4/none-w0.9
+
+The whole table over three seeds, then its measured-vs-published markdown:
+
+  python -m experiments.sweep --table=seed001_table4 --seeds=0,1,2 --workdir=/tmp/seed001_table4
+
+settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
+"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
+defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
+get_config raises.
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| none-w0.9 | resnet32x4 -> resnet8x4 | z, w_kd 0.9 | 73.60 | published |
+| none-w3 | resnet32x4 -> resnet8x4 | z, w_kd 3 | 74.38 | published |
+| none-w6 | resnet32x4 -> resnet8x4 | z, w_kd 6 | 74.45 | published |
+| none-w9 | resnet32x4 -> resnet8x4 | z, w_kd 9 | 73.33 | published |
+| none-w12 | resnet32x4 -> resnet8x4 | z, w_kd 12 | 68.29 | published |
+| none-w15 | resnet32x4 -> resnet8x4 | z, w_kd 15 | 65.34 | published |
+| none-w18 | resnet32x4 -> resnet8x4 | z, w_kd 18 | 63.45 | published |
+| center-w0.9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 0.9 | 73.37 | needs a trainer option |
+| center-w3 | resnet32x4 -> resnet8x4 | z - mean, w_kd 3 | 74.33 | needs a trainer option |
+| center-w6 | resnet32x4 -> resnet8x4 | z - mean, w_kd 6 | 74.82 | needs a trainer option |
+| center-w9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 9 | 73.94 | needs a trainer option |
+| center-w12 | resnet32x4 -> resnet8x4 | z - mean, w_kd 12 | 71.56 | needs a trainer option |
+| center-w15 | resnet32x4 -> resnet8x4 | z - mean, w_kd 15 | 62.01 | needs a trainer option |
+| center-w18 | resnet32x4 -> resnet8x4 | z - mean, w_kd 18 | 61.31 | needs a trainer option |
+| scale-w0.9 | resnet32x4 -> resnet8x4 | z / std, w_kd 0.9 | 73.79 | needs a trainer option |
+| scale-w3 | resnet32x4 -> resnet8x4 | z / std, w_kd 3 | 75.86 | needs a trainer option |
+| scale-w6 | resnet32x4 -> resnet8x4 | z / std, w_kd 6 | 76.44 | needs a trainer option |
+| scale-w9 | resnet32x4 -> resnet8x4 | z / std, w_kd 9 | 76.30 | needs a trainer option |
+| scale-w12 | resnet32x4 -> resnet8x4 | z / std, w_kd 12 | 76.49 | needs a trainer option |
+| scale-w15 | resnet32x4 -> resnet8x4 | z / std, w_kd 15 | 76.42 | needs a trainer option |
+| scale-w18 | resnet32x4 -> resnet8x4 | z / std, w_kd 18 | 76.18 | needs a trainer option |
+| zscore-w0.9 | resnet32x4 -> resnet8x4 | LS, w_kd 0.9 | 74.14 | published |
+| zscore-w3 | resnet32x4 -> resnet8x4 | LS, w_kd 3 | 76.11 | published |
+| zscore-w6 | resnet32x4 -> resnet8x4 | LS, w_kd 6 | 76.56 | published |
+| zscore-w9 | resnet32x4 -> resnet8x4 | LS, w_kd 9 | 76.62 | published |
+| zscore-w12 | resnet32x4 -> resnet8x4 | LS, w_kd 12 | 76.56 | published |
+| zscore-w15 | resnet32x4 -> resnet8x4 | LS, w_kd 15 | 76.61 | published |
+| zscore-w18 | resnet32x4 -> resnet8x4 | LS, w_kd 18 | 76.33 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'seed001_table4'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in results.md order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)

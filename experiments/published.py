@@ -1,0 +1,343 @@
+"""The published numbers of `results.md`, as data: one `PublishedCell` per table cell.
+
+Every number here is copied from `/work/shared/spec/results.md` (CIFAR-100 / ImageNet top-1 %, best epoch,
+mean of the papers' runs unless noted). Tables are grouped the way they are swept: one sweep table per
+published table (`seed001_table1`, ..., `imagenet`), each cell named `<teacher>-<student>-<method>` (or after
+its swept hyperparameter for the ablations), so that `experiments/configs/<table>.py:<cell>` runs it.
+
+Which rows sit in which paper table is read off `results.md`: seed 001 Tables 1-2 and seed 002 Tables 1 / 3
+split into same-architecture-family pairs (Table 1) and cross-family pairs (Table 2, resp. 3); seed 000's
+Table 2 is the block with the swapped student labels (same-family pairs) and its Table 1 the other block.
+
+Method names are the trainer's presets (`kdjax.config`): ce, kd, kd_ls, ctkd, ctkd_ls, dkd, dkd_ls, mlkd,
+mlkd_ls, ttm, wttm, kd_maxlogit (zKD+Ours), dkd_maxlogit (zDKD+Ours). `overrides` holds only what
+distinguishes a cell from its preset's per-pair defaults, as semantic keys (see `OVERRIDE_KEYS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from kdjax import config as kdjax_config
+
+SEED001 = 'seed 001 (Sun et al., CVPR 2024, logit standardization)'
+SEED002 = 'seed 002 (Zheng & Yang, ICLR 2024, TTM/WTTM)'
+SEED000 = 'seed 000 (Matsuyama et al. 2025, max-logit temperature)'
+
+# Semantic override keys a published cell may carry, with what they mean.
+OVERRIDE_KEYS = {
+    'w_ce': 'cross-entropy weight',
+    'w_kd': 'distillation weight (for DKD+LS / zDKD+Ours: the weight w multiplying alpha and beta)',
+    'preprocess': "logit pre-process before the KD softmax: 'none' (z), 'center' (z - mean), "
+                  "'scale' (z / std) or 'zscore' (LS)",
+}
+
+
+class UnknownCellError(KeyError):
+  """A table or cell name that `results.md` does not contain."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedCell:
+  """One published number and everything needed to rerun it.
+
+  Attributes:
+    table: sweep table name, also the config file `experiments/configs/<table>.py`.
+    cell: the cell's name inside its table (the `:<cell>` of `--config`), also its sweep directory.
+    teacher: teacher model name (`models.md`), None for a model trained from scratch.
+    student: student model name.
+    method: trainer method preset.
+    top1: published top-1 accuracy (%).
+    top5: published top-5 accuracy (%), ImageNet only.
+    overrides: semantic hyperparameters that differ from the preset's per-pair defaults (`OVERRIDE_KEYS`).
+    column: the column header as printed in `results.md`.
+    source: the paper and table the number comes from.
+    note: anything a reader of the number must know (label swaps, settings read from the spec).
+  """
+  table: str
+  cell: str
+  teacher: str | None
+  student: str
+  method: str
+  top1: float
+  column: str
+  source: str
+  top5: float | None = None
+  overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  note: str = ''
+
+  @property
+  def pair(self) -> str:
+    """`teacher -> student`, or the student alone when trained from scratch."""
+    return f'{self.teacher} -> {self.student}' if self.teacher else self.student
+
+
+def _pair_cell(teacher: str, student: str, method: str) -> str:
+  return f'{teacher}-{student}-{method}'
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seed 001 Tables 1-2 (and the TTM / WTTM columns of seed 002 Tables 1 and 3).
+_SEED001_COLUMNS = (('KD', 'kd'), ('KD+LS', 'kd_ls'), ('CTKD', 'ctkd'), ('CTKD+LS', 'ctkd_ls'),
+                    ('DKD', 'dkd'), ('DKD+LS', 'dkd_ls'), ('MLKD', 'mlkd'), ('MLKD+LS', 'mlkd_ls'))
+_SEED001_ROWS = {  # teacher, student: KD, KD+LS, CTKD, CTKD+LS, DKD, DKD+LS, MLKD, MLKD+LS
+    # Table 1 (same architecture family).
+    ('resnet32x4', 'resnet8x4'): (73.33, 76.62, 73.39, 76.67, 76.32, 77.01, 77.08, 78.28),
+    ('vgg13', 'vgg8'): (72.98, 74.36, 73.52, 74.47, 74.68, 74.81, 75.18, 75.22),
+    ('wrn_40_2', 'wrn_40_1'): (73.54, 74.37, 73.93, 74.58, 74.81, 74.89, 75.35, 75.56),
+    ('wrn_40_2', 'wrn_16_2'): (74.92, 76.11, 75.45, 76.08, 76.24, 76.39, 76.63, 76.95),
+    ('resnet56', 'resnet20'): (70.66, 71.43, 71.19, 71.34, 71.97, 72.32, 72.19, 72.33),
+    ('resnet110', 'resnet32'): (73.08, 74.17, 73.52, 74.01, 74.11, 74.29, 74.11, 74.32),
+    ('resnet110', 'resnet20'): (70.67, 71.48, 70.99, 71.39, 71.06, 71.85, 71.89, 72.27),
+    # Table 2 (different architecture families).
+    ('resnet32x4', 'ShuffleV2'): (74.45, 75.56, 75.37, 76.18, 77.07, 77.37, 78.44, 78.76),
+    ('resnet32x4', 'wrn_16_2'): (74.90, 75.26, 74.57, 75.16, 75.70, 76.19, 76.52, 77.53),
+    ('resnet32x4', 'wrn_40_2'): (77.70, 77.92, 77.66, 77.99, 78.46, 78.95, 79.26, 79.66),
+    ('wrn_40_2', 'resnet8x4'): (73.97, 77.11, 74.61, 77.03, 75.56, 76.75, 77.33, 77.68),
+    ('wrn_40_2', 'MobileNetV2'): (68.36, 69.23, 68.34, 69.53, 69.28, 70.01, 70.78, 71.61),
+    ('vgg13', 'MobileNetV2'): (67.37, 68.61, 68.50, 68.98, 69.71, 69.98, 70.57, 70.94),
+    ('ResNet50', 'MobileNetV2'): (67.35, 69.02, 68.67, 69.36, 70.35, 70.45, 71.04, 71.19),
+}
+_MLKD_NOTE = ('MLKD columns of seed 001 use 480-epoch training (960 for ShuffleV1/V2 students) '
+              'with the strong view')
+
+_SEED002_ROWS = {  # teacher, student: TTM, WTTM (Table 1 same family, Table 3 cross family)
+    ('resnet32x4', 'resnet8x4'): (76.17, 76.06),
+    ('vgg13', 'vgg8'): (74.33, 74.44),
+    ('wrn_40_2', 'wrn_40_1'): (74.32, 74.58),
+    ('wrn_40_2', 'wrn_16_2'): (76.23, 76.37),
+    ('resnet56', 'resnet20'): (71.83, 71.92),
+    ('resnet110', 'resnet32'): (73.97, 74.13),
+    ('resnet110', 'resnet20'): (71.46, 71.67),
+    ('resnet32x4', 'ShuffleV2'): (76.57, 76.55),
+    ('vgg13', 'MobileNetV2'): (68.98, 69.16),
+    ('ResNet50', 'MobileNetV2'): (69.24, 69.59),
+    ('ResNet50', 'vgg8'): (74.87, 74.82),
+    ('resnet32x4', 'ShuffleV1'): (74.18, 74.37),
+    ('wrn_40_2', 'ShuffleV1'): (75.39, 75.42),
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Seed 000 Tables 1-2: one run per cell, its own re-runs of the baselines.
+_SEED000_COLUMNS = (('zKD', 'kd_ls'), ('zCTKD', 'ctkd_ls'), ('zKD+Ours', 'kd_maxlogit'), ('zDKD', 'dkd_ls'),
+                    ('zDKD+Ours', 'dkd_maxlogit'), ('TTM', 'ttm'), ('WTTM', 'wttm'))
+_SEED000_TABLE1 = {  # teacher, student: zKD, zCTKD, zKD+Ours, zDKD, zDKD+Ours, TTM (no WTTM column)
+    ('resnet32x4', 'ShuffleV2'): (76.62, 76.18, 76.52, 76.41, 75.96, 75.39),
+    ('resnet32x4', 'wrn_16_2'): (75.05, 75.20, 75.56, 75.72, 76.05, 75.68),
+    ('resnet32x4', 'wrn_40_2'): (78.45, 77.91, 78.41, 79.13, 78.86, 77.96),
+    ('wrn_40_2', 'resnet8x4'): (76.53, 77.01, 75.02, 74.55, 74.82, 75.93),
+    ('wrn_40_2', 'MobileNetV2'): (69.39, 68.62, 69.89, 68.66, 68.95, 68.18),
+    ('vgg13', 'MobileNetV2'): (69.79, 69.32, 69.47, 69.04, 68.44, 67.91),
+    ('ResNet50', 'MobileNetV2'): (69.21, 69.19, 70.11, 69.19, 69.78, 67.80),
+}
+_SEED000_TABLE2 = {  # teacher, student: zKD, zCTKD, zKD+Ours, zDKD, zDKD+Ours, TTM, WTTM
+    ('wrn_40_2', 'wrn_16_2'): (75.90, 76.28, 76.03, 75.17, 75.66, 76.25, 75.62),
+    ('wrn_40_2', 'wrn_40_1'): (74.68, 74.45, 74.45, 74.09, 74.85, 74.00, 73.63),
+    ('resnet56', 'resnet20'): (71.06, 71.49, 70.87, 70.45, 71.90, 71.38, 71.62),
+    ('resnet110', 'resnet20'): (71.09, 71.83, 70.57, 70.79, 71.22, 71.06, 71.25),
+    ('resnet110', 'resnet32'): (73.52, 73.87, 73.17, 72.76, 73.24, 73.53, 73.81),
+    ('resnet32x4', 'resnet8x4'): (76.24, 76.27, 76.11, 75.28, 76.94, 75.81, 74.80),
+    ('vgg13', 'vgg8'): (74.135, 73.99, 74.54, 73.89, 75.12, 74.37, 73.50),
+}
+_SEED000_SWAPPED = {
+    ('resnet110', 'resnet32'): ("printed as ResNet110 -> ResNet8x4 in seed 000 Table 2; the student's "
+                                "from-scratch accuracy there (71.69) is resnet32's, so the row is resnet32"),
+    ('resnet32x4', 'resnet8x4'): ("printed as ResNet32x4 -> ResNet32 in seed 000 Table 2; the student's "
+                                  "from-scratch accuracy there (72.42) is resnet8x4's, so the row is "
+                                  "resnet8x4"),
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Ablations.
+_W_KD_SWEEP = (0.9, 3, 6, 9, 12, 15, 18)
+_SEED001_TABLE4 = {  # pre-process (column as printed): top-1 per w_kd in _W_KD_SWEEP
+    ('none', 'z'): (73.60, 74.38, 74.45, 73.33, 68.29, 65.34, 63.45),
+    ('center', 'z - mean'): (73.37, 74.33, 74.82, 73.94, 71.56, 62.01, 61.31),
+    ('scale', 'z / std'): (73.79, 75.86, 76.44, 76.30, 76.49, 76.42, 76.18),
+    ('zscore', 'LS'): (74.14, 76.11, 76.56, 76.62, 76.56, 76.61, 76.33),
+}
+_SEED000_TABLE4 = (73.32, 73.42, 74.24, 75.90, 76.27, 76.14, 76.38)  # zKD+Ours, w_ce 1, per w_kd
+_SEED001_TABLE5_TEACHERS = ('vgg13', 'wrn_28_2', 'wrn_40_2', 'wrn_16_4', 'wrn_28_4', 'ResNet50')
+_SEED001_TABLE5 = {  # method: top-1 per teacher in _SEED001_TABLE5_TEACHERS, student wrn_16_2
+    ('KD', 'kd'): (74.93, 75.37, 74.92, 75.79, 75.04, 75.36),
+    ('KD+LS', 'kd_ls'): (75.03, 76.32, 76.11, 76.72, 75.77, 76.24),
+    ('DKD', 'dkd'): (75.45, 75.92, 76.24, 76.00, 76.45, 76.60),
+    ('DKD+LS', 'dkd_ls'): (75.56, 76.39, 76.39, 76.68, 76.67, 76.82),
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# ImageNet (top-1, top-5); the LS-paper columns come from seed 001, WTTM (top-1 only) from seed 002.
+_IMAGENET = {
+    ('resnet34', 'resnet18'): {
+        'kd': (71.03, 90.05), 'kd_ls': (71.42, 90.29), 'ctkd': (71.38, 90.27), 'ctkd_ls': (71.81, 90.46),
+        'dkd': (71.70, 90.41), 'dkd_ls': (71.88, 90.58), 'mlkd': (71.90, 90.55), 'mlkd_ls': (72.08, 90.74),
+        'wttm': (72.19, None)},
+    ('resnet50', 'MobileNetV1'): {
+        'kd': (70.50, 89.80), 'kd_ls': (72.18, 90.80), 'ctkd': (71.16, 90.11), 'ctkd_ls': (72.92, 91.25),
+        'dkd': (72.05, 91.05), 'dkd_ls': (72.85, 91.23), 'mlkd': (73.01, 91.42), 'mlkd_ls': (73.22, 91.59),
+        'wttm': (73.09, None)},
+}
+_IMAGENET_COLUMNS = {'kd': 'KD', 'kd_ls': 'KD+LS', 'ctkd': 'CTKD', 'ctkd_ls': 'CTKD+LS', 'dkd': 'DKD',
+                     'dkd_ls': 'DKD+LS', 'mlkd': 'MLKD', 'mlkd_ls': 'MLKD+LS', 'wttm': 'WTTM'}
+
+# From-scratch baselines (the "Teachers:" / "Students from scratch:" lines and Table 5's teacher list).
+_BASELINE_TEACHERS = {'resnet56': 72.34, 'resnet110': 74.31, 'resnet32x4': 79.42, 'wrn_40_2': 75.61,
+                      'vgg13': 74.64, 'ResNet50': 79.34, 'wrn_28_2': 75.45, 'wrn_16_4': 77.51,
+                      'wrn_28_4': 78.60}
+_BASELINE_STUDENTS = {'resnet20': 69.06, 'resnet32': 71.14, 'resnet8x4': 72.50, 'wrn_16_2': 73.26,
+                      'wrn_40_1': 71.98, 'vgg8': 70.36, 'MobileNetV2': 64.60, 'ShuffleV1': 70.50,
+                      'ShuffleV2': 71.82}
+
+
+def _same_family(teacher: str, student: str) -> bool:
+  return kdjax_config.family(teacher) == kdjax_config.family(student)
+
+
+def _seed001_tables12() -> list[PublishedCell]:
+  cells = []
+  for (teacher, student), values in _SEED001_ROWS.items():
+    number = 1 if _same_family(teacher, student) else 2
+    for (column, method), top1 in zip(_SEED001_COLUMNS, values):
+      cells.append(PublishedCell(
+          table=f'seed001_table{number}', cell=_pair_cell(teacher, student, method), teacher=teacher,
+          student=student, method=method, top1=top1, column=column, source=f'{SEED001}, Table {number}',
+          note=_MLKD_NOTE if method.startswith('mlkd') else ''))
+  return cells
+
+
+def _seed002() -> list[PublishedCell]:
+  cells = []
+  for (teacher, student), values in _SEED002_ROWS.items():
+    number = 1 if _same_family(teacher, student) else 3
+    for column, top1 in zip(('TTM', 'WTTM'), values):
+      method = column.lower()
+      cells.append(PublishedCell(
+          table='seed002_ttm', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
+          method=method, top1=top1, column=column, source=f'{SEED002}, Table {number}'))
+  return cells
+
+
+def _seed000_tables12() -> list[PublishedCell]:
+  cells = []
+  for number, rows in ((1, _SEED000_TABLE1), (2, _SEED000_TABLE2)):
+    for (teacher, student), values in rows.items():
+      note = _SEED000_SWAPPED.get((teacher, student), '')
+      for (column, method), top1 in zip(_SEED000_COLUMNS, values):
+        cells.append(PublishedCell(
+            table=f'seed000_table{number}', cell=_pair_cell(teacher, student, method), teacher=teacher,
+            student=student, method=method, top1=top1, column=column, source=f'{SEED000}, Table {number}',
+            note=note))
+  return cells
+
+
+def _ablations() -> list[PublishedCell]:
+  cells = []
+  for (preprocess, column), values in _SEED001_TABLE4.items():
+    for w_kd, top1 in zip(_W_KD_SWEEP, values):
+      cells.append(PublishedCell(
+          table='seed001_table4', cell=f'{preprocess}-w{w_kd:g}', teacher='resnet32x4', student='resnet8x4',
+          method='kd_ls', top1=top1, column=f'{column}, w_kd {w_kd:g}', source=f'{SEED001}, Table 4',
+          overrides={'preprocess': preprocess, 'w_kd': float(w_kd), 'w_ce': 0.1}))
+  for w_kd, top1 in zip(_W_KD_SWEEP, _SEED000_TABLE4):
+    cells.append(PublishedCell(
+        table='seed000_table4', cell=f'w{w_kd:g}', teacher='resnet32x4', student='resnet8x4',
+        method='kd_maxlogit', top1=top1, column=f'zKD+Ours, w_kd {w_kd:g}', source=f'{SEED000}, Table 4',
+        overrides={'w_ce': 1.0, 'w_kd': float(w_kd)}))
+  for (column, method), values in _SEED001_TABLE5.items():
+    for teacher, top1 in zip(_SEED001_TABLE5_TEACHERS, values):
+      cells.append(PublishedCell(
+          table='seed001_table5', cell=_pair_cell(teacher, 'wrn_16_2', method), teacher=teacher,
+          student='wrn_16_2', method=method, top1=top1, column=column, source=f'{SEED001}, Table 5'))
+  return cells
+
+
+def _imagenet() -> list[PublishedCell]:
+  cells = []
+  for (teacher, student), methods in _IMAGENET.items():
+    for method, (top1, top5) in methods.items():
+      source = SEED002 if method == 'wttm' else SEED001
+      cells.append(PublishedCell(
+          table='imagenet', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
+          method=method, top1=top1, top5=top5, column=_IMAGENET_COLUMNS[method],
+          source=f'{source}, ImageNet table'))
+  return cells
+
+
+def _baselines() -> list[PublishedCell]:
+  cells = []
+  for role, models in (('teacher', _BASELINE_TEACHERS), ('student', _BASELINE_STUDENTS)):
+    for model, top1 in models.items():
+      cells.append(PublishedCell(
+          table='baselines', cell=f'{model}-ce', teacher=None, student=model, method='ce', top1=top1,
+          column=f'{role} from scratch',
+          source='results.md header (seed 001 Table 5 for wrn_28_2/16_4/28_4)'))
+  return cells
+
+
+def _build() -> dict[str, dict[str, PublishedCell]]:
+  tables: dict[str, dict[str, PublishedCell]] = {}
+  for cell in (_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations() + _imagenet()
+               + _baselines()):
+    table = tables.setdefault(cell.table, {})
+    if cell.cell in table:
+      raise AssertionError(f'duplicate cell {cell.table}:{cell.cell}')
+    table[cell.cell] = cell
+  return tables
+
+
+_TABLES = _build()
+# The tables of results.md proper; `baselines` (teachers / students from scratch) is an extra table.
+RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001_table5', 'seed002_ttm',
+                  'seed000_table1', 'seed000_table2', 'seed000_table4', 'imagenet')
+
+# What a reader of a whole table must know.
+TABLE_NOTES = {
+    'seed001_table4': 'tau 2, w_ce 0.1 throughout; the column pre-process replaces LS\'s z-score '
+                      '(z = raw logits, z - mean = centred, z / std = scaled, LS = z-score).',
+    'seed001_table5': ('training.md gives the per-pair settings of none of these pairs but '
+                       'wrn_40_2 -> wrn_16_2.'),
+    'seed000_table1': 'Seed 000: one run per cell; it trained its own teachers and students.',
+    'seed000_table2': 'Seed 000: one run per cell; it trained its own teachers and students.',
+    'seed000_table4': 'Seed 000: one run per cell; w_ce 1 (not zKD+Ours\'s usual 0.1).',
+    'imagenet': 'Top-5 is not published for WTTM.',
+}
+
+
+def table_names() -> tuple[str, ...]:
+  """Every sweep table, results.md's tables first, then `baselines`."""
+  return RESULTS_TABLES + ('baselines',)
+
+
+def cells_of(table: str) -> tuple[PublishedCell, ...]:
+  """The published cells of one table, in results.md order.
+
+  Raises:
+    UnknownCellError: `table` is not one of `table_names()`.
+  """
+  if table not in _TABLES:
+    raise UnknownCellError(f"unknown table {table!r}; choose one of {', '.join(table_names())}")
+  return tuple(_TABLES[table].values())
+
+
+def lookup(table: str, cell: str) -> PublishedCell:
+  """The published cell `table:cell`.
+
+  Raises:
+    UnknownCellError: the table or the cell does not exist (the message lists the valid names).
+  """
+  cells = {c.cell: c for c in cells_of(table)}
+  if cell not in cells:
+    raise UnknownCellError(f"table {table!r} has no cell {cell!r}; its cells are: {', '.join(cells)}")
+  return cells[cell]
+
+
+def all_cells() -> tuple[PublishedCell, ...]:
+  """Every published cell of every table."""
+  return tuple(c for table in table_names() for c in cells_of(table))
+
+
+def format_number(value: float) -> str:
+  """A published number as printed: two decimals, three when results.md has three (74.135)."""
+  text = f'{value:.3f}'
+  return text[:-1] if text.endswith('0') else text
