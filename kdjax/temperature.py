@@ -78,7 +78,8 @@ def _safe_std(x: Array, *, ddof: int) -> Array:
   return jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
 
 
-def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7) -> Array:
+def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7, center: bool = True,
+           scale: bool = True) -> Array:
   """Logit standardisation "LS" (Sun et al. 2024, Algorithm 1; methods.md section 2).
 
   ``Z(x) = (x - mean(x)) / (eps + std(x))`` over the class axis. The released
@@ -87,10 +88,16 @@ def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7) -> Array:
   Gradients flow through the mean and std; the std has a finite (zero)
   gradient for constant logits, where the result is 0.
 
+  ``center=False`` (``x / (eps + std)``) and ``scale=False`` (``x - mean``) are
+  the two partial pre-processes of the LS paper's ablation (seed 001 Table 4,
+  columns "z / std" and "z - mean").
+
   Args:
     logits: ``[..., K]`` logits, ``K > ddof``.
     ddof: delta degrees of freedom of the standard deviation (1 = unbiased).
     eps: added to the standard deviation (keeps constant logits finite).
+    center: subtract the per-sample mean.
+    scale: divide by ``eps`` + the per-sample standard deviation.
 
   Returns:
     ``[..., K]`` standardised logits in the compute dtype (float32 or wider).
@@ -100,8 +107,13 @@ def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7) -> Array:
     raise ValueError(
         f"zscore with ddof={ddof} needs more than {ddof} classes; got shape {logits.shape}.")
   logits = logits.astype(compute_dtype(logits))
-  centred = logits - jnp.mean(logits, axis=-1, keepdims=True)
-  return centred / (eps + _safe_std(logits, ddof=ddof))
+  if center:
+    logits_out = logits - jnp.mean(logits, axis=-1, keepdims=True)
+  else:
+    logits_out = logits
+  if scale:
+    logits_out = logits_out / (eps + _safe_std(logits, ddof=ddof))
+  return logits_out
 
 
 def max_logit(student_logits: ArrayLike, teacher_logits: ArrayLike, *, order: int = 2,

@@ -56,6 +56,15 @@ def test_zscore_properties(x, ddof, tau):
   assert np.all(np.diff(np.take_along_axis(out, order, -1), axis=-1) >= -1e-6)
 
 
+def test_zscore_partial_preprocesses_of_the_ablation():
+  # seed 001 Table 4: "z - mean" (center only) and "z / std" (scale only).
+  x = np.array([[1.0, 2.0, 6.0], [0.5, -1.0, 3.0]], np.float32)
+  std = x.std(-1, ddof=1, keepdims=True)
+  np.testing.assert_allclose(tl.zscore(x, scale=False), x - x.mean(-1, keepdims=True), rtol=1e-6)
+  np.testing.assert_allclose(tl.zscore(x, center=False), x / (1e-7 + std), rtol=1e-6)
+  np.testing.assert_allclose(tl.zscore(x, center=False, scale=False), x)
+
+
 def test_zscore_constant_logits_are_finite_with_finite_gradient():
   x = jnp.full((2, 4), 3.0)
   np.testing.assert_array_equal(tl.zscore(x), np.zeros((2, 4)))
