@@ -12,8 +12,6 @@ median from the same run, so slow or shared machines still give comparable ratio
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from typing import Callable
 
 from absl import app
@@ -21,6 +19,7 @@ from absl import flags
 import jax
 import jax.numpy as jnp
 
+from experiments import timing
 from kdjax import losses
 from kdjax import temperature as tl
 
@@ -96,22 +95,14 @@ def bench_shape(batch: int, num_classes: int) -> dict[str, dict[str, float]]:
           3.0 * jax.random.normal(keys[3], (batch, num_classes)),      # teacher, strong view
           jax.random.randint(keys[4], (batch,), 0, num_classes))
 
-  steps = {}
+  calls = {}
   for name, (loss, argnums) in make_policies().items():
-    steps[name] = jax.jit(jax.value_and_grad(loss, argnums=argnums))
-    jax.block_until_ready(steps[name](*args))                 # compile outside the timing
-
-  times = {name: [] for name in steps}
-  for _ in range(_REPEATS.value):
-    for name, step in steps.items():                          # interleaved rounds
-      start = time.perf_counter()
-      for _ in range(_INNER.value):
-        out = step(*args)
-      jax.block_until_ready(out)
-      times[name].append((time.perf_counter() - start) / _INNER.value)
-  kd_median = statistics.median(times["KD"])
-  return {name: {"median_s": statistics.median(t), "ratio_to_kd": statistics.median(t) / kd_median}
-          for name, t in times.items()}
+    step = jax.jit(jax.value_and_grad(loss, argnums=argnums))
+    calls[name] = lambda step=step: step(*args)
+  # Compiles in the warm-up call, then interleaved rounds (experiments/timing.py).
+  times = timing.interleaved_times(calls, repeats=_REPEATS.value, inner=_INNER.value)
+  return {name: {"median_s": row["median_s"], "ratio_to_kd": row["ratio"]}
+          for name, row in timing.median_ratios(times, "KD").items()}
 
 
 def main(argv):

@@ -1,0 +1,137 @@
+"""Metric writers of a run: TensorBoard events, ``metrics.csv``, ``metrics.jsonl``, progress, summary.
+
+One row per epoch (``MetricWriter.write``) goes to all three files. On a resumed
+run the CSV and JSON-lines files are cut back to the restored epoch first, so
+that they hold each epoch exactly once. Only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging as std_logging
+import math
+import os
+from typing import Any, Mapping
+
+import jax
+import tqdm
+from absl import logging
+from tensorboardX import SummaryWriter
+
+CSV_FILE = 'metrics.csv'
+JSONL_FILE = 'metrics.jsonl'
+SUMMARY_FILE = 'summary.json'
+TENSORBOARD_DIR = 'tensorboard'
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any]]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+  """The per-epoch rows of a run (from ``metrics.jsonl``)."""
+  return _read_jsonl(os.path.join(workdir, JSONL_FILE))
+
+
+class MetricWriter:
+  """Writes one row of scalars per epoch to TensorBoard, CSV and JSON lines."""
+
+  def __init__(self, workdir: str, *, resume_epoch: int = 0):
+    """Opens the writers of ``workdir``, keeping the rows of epochs ``<= resume_epoch``."""
+    self._enabled = jax.process_index() == 0
+    self._csv_path = os.path.join(workdir, CSV_FILE)
+    self._jsonl_path = os.path.join(workdir, JSONL_FILE)
+    self._columns: list[str] | None = None
+    self._tb = None
+    if not self._enabled:
+      return
+    os.makedirs(workdir, exist_ok=True)
+    rows = [r for r in _read_jsonl(self._jsonl_path) if r['epoch'] <= resume_epoch]
+    with open(self._jsonl_path, 'w') as f:
+      f.writelines(json.dumps(r) + '\n' for r in rows)
+    if os.path.exists(self._csv_path):
+      with open(self._csv_path) as f:
+        reader = csv.DictReader(f)
+        self._columns = reader.fieldnames
+        kept = [r for r in reader if int(r['epoch']) <= resume_epoch]
+      self._rewrite_csv(kept)
+    self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR))
+
+  def _rewrite_csv(self, rows: list[Mapping[str, Any]]) -> None:
+    with open(self._csv_path, 'w', newline='') as f:
+      writer = csv.DictWriter(f, fieldnames=self._columns, extrasaction='ignore')
+      writer.writeheader()
+      writer.writerows(rows)
+
+  def write(self, epoch: int, metrics: Mapping[str, float]) -> None:
+    """Writes the scalars of ``epoch`` (``metrics`` must not contain ``epoch``)."""
+    if not self._enabled:
+      return
+    row = {'epoch': epoch, **{k: float(v) for k, v in metrics.items()}}
+    for name, value in metrics.items():
+      self._tb.add_scalar(name, float(value), epoch)
+    self._tb.flush()
+    with open(self._jsonl_path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+    if self._columns is None:
+      self._columns = list(row)
+      self._rewrite_csv([])
+    with open(self._csv_path, 'a', newline='') as f:
+      csv.DictWriter(f, fieldnames=self._columns, extrasaction='ignore').writerow(
+          {k: row.get(k, '') for k in self._columns})
+
+  def write_text(self, tag: str, text: str) -> None:
+    """Adds a text entry (e.g. the config) to TensorBoard."""
+    if self._enabled:
+      self._tb.add_text(tag, text, 0)
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def progress_bar(*, total_images: int, done_images: int, enabled: bool, desc: str) -> tqdm.tqdm:
+  """A tqdm bar over the run's training images: images/s and ETA, resumable."""
+  return tqdm.tqdm(total=total_images, initial=done_images, unit='img', unit_scale=True,
+                   disable=not enabled or jax.process_index() != 0, desc=desc, dynamic_ncols=True,
+                   smoothing=0.1)
+
+
+def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:
+  """Writes ``summary.json`` (process 0)."""
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, SUMMARY_FILE), 'w') as f:
+      json.dump(dict(summary), f, indent=1, sort_keys=True)
+
+
+class _DropLibraryInfo(std_logging.Filter):
+  """Drops INFO/DEBUG records of chatty libraries (orbax logs a dozen lines per checkpoint)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
+
+
+def quiet_library_logs() -> None:
+  """Keeps orbax's INFO lines out of the absl log (warnings and errors still show)."""
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _DropLibraryInfo) for f in handler.filters):
+    handler.addFilter(_DropLibraryInfo())
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+  """One human line: best and last top-1, teacher top-1, time."""
+
+  def pct(key):
+    value = summary.get(key)
+    return 'n/a' if value is None or (isinstance(value, float) and math.isnan(value)) else f'{value:.2f}'
+
+  pair = (f"{summary.get('teacher')} -> {summary.get('student')}" if summary.get('teacher')
+          else f"{summary.get('student')} (no teacher)")
+  return (f"{summary.get('method', '?')} {pair}"
+          f" seed {summary.get('seed')}: best top-1 {pct('best_top1')} (epoch {summary.get('best_epoch')}),"
+          f" last top-1 {pct('last_top1')}, teacher top-1 {pct('teacher_top1')},"
+          f" {summary.get('epochs_done')} epochs in {summary.get('train_seconds', 0.0):.1f}s")

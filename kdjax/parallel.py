@@ -1,0 +1,101 @@
+"""Data parallelism: one ``data`` mesh axis over every device, batch sharded, state replicated.
+
+The train step is the same code on 1 or N devices (big_vision style): arrays
+placed with ``data_sharding`` are split along their first axis over the mesh,
+arrays placed with ``replicated`` live whole on every device, and ``jax.jit``
+inserts the collectives (BatchNorm statistics and losses are over the GLOBAL
+batch). Multi-host: call ``initialize_distributed()`` first; every process then
+holds the same (replicated) datasets and feeds only its own rows of each global
+batch (``global_batch``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = 'data'
+
+
+def initialize_distributed() -> None:
+  """``jax.distributed.initialize()`` (coordinator from the cluster environment); idempotent."""
+  if jax.distributed.is_initialized():
+    return
+  jax.distributed.initialize()
+  logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def create_mesh(devices: Any = None) -> Mesh:
+  """A 1-D mesh with axis ``'data'`` over ``devices`` (default: all devices of all processes)."""
+  devices = np.asarray(jax.devices() if devices is None else devices)
+  return Mesh(devices.reshape(-1), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """Sharding of a value held whole by every device (state, teacher, datasets)."""
+  return NamedSharding(mesh, P())
+
+
+def data_sharding(mesh: Mesh) -> NamedSharding:
+  """Sharding of a batch: first axis split over the ``data`` axis."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def num_shards(mesh: Mesh) -> int:
+  """Number of devices the batch is split over."""
+  return mesh.shape[DATA_AXIS]
+
+
+def put_replicated(tree: Any, mesh: Mesh) -> Any:
+  """Places every leaf of ``tree`` (host values, identical on every process) on all devices."""
+  sharding = replicated(mesh)
+
+  def put(leaf):
+    leaf = np.asarray(leaf)
+    return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
+
+  return jax.tree.map(put, tree)
+
+
+def process_rows(global_size: int, mesh: Mesh) -> slice:
+  """The rows of a ``global_size`` batch that this process feeds (contiguous)."""
+  index_map = data_sharding(mesh).addressable_devices_indices_map((global_size,))
+  starts = [index[0].start or 0 for index in index_map.values()]
+  stops = [global_size if index[0].stop is None else index[0].stop for index in index_map.values()]
+  return slice(min(starts), max(stops))
+
+
+def global_batch(values: np.ndarray, mesh: Mesh) -> jax.Array:
+  """A global batch sharded over ``data``, built from this process's rows of ``values``.
+
+  Every process passes the same full global ``values`` (e.g. the batch's example
+  indices, derived from the seed); only its own rows are transferred.
+
+  Raises:
+    ValueError: when the batch does not split evenly over the devices.
+  """
+  values = np.asarray(values)
+  shards = num_shards(mesh)
+  if values.shape[0] % shards:
+    raise ValueError(f'a batch of {values.shape[0]} does not split over {shards} devices: '
+                     f'use a batch size divisible by the device count')
+  local = values[process_rows(values.shape[0], mesh)]
+  return jax.make_array_from_process_local_data(data_sharding(mesh), local, values.shape)
+
+
+def to_host(tree: Any) -> Any:
+  """Fetches a tree of replicated (or fully addressable) arrays to numpy, on every process."""
+
+  def fetch(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      if not x.sharding.is_fully_replicated:
+        raise ValueError('to_host needs replicated arrays on multi-host runs')
+      x = x.addressable_data(0)
+    return np.asarray(jax.device_get(x))
+
+  return jax.tree.map(fetch, tree)

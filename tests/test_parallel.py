@@ -1,0 +1,105 @@
+"""Data parallelism: the same step on 1 and 4 (simulated) devices gives the same parameters."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from kdjax import parallel
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Trains one smoke epoch (2 steps at batch 8, CTKD: BatchNorm, a learned temperature, KD) and
+# writes the parameters, batch statistics, losses and sharding facts to OUT.npz / OUT.json.
+_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import jax, numpy as np
+    from kdjax import config as config_lib, parallel, train
+    workdir, out = sys.argv[1], sys.argv[2]
+    config = config_lib.smoke_config(config_lib.method_config('ctkd', 'resnet14', 'resnet8'))
+    config.epochs = 1
+    result = train.train_and_evaluate(config, workdir)
+    state = result.state
+    leaves = jax.tree_util.tree_leaves_with_path(
+        {'params': state.params, 'batch_stats': state.batch_stats})
+    np.savez(out + '.npz', **{jax.tree_util.keystr(p): np.asarray(jax.device_get(x))
+                              for p, x in leaves})
+    mesh = parallel.create_mesh()
+    batch = parallel.global_batch(np.arange(8, dtype=np.int32), mesh)
+    try:
+      parallel.global_batch(np.arange(6, dtype=np.int32), mesh)
+      uneven = 'accepted'
+    except ValueError as error:
+      uneven = str(error)
+    rows = [json.loads(line) for line in open(workdir + '/metrics.jsonl')]
+    facts = dict(
+        devices=jax.device_count(),
+        state_replicated=all(x.sharding.is_fully_replicated for _, x in leaves),
+        state_devices=len(leaves[0][1].sharding.device_set),
+        batch_shards=sorted(tuple(s.index[0].indices(8)) for s in batch.addressable_shards),
+        uneven=uneven, rows=rows, summary=result.summary)
+    with open(out + '.json', 'w') as f:
+      json.dump(facts, f)
+''')
+
+
+def _run(num_devices, tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES=str(num_devices),
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
+             PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+  out = str(tmp_path / f'devices{num_devices}')
+  subprocess.run([sys.executable, '-c', _SCRIPT, str(tmp_path / f'run{num_devices}'), out],
+                 env=env, check=True, cwd=REPO, capture_output=True, text=True, timeout=900)
+  with open(out + '.json') as f:
+    facts = json.load(f)
+  return dict(np.load(out + '.npz')), facts
+
+
+@pytest.fixture(scope='module')
+def four_devices(tmp_path_factory):
+  return _run(4, tmp_path_factory.mktemp('four'))
+
+
+@pytest.fixture(scope='module')
+def one_device(tmp_path_factory):
+  return _run(1, tmp_path_factory.mktemp('one'))
+
+
+def test_four_devices_are_used(four_devices):
+  _, facts = four_devices
+  assert facts['devices'] == 4 and facts['summary']['num_devices'] == 4
+  assert facts['state_replicated'] and facts['state_devices'] == 4
+  assert facts['batch_shards'] == [[0, 2, 1], [2, 4, 1], [4, 6, 1], [6, 8, 1]]
+  assert 'does not split over 4 devices' in facts['uneven']
+
+
+def test_same_parameters_statistics_and_loss_on_one_and_four_devices(one_device, four_devices):
+  arrays1, facts1 = one_device
+  arrays4, facts4 = four_devices
+  assert facts1['devices'] == 1
+  assert sorted(arrays1) == sorted(arrays4)
+  assert any('batch_stats' in k for k in arrays1) and any('theta' in k for k in arrays1)
+  for key in arrays1:
+    np.testing.assert_allclose(arrays4[key], arrays1[key], rtol=1e-5, atol=1e-5, err_msg=key)
+  for row1, row4 in zip(facts1['rows'], facts4['rows']):
+    for name in ('train_loss', 'train_kd', 'train_ce', 'train_temperature_mean'):
+      np.testing.assert_allclose(row4[name], row1[name], rtol=1e-5, atol=1e-5, err_msg=name)
+  # The run trained: the CTKD temperature parameter moved from its initial 1.0.
+  theta = arrays1["['params']['temperature']['theta']"]
+  assert float(theta) != 1.0
+
+
+def test_helpers_on_this_process():
+  mesh = parallel.create_mesh()
+  assert parallel.num_shards(mesh) == jax.device_count()
+  n = 2 * jax.device_count()
+  assert parallel.process_rows(n, mesh) == slice(0, n)
+  batch = parallel.global_batch(np.arange(n), mesh)
+  np.testing.assert_array_equal(parallel.to_host(batch), np.arange(n))
+  tree = parallel.put_replicated({'a': np.ones(3)}, mesh)
+  assert tree['a'].sharding.is_fully_replicated
