@@ -17,7 +17,8 @@ average is recorded with each section). Sections (``--sections``):
 * ``pipeline``: on-device CIFAR augmentation (``kdjax.data.train_view`` /
   ``strong_view``) and the ImageNet grain host pipeline (synthetic JPEG records)
   against the images/s their train steps consume.
-* ``dispatch``: k steps in one ``lax.scan`` dispatch against k dispatches.
+* ``dispatch``: k steps in one ``lax.scan`` dispatch (a rolled loop, and unrolled)
+  against k dispatches.
 * ``cache``: the step reading cached teacher logits (``kdjax.teacher_cache``)
   against the step running the teacher, and the teacher forward alone.
 * ``gpu``: epoch time of the real loop (``kdjax.train.train_and_evaluate``) in
@@ -100,13 +101,14 @@ class Options:
   gpu_epochs: int = 2  # the last epoch is timed (the first one compiles)
   projected_epochs: int = 240
   peak_tflops: float | None = None
+  # The digits main job (``experiments.distill``); None: that job's default.
   digits_method: str = 'kd'
-  digits_seeds: tuple[int, ...] = (0, 1, 2)
-  digits_epochs: int = 12
-  digits_teacher_epochs: int = 15
-  digits_teacher: str = 'resnet20'
-  digits_student: str = 'resnet8'
-  digits_batch: int = 64
+  digits_seeds: tuple[int, ...] | None = None
+  digits_epochs: int | None = None
+  digits_teacher_epochs: int | None = None
+  digits_teacher: str | None = None
+  digits_student: str | None = None
+  digits_batch: int | None = None
   smoke: bool = False
 
   @classmethod
@@ -128,8 +130,8 @@ class Options:
                   imagenet_size=32, imagenet_batch=8, imagenet_records=16,
                   imagenet_record_shape=(40, 48), gpu_examples=16, gpu_epochs=2,
                   digits_method='ce', digits_seeds=(0,), digits_epochs=1,
-                  digits_teacher_epochs=1, digits_teacher='resnet8', digits_batch=512,
-                  smoke=True)
+                  digits_teacher_epochs=1, digits_teacher='resnet8', digits_student='resnet8',
+                  digits_batch=512, smoke=True)
     values.update(overrides)
     return cls(**values)
 
@@ -443,44 +445,50 @@ def bench_pipeline(ctx: Context) -> dict[str, Any]:
   return {'cifar_on_device': cifar, 'imagenet_host': imagenet}
 
 
-def bench_dispatch(ctx: Context) -> dict[str, Any]:
-  """Per-step time of ``k`` steps scanned in one dispatch vs ``k`` separate dispatches."""
-  o = ctx.options
-  single = ctx.runner('kd')
-  k = o.dispatch_k
-  step_fn = single.program.train_step
+def _scanned_steps(train_step: Callable, k: int, unroll: bool) -> Callable:
+  """``k`` train steps in one jitted ``lax.scan`` (one dispatch); indices ``[k, B]``, steps ``[k]``."""
 
   def scanned(state, acc, teacher_vars, images, labels, indices, seed, epoch, steps, lam, warm):
     def body(carry, xs):
-      return step_fn(*carry, teacher_vars, images, labels, xs[0], seed, epoch, xs[1], lam,
-                     warm), None
-    return jax.lax.scan(body, (state, acc), (indices, steps))[0]
+      return train_step(*carry, teacher_vars, images, labels, xs[0], seed, epoch, xs[1], lam,
+                        warm), None
+    return jax.lax.scan(body, (state, acc), (indices, steps), unroll=k if unroll else 1)[0]
 
-  multi_fn = jax.jit(scanned, donate_argnums=(0, 1))
-  multi = StepRunner(single.config, ctx.split, single.teacher_vars, ctx.mesh)
-  starts = [(i * k) % single.steps for i in range(single.steps)]
+  return jax.jit(scanned, donate_argnums=(0, 1))
 
-  def multi_call() -> Any:
-    first = starts[multi.count % len(starts)]
-    steps = [(first + j) % multi.steps for j in range(k)]
-    indices = np.stack([data.batch_indices(multi.perm, s, o.batch_size) for s in steps])
-    multi.state, multi.acc = multi_fn(
-        multi.state, multi.acc, multi.teacher_vars, multi.images, multi.labels,
-        jnp.asarray(indices), np.uint32(0), np.uint32(1), np.asarray(steps, np.uint32),
-        multi.scalars['lambda_'], multi.scalars['warmup'])
-    multi.count += 1
-    return multi.acc
 
-  def k_singles() -> Any:
+def bench_dispatch(ctx: Context) -> dict[str, Any]:
+  """Per-step time of ``k`` steps per dispatch (``lax.scan``, rolled or unrolled) vs ``k`` dispatches."""
+  o = ctx.options
+  single, k = ctx.runner('kd'), o.dispatch_k
+
+  def scan_call(unroll: bool) -> Callable[[], Any]:
+    fn = _scanned_steps(single.program.train_step, k, unroll)
+    runner = StepRunner(single.config, ctx.split, single.teacher_vars, ctx.mesh)
+
+    def call() -> Any:
+      steps = [(runner.count * k + j) % runner.steps for j in range(k)]
+      indices = np.stack([data.batch_indices(runner.perm, s, o.batch_size) for s in steps])
+      runner.state, runner.acc = fn(
+          runner.state, runner.acc, runner.teacher_vars, runner.images, runner.labels,
+          jnp.asarray(indices), np.uint32(0), np.uint32(1), np.asarray(steps, np.uint32),
+          runner.scalars['lambda_'], runner.scalars['warmup'])
+      runner.count += 1
+      return runner.acc
+    return call
+
+  def separate() -> Any:
     for _ in range(k):
       out = single()
     return out
 
-  times = timing.interleaved_times({'separate': k_singles, 'scan': multi_call},
-                                   repeats=o.repeats, inner=o.inner)
+  times = timing.interleaved_times(  # One call is already k steps.
+      {'separate': separate, 'scan': scan_call(False), 'scan_unrolled': scan_call(True)},
+      repeats=o.repeats, inner=1)
   rows = timing.median_ratios(times, 'separate')
   return {'k': k, 'per_step_s': {n: r['median_s'] / k for n, r in rows.items()},
-          'scan_over_separate': rows['scan']['ratio']}
+          'scan_over_separate': rows['scan']['ratio'],
+          'scan_unrolled_over_separate': rows['scan_unrolled']['ratio']}
 
 
 def bench_cache(ctx: Context) -> dict[str, Any]:
@@ -568,27 +576,45 @@ def bench_gpu(ctx: Context) -> dict[str, Any]:
   return out
 
 
+def _main_job_settings(o: Options) -> dict[str, Any]:
+  """The digits main job's settings: ``experiments.distill``'s flag defaults, then ``o``'s."""
+  from experiments import distill  # pylint: disable=g-import-not-at-top,unused-import
+  default = lambda name: flags.FLAGS[name].default  # Defined by importing distill.
+  settings = dict(seeds=tuple(int(v) for v in default('seeds')), epochs=default('epochs'),
+                  teacher_epochs=default('teacher_epochs'), teacher=default('teacher'),
+                  student=default('student'), batch_size=default('batch_size'),
+                  image_size=default('image_size'), lr=default('lr'))
+  for name in ('seeds', 'epochs', 'teacher_epochs', 'teacher', 'student'):
+    if getattr(o, f'digits_{name}') is not None:
+      settings[name] = getattr(o, f'digits_{name}')
+  if o.digits_batch is not None:
+    settings['batch_size'] = o.digits_batch
+  return settings
+
+
 def bench_bf16_accuracy(ctx: Context) -> dict[str, Any]:
-  """Top-1 of float32 vs bfloat16 students on the digits main job (same fp32 teacher)."""
+  """Top-1 of float32 vs bfloat16 students on the digits main job (same float32 teacher)."""
   from experiments import distill  # pylint: disable=g-import-not-at-top
   from experiments import train_teacher  # pylint: disable=g-import-not-at-top
   o = ctx.options
-  out = {'method': o.digits_method, 'teacher': o.digits_teacher, 'student': o.digits_student,
-         'epochs': o.digits_epochs, 'seeds': list(o.digits_seeds)}
+  job = _main_job_settings(o)
+  out = {'method': o.digits_method, **{k: job[k] for k in ('teacher', 'student', 'epochs',
+                                                          'image_size', 'batch_size')},
+         'seeds': list(job['seeds'])}
   with tempfile.TemporaryDirectory() as root:
-    common = dict(batch_size=o.digits_batch, image_size=8, lr=0.05)
+    common = dict(batch_size=job['batch_size'], image_size=job['image_size'], lr=job['lr'])
     teacher_dir = os.path.join(root, 'teacher', 'model')
     teacher_summary, _ = train_teacher.train_teacher(
-        train_teacher.teacher_config(o.digits_teacher, config=distill.base_config(
-            epochs=o.digits_teacher_epochs, **common)),
+        train_teacher.teacher_config(job['teacher'], config=distill.base_config(
+            epochs=job['teacher_epochs'], **common)),
         os.path.join(root, 'teacher'), teacher_dir, overwrite=True)
     out['teacher_top1'] = teacher_summary['last_top1']
-    base = distill.base_config(epochs=o.digits_epochs, **common)
+    base = distill.base_config(epochs=job['epochs'], **common)
     for dtype in ('float32', 'bfloat16'):
       runs = []
-      for seed in o.digits_seeds:
+      for seed in job['seeds']:
         config = distill.student_config(o.digits_method, seed, teacher_dir,
-                                        teacher=o.digits_teacher, student=o.digits_student,
+                                        teacher=job['teacher'], student=job['student'],
                                         base=base)
         config.compute_dtype = dtype
         summary = train.train_and_evaluate(config, os.path.join(root, dtype, str(seed))).summary
@@ -597,7 +623,8 @@ def bench_bf16_accuracy(ctx: Context) -> dict[str, Any]:
       out[dtype] = {'runs': runs, 'best_top1_mean': float(np.mean(best)),
                     'best_top1_std': float(np.std(best, ddof=1)) if len(best) > 1 else 0.0,
                     'last_top1_mean': float(np.mean([r['last_top1'] for r in runs]))}
-  out['best_top1_bf16_minus_fp32'] = out['bfloat16']['best_top1_mean'] - out['float32']['best_top1_mean']
+  out['best_top1_bf16_minus_fp32'] = (out['bfloat16']['best_top1_mean'] -
+                                      out['float32']['best_top1_mean'])
   return out
 
 
@@ -661,8 +688,8 @@ def format_report(results: dict[str, Any]) -> str:
                  f"step {i['kd_step_images_per_s']:.1f} img/s: headroom {i['headroom']:.1f}x")
   if 'dispatch' in s:
     d = s['dispatch']
-    lines.append(f"\n[dispatch] {d['k']} steps per lax.scan dispatch / separate dispatches: "
-                 f"{d['scan_over_separate']:.3f}")
+    lines.append(f"\n[dispatch] {d['k']} steps per dispatch / {d['k']} dispatches: lax.scan "
+                 f"{d['scan_over_separate']:.3f}, unrolled {d['scan_unrolled_over_separate']:.3f}")
   if 'cache' in s:
     for method, c in s['cache'].items():
       if not isinstance(c, dict) or 'rows' not in c:

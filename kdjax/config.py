@@ -144,6 +144,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.standardize = False
   c.ls_ddof = 1
   c.ls_eps = 1e-7
+  c.ls_center = True  # False: x / (eps + std) only (seed 001 Table 4 "z / std" column).
+  c.ls_scale = True  # False: x - mean only (seed 001 Table 4 "z - mean" column).
   c.ce_weight = 0.1
   c.kd_weight = 0.9
   c.temperature = 4.0  # T for KD/DKD, LS base tau, MLKD T0.
@@ -335,6 +337,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
        'checkpoint_keep and checkpoint_every must be >= 1'),
       (config.loss != 'none' or config.temperature_policy == 'fixed',
        "a temperature policy needs a distillation loss (loss='none' trains CE only)"),
+      (config.ls_center or config.ls_scale, 'ls_center and ls_scale cannot both be False '
+       '(use standardize=False for raw logits)'),
+      (config.loss != 'mlkd' or (config.ls_center and config.ls_scale),
+       'MLKD supports the full z-score only (ls_center = ls_scale = True)'),
       (config.loss == 'none' or bool(config.teacher),
        f'loss {config.loss!r} needs a teacher (set config.teacher)'),
       (tuple(config.lr_decay_epochs) == tuple(sorted(config.lr_decay_epochs)),

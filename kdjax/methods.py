@@ -1,12 +1,13 @@
 """From a config to one loss function: LS x temperature policy x base divergence.
 
-``make_loss_fn(config)`` returns a pure, jittable function
+``make_loss_fn(LossSpec.from_config(config))`` returns a pure, jittable function
 ``loss_fn(student_logits, teacher_logits, labels, *, temperature_params, lambda_,
 warmup, student_strong, teacher_strong) -> (loss, terms)`` composing
 ``kdjax.losses`` and ``kdjax.temperature`` (``spec/methods.md`` section 8):
 
 * ``standardize``: LS z-score of both logit vectors before the divergence (Eq. 3 of
-  Sun et al. 2024; ``ddof``/``eps`` from the config).
+  Sun et al. 2024; ``ddof``/``eps`` from the config; ``ls_center``/``ls_scale``
+  select the partial pre-processes of its Table 4 ablation).
 * ``temperature_policy``: ``fixed`` (``config.temperature``), ``ctkd`` (learned
   global or per-instance T through a gradient-reversal layer, Li et al. 2023), or
   ``max_logit`` (per-example tau from the z-scored maxima, Matsuyama et al. 2025,
@@ -51,6 +52,8 @@ class LossSpec:
   standardize: bool
   ls_ddof: int
   ls_eps: float
+  ls_center: bool
+  ls_scale: bool
   ce_weight: float
   kd_weight: float
   temperature: float
@@ -72,7 +75,8 @@ class LossSpec:
     return cls(
         loss=config.loss, temperature_policy=config.temperature_policy,
         standardize=bool(config.standardize), ls_ddof=int(config.ls_ddof),
-        ls_eps=float(config.ls_eps), ce_weight=float(config.ce_weight),
+        ls_eps=float(config.ls_eps), ls_center=bool(config.ls_center),
+        ls_scale=bool(config.ls_scale), ce_weight=float(config.ce_weight),
         kd_weight=float(config.kd_weight), temperature=float(config.temperature),
         dkd_alpha=float(config.dkd_alpha), dkd_beta=float(config.dkd_beta),
         ttm_gamma=float(config.ttm_gamma), ctkd_variant=config.ctkd.variant,
@@ -159,7 +163,8 @@ def make_loss_fn(spec: LossSpec) -> LossFn:
   def standardize(logits: Array) -> Array:
     if not spec.standardize:
       return logits
-    return temperature_lib.zscore(logits, ddof=spec.ls_ddof, eps=spec.ls_eps)
+    return temperature_lib.zscore(logits, ddof=spec.ls_ddof, eps=spec.ls_eps,
+                                  center=spec.ls_center, scale=spec.ls_scale)
 
   def temperature_of(z: Array, v: Array, params: Any, lambda_: Array) -> Array:
     if spec.temperature_policy == 'fixed':

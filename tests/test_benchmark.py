@@ -55,6 +55,7 @@ def test_smoke_methods_torch_and_dispatch_sections(smoke):
   assert s['torch']['kdjax_speedup_vs_torch'] == torch_rows['torch']['ratio']
   assert _positive(s['torch']['kdjax_speedup_vs_torch_compute_only'])
   assert s['dispatch']['k'] == 2 and _positive(s['dispatch']['scan_over_separate'])
+  assert _positive(s['dispatch']['scan_unrolled_over_separate'])
 
 
 def test_smoke_pipeline_cache_gpu_and_bf16_sections(smoke):

@@ -148,3 +148,16 @@ def test_family():
       'resnet', 'resnet', 'wrn', 'vgg', 'mobilenet', 'shufflenet']
   with pytest.raises(ValueError, match='unknown model family'):
     config_lib.family('vit_b16')
+
+
+def test_partial_ls_options_are_checked():
+  c = config_lib.method_config('kd_ls', 'resnet32x4', 'resnet8x4')
+  c.ls_center = False
+  config_lib.validate(c)
+  c.ls_scale = False
+  with pytest.raises(ValueError, match='cannot both be False'):
+    config_lib.validate(c)
+  m = config_lib.method_config('mlkd_ls', 'resnet32x4', 'resnet8x4')
+  m.ls_scale = False
+  with pytest.raises(ValueError, match='MLKD supports the full z-score only'):
+    config_lib.validate(m)

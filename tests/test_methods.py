@@ -73,6 +73,22 @@ def test_kd_ls_standardizes_both_with_tau_2_and_weight_9(batch):
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize('center, scale', [(True, False), (False, True)])
+def test_partial_ls_preprocesses_of_the_ablation(batch, center, scale):
+  z, v, y, *_ = batch
+  c = config_lib.method_config('kd_ls', 'resnet32x4', 'resnet8x4')
+  c.ls_center, c.ls_scale = center, scale
+  loss, _ = _loss(None, z, v, y, config=c)
+
+  def pre(x):  # x - mean (centre) and / (eps + unbiased std) (scale), each optional.
+    x = np.asarray(x, np.float64)
+    out = x - x.mean(-1, keepdims=True) if center else x
+    return out / (1e-7 + x.std(-1, ddof=1, keepdims=True)) if scale else out
+
+  expected = 0.1 * _ce_by_hand(z, y).mean() + 9.0 * _kd_by_hand(pre(z), pre(v), 2.0).mean()
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
 def test_kd_ls_is_invariant_to_affine_teacher_maps(batch):
   z, v, y, *_ = batch
   loss_a, _ = _loss('kd_ls', z, v, y)
