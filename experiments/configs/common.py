@@ -37,7 +37,13 @@ IMAGENET_METHOD_SETTINGS = {
 }
 IMAGENET_DKD_BETA = {('resnet34', 'resnet18'): 0.5, ('resnet50', 'MobileNetV1'): 2.0}
 # Cells whose pre-process the trainer cannot express (seed 001 Table 4's centre-only / scale-only columns).
-_PREPROCESS_STANDARDIZE = {'none': False, 'zscore': True}
+# Seed 001 Table 4 columns: z (raw logits), z - mean, z / std, LS (full z-score).
+_PREPROCESS_STANDARDIZE = {
+    'none': {'standardize': False},
+    'center': {'standardize': True, 'ls_center': True, 'ls_scale': False},
+    'scale': {'standardize': True, 'ls_center': False, 'ls_scale': True},
+    'zscore': {'standardize': True, 'ls_center': True, 'ls_scale': True},
+}
 _WIDTH = 100  # docstring line width
 
 TITLES = {
@@ -107,9 +113,8 @@ def _apply_overrides(config: ml_collections.ConfigDict, cell: published.Publishe
       if value not in _PREPROCESS_STANDARDIZE:
         raise MissingTrainerOption(
             f'cell {cell.table}:{cell.cell} needs the logit pre-process {value!r} '
-            f'({published.OVERRIDE_KEYS["preprocess"]}), but kdjax.config only has standardize=True/False '
-            '(z-score or raw logits); add a centre-only / scale-only pre-process option to the trainer first')
-      config.standardize = _PREPROCESS_STANDARDIZE[value]
+            f'({published.OVERRIDE_KEYS["preprocess"]}); known: {sorted(_PREPROCESS_STANDARDIZE)}')
+      config.update(_PREPROCESS_STANDARDIZE[value])
     else:
       raise KeyError(f'cell {cell.table}:{cell.cell} has an unknown override {key!r}')
 

@@ -25,20 +25,20 @@ get_config raises.
 | none-w12 | resnet32x4 -> resnet8x4 | z, w_kd 12 | 68.29 | published |
 | none-w15 | resnet32x4 -> resnet8x4 | z, w_kd 15 | 65.34 | published |
 | none-w18 | resnet32x4 -> resnet8x4 | z, w_kd 18 | 63.45 | published |
-| center-w0.9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 0.9 | 73.37 | needs a trainer option |
-| center-w3 | resnet32x4 -> resnet8x4 | z - mean, w_kd 3 | 74.33 | needs a trainer option |
-| center-w6 | resnet32x4 -> resnet8x4 | z - mean, w_kd 6 | 74.82 | needs a trainer option |
-| center-w9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 9 | 73.94 | needs a trainer option |
-| center-w12 | resnet32x4 -> resnet8x4 | z - mean, w_kd 12 | 71.56 | needs a trainer option |
-| center-w15 | resnet32x4 -> resnet8x4 | z - mean, w_kd 15 | 62.01 | needs a trainer option |
-| center-w18 | resnet32x4 -> resnet8x4 | z - mean, w_kd 18 | 61.31 | needs a trainer option |
-| scale-w0.9 | resnet32x4 -> resnet8x4 | z / std, w_kd 0.9 | 73.79 | needs a trainer option |
-| scale-w3 | resnet32x4 -> resnet8x4 | z / std, w_kd 3 | 75.86 | needs a trainer option |
-| scale-w6 | resnet32x4 -> resnet8x4 | z / std, w_kd 6 | 76.44 | needs a trainer option |
-| scale-w9 | resnet32x4 -> resnet8x4 | z / std, w_kd 9 | 76.30 | needs a trainer option |
-| scale-w12 | resnet32x4 -> resnet8x4 | z / std, w_kd 12 | 76.49 | needs a trainer option |
-| scale-w15 | resnet32x4 -> resnet8x4 | z / std, w_kd 15 | 76.42 | needs a trainer option |
-| scale-w18 | resnet32x4 -> resnet8x4 | z / std, w_kd 18 | 76.18 | needs a trainer option |
+| center-w0.9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 0.9 | 73.37 | published |
+| center-w3 | resnet32x4 -> resnet8x4 | z - mean, w_kd 3 | 74.33 | published |
+| center-w6 | resnet32x4 -> resnet8x4 | z - mean, w_kd 6 | 74.82 | published |
+| center-w9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 9 | 73.94 | published |
+| center-w12 | resnet32x4 -> resnet8x4 | z - mean, w_kd 12 | 71.56 | published |
+| center-w15 | resnet32x4 -> resnet8x4 | z - mean, w_kd 15 | 62.01 | published |
+| center-w18 | resnet32x4 -> resnet8x4 | z - mean, w_kd 18 | 61.31 | published |
+| scale-w0.9 | resnet32x4 -> resnet8x4 | z / std, w_kd 0.9 | 73.79 | published |
+| scale-w3 | resnet32x4 -> resnet8x4 | z / std, w_kd 3 | 75.86 | published |
+| scale-w6 | resnet32x4 -> resnet8x4 | z / std, w_kd 6 | 76.44 | published |
+| scale-w9 | resnet32x4 -> resnet8x4 | z / std, w_kd 9 | 76.30 | published |
+| scale-w12 | resnet32x4 -> resnet8x4 | z / std, w_kd 12 | 76.49 | published |
+| scale-w15 | resnet32x4 -> resnet8x4 | z / std, w_kd 15 | 76.42 | published |
+| scale-w18 | resnet32x4 -> resnet8x4 | z / std, w_kd 18 | 76.18 | published |
 | zscore-w0.9 | resnet32x4 -> resnet8x4 | LS, w_kd 0.9 | 74.14 | published |
 | zscore-w3 | resnet32x4 -> resnet8x4 | LS, w_kd 3 | 76.11 | published |
 | zscore-w6 | resnet32x4 -> resnet8x4 | LS, w_kd 6 | 76.56 | published |
