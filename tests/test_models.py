@@ -28,11 +28,12 @@ torch.set_default_dtype(torch.float32)
 
 
 def _load_layouts() -> dict:
-  """The reference state-dict layouts (``shared/reference`` in or next to the checkout)."""
+  """The reference state-dict layouts (a copy in ``tests/data``, or ``shared/reference``)."""
   repo = pathlib.Path(__file__).resolve().parents[1]
-  candidates = [repo / "shared", repo.parent / "shared"]
-  for shared in candidates:
-    path = shared / "reference" / "torch_state_dict_layouts.json"
+  candidates = [repo / "tests" / "data", repo / "shared" / "reference",
+                repo.parent / "shared" / "reference"]
+  for folder in candidates:
+    path = folder / "torch_state_dict_layouts.json"
     if path.exists():
       return json.loads(path.read_text())["models"]
   raise FileNotFoundError(
