@@ -29,12 +29,14 @@ METHODS = ('ce', 'kd', 'kd_ls', 'ctkd', 'ctkd_ls', 'dkd', 'dkd_ls', 'mlkd', 'mlk
            'ttm', 'wttm', 'kd_maxlogit', 'dkd_maxlogit')
 LOSSES = ('none', 'kd', 'dkd', 'mlkd', 'ttm', 'wttm')
 TEMPERATURE_POLICIES = ('fixed', 'ctkd', 'max_logit')
+TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache.STORAGE_DTYPES
 
 # Fields that may change between a run and its resumption (they do not change
 # what is computed): see ``kdjax.checkpointing.check_config``.
 RESUMABLE_FIELDS = ('data_dir', 'data_source', 'log_every', 'eval_every', 'checkpoint_keep',
                     'checkpoint_every',
-                    'progress_bar', 'distributed', 'teacher_checkpoint')
+                    'progress_bar', 'distributed', 'teacher_checkpoint',
+                    'teacher_cache_verify')
 
 # ---------------------------------------------------------------------------
 # Per-pair tables of spec/training.md, keyed by (teacher, student).
@@ -137,6 +139,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.teacher = R32x4
   c.student = R8x4
   c.teacher_checkpoint = ''  # .pth/.safetensors file or kdjax teacher dir; '' = random init.
+  # Teacher-logit cache (kdjax.teacher_cache): a directory shared by the runs of a sweep
+  # ('' = run the teacher every step), the storage dtype, and the batches of every cached
+  # epoch compared with a fresh teacher forward (kdjax.teacher_cache.TeacherCache).
+  c.teacher_cache = ''
+  c.teacher_cache_dtype = 'float16'  # float16 | bfloat16 | float32
+  c.teacher_cache_verify = 2
   # Method (see the module docstring for the composition).
   c.method = 'kd'
   c.loss = 'kd'
@@ -326,6 +334,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f"mlkd.masking must be 'released' or 'per_sample', got {config.mlkd.masking!r}"),
       (config.mlkd.epoch_setting in ('cvpr23', 'repository'),
        f"mlkd.epoch_setting must be 'cvpr23' or 'repository', got {config.mlkd.epoch_setting!r}"),
+      (config.teacher_cache_dtype in TEACHER_CACHE_DTYPES,
+       f'teacher_cache_dtype must be one of {TEACHER_CACHE_DTYPES}, got '
+       f'{config.teacher_cache_dtype!r}'),
+      (config.teacher_cache_verify >= 0,
+       f'teacher_cache_verify must be >= 0, got {config.teacher_cache_verify}'),
       (config.compute_dtype in ('float32', 'bfloat16'),
        f"compute_dtype must be 'float32' or 'bfloat16', got {config.compute_dtype!r}"),
       (config.temperature > 0, f'temperature must be > 0, got {config.temperature}'),

@@ -49,6 +49,7 @@ from kdjax import logs
 from kdjax import methods
 from kdjax import models
 from kdjax import parallel
+from kdjax import teacher_cache
 
 Array = jax.Array
 
@@ -160,7 +161,12 @@ class Program:
     teacher: the teacher module, or None for CE-only training.
     init: ``init(seed) -> TrainState`` (replicated).
     train_step: ``(state, acc, teacher_vars, images, labels, indices, seed, epoch, step,
-      lambda_, warmup) -> (state, acc)``; ``indices`` is the global batch, sharded.
+      lambda_, warmup, cached_teacher=None) -> (state, acc)``; ``indices`` is the global
+      batch, sharded. ``cached_teacher = (epoch_logits, offset)`` replaces the teacher
+      forward by rows ``offset:offset + batch`` of the epoch's cached ``[rows, views, K]``
+      logits (``kdjax.teacher_cache``).
+    teacher_logits: ``(teacher_vars, images, indices, seed, epoch, step) -> [b, views, K]``
+      float32 teacher logits of the batch's views (what the cache stores), or None.
     evaluate_student / evaluate_teacher: ``(variables, images, labels, indices, mask)
       -> [2]`` counts of top-1 / top-5 hits of one padded batch.
     metric_names: names of the accumulated training metrics.
@@ -169,6 +175,7 @@ class Program:
   teacher: nn.Module | None
   init: Callable[..., TrainState]
   train_step: Callable[..., tuple[TrainState, dict[str, Array]]]
+  teacher_logits: Callable[..., Array] | None
   evaluate_student: Callable[..., Array]
   evaluate_teacher: Callable[..., Array] | None
   metric_names: tuple[str, ...]
@@ -239,6 +246,16 @@ def _eval_fn(model: str, num_classes: int, compute_dtype: str, mean: tuple[float
   return jax.jit(evaluate_batch, out_shardings=parallel.replicated(mesh))
 
 
+def _run_once_compiler_options() -> dict[str, Any] | None:
+  """XLA options for functions run once per run (initialisers).
+
+  On CPU, optimising the random-number generators of an initialiser dominates its
+  compile time (about 5 s of 7 for resnet8x4); without backend optimisation it
+  compiles in about 2 s and runs once anyway (as in ``models.init_variables``).
+  """
+  return {'xla_backend_optimization_level': 0} if jax.default_backend() == 'cpu' else None
+
+
 @functools.lru_cache(maxsize=32)
 def _init_fn(setup: Setup) -> Callable[..., TrainState]:
   """Jitted ``init(seed) -> TrainState``; keyed on what the state's structure depends on."""
@@ -255,14 +272,16 @@ def _init_fn(setup: Setup) -> Callable[..., TrainState]:
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables['batch_stats'], opt_state=tx.init(params))
 
-  return jax.jit(init, out_shardings=parallel.replicated(setup.mesh))
+  return jax.jit(init, out_shardings=parallel.replicated(setup.mesh),
+                 compiler_options=_run_once_compiler_options())
 
 
 def _init_key(setup: Setup) -> Setup:
   """``setup`` with the fields that do not change the initial state normalised away."""
   neutral = methods.LossSpec.from_config(config_lib.get_config())
+  policy = 'ctkd' if setup.loss.temperature_policy == 'ctkd' else 'fixed'  # Only CTKD has params.
   loss = dataclasses.replace(
-      neutral, temperature_policy=setup.loss.temperature_policy,
+      neutral, temperature_policy=policy,
       ctkd_variant=setup.loss.ctkd_variant, ctkd_hidden=setup.loss.ctkd_hidden,
       ctkd_init=setup.loss.ctkd_init, ctkd_t_start=setup.loss.ctkd_t_start,
       ctkd_t_range=setup.loss.ctkd_t_range)
@@ -287,22 +306,39 @@ def build_program(setup: Setup) -> Program:
   metric_names = methods.term_names(spec) + ('loss', 'train_top1')
   evaluate_args = (setup.num_classes, setup.compute_dtype, setup.mean, setup.std, mesh)
 
-  def train_step(state, acc, teacher_vars, images_all, labels_all, indices, seed, epoch, step,
-                 lambda_, warmup):
-    indices = jax.lax.with_sharding_constraint(indices, batch)
-    images, labels = images_all[indices], labels_all[indices]
+  def views(images_all, indices, seed, epoch, step):
+    """The batch's weak view and (MLKD) strong view, from per-example keys."""
     keys = jax.lax.with_sharding_constraint(
         data.example_keys(seed, epoch, step, indices.shape[0]), batch)
+    images = images_all[indices]
     weak = data.train_view(keys, images, setup.mean, setup.std).astype(dtype)
     strong = (data.strong_view(keys, images, setup.mean, setup.std).astype(dtype)
               if spec.two_views else None)
+    return weak, strong
 
-    def teacher_logits(x):
-      if teacher is None or x is None:
-        return None
-      return jax.lax.stop_gradient(teacher.apply(teacher_vars, x, train=False))
+  def teacher_forward(teacher_vars, weak, strong):
+    """``[b, views, K]`` float32 logits of the frozen teacher on the views."""
+    logits = [teacher.apply(teacher_vars, x, train=False) for x in (weak, strong) if x is not None]
+    return jax.lax.stop_gradient(jnp.stack(logits, axis=1).astype(jnp.float32))
 
-    t_weak, t_strong = teacher_logits(weak), teacher_logits(strong)
+  def teacher_logits(teacher_vars, images_all, indices, seed, epoch, step):
+    indices = jax.lax.with_sharding_constraint(indices, batch)
+    return teacher_forward(teacher_vars, *views(images_all, indices, seed, epoch, step))
+
+  def train_step(state, acc, teacher_vars, images_all, labels_all, indices, seed, epoch, step,
+                 lambda_, warmup, cached_teacher=None):
+    indices = jax.lax.with_sharding_constraint(indices, batch)
+    labels = labels_all[indices]
+    weak, strong = views(images_all, indices, seed, epoch, step)
+    t_weak = t_strong = None
+    if teacher is not None:
+      if cached_teacher is None:
+        t_all = teacher_forward(teacher_vars, weak, strong)
+      else:  # This batch's rows of the epoch's cached logits (storage dtype -> float32).
+        epoch_logits, offset = cached_teacher
+        t_all = jax.lax.with_sharding_constraint(jax.lax.dynamic_slice_in_dim(
+            epoch_logits, offset, indices.shape[0]).astype(jnp.float32), batch)
+      t_weak, t_strong = t_all[:, 0], (t_all[:, 1] if spec.two_views else None)
 
     def objective(params):
       variables = {'params': params['student'], 'batch_stats': state.batch_stats}
@@ -332,6 +368,8 @@ def build_program(setup: Setup) -> Program:
       student=student, teacher=teacher, init=_init_fn(_init_key(setup)),
       train_step=jax.jit(train_step, out_shardings=(replicated, replicated),
                          donate_argnums=(0, 1)),
+      teacher_logits=(jax.jit(teacher_logits, out_shardings=replicated)
+                      if teacher is not None else None),
       evaluate_student=_eval_fn(setup.student, *evaluate_args),
       evaluate_teacher=_eval_fn(setup.teacher, *evaluate_args) if teacher is not None else None,
       metric_names=metric_names)
@@ -422,7 +460,48 @@ def _random_init(name: str, num_classes: int, image_shape: tuple[int, int, int])
   """A jitted random initialiser of model ``name`` (cached: one compilation per model)."""
   module = models.create(name, num_classes=num_classes)
   return jax.jit(lambda key: module.init(key, jnp.zeros((1, *image_shape), jnp.float32),
-                                         train=False))
+                                         train=False),
+                 compiler_options=_run_once_compiler_options())
+
+
+# ---------------------------------------------------------------------------
+# Teacher-logit cache (``config.teacher_cache``).
+# ---------------------------------------------------------------------------
+def teacher_cache_key(config: ml_collections.ConfigDict, setup: Setup, teacher_vars: Any,
+                      split: data.ArrayDataset, *, steps: int) -> teacher_cache.CacheKey:
+  """What the teacher logits of ``config``'s run depend on (``kdjax.teacher_cache``).
+
+  The teacher (name, checksum of its variables, compute dtype), the data
+  (checksum of the train images and labels), the views' augmentation, the seed,
+  the batch size and the epoch's rows (``steps`` batches; the last one partial
+  when the epoch keeps it).
+  """
+  views = ('weak', 'strong') if setup.loss.two_views else ('weak',)
+  augmentation = [('views', views), ('mean', setup.mean), ('std', setup.std),
+                  ('keys', 'example_keys(seed, epoch, step, i)'),
+                  ('weak', 'crop_flip(padding=4), normalize')]
+  if setup.loss.two_views:
+    augmentation.append(('strong', 'crop_flip, randaugment(num_ops=2), cutout(0.5), normalize'))
+  return teacher_cache.CacheKey(
+      teacher=setup.teacher, teacher_checksum=teacher_cache.checksum_tree(teacher_vars),
+      num_classes=setup.num_classes, compute_dtype=setup.compute_dtype,
+      data_checksum=teacher_cache.checksum_arrays(split.images, split.labels),
+      num_examples=len(split), augmentation=tuple(augmentation), seed=int(config.seed),
+      batch_size=int(config.batch_size), rows=min(len(split), steps * config.batch_size),
+      storage_dtype=config.teacher_cache_dtype)
+
+
+def open_teacher_cache(config: ml_collections.ConfigDict, setup: Setup, teacher_vars: Any,
+                       split: data.ArrayDataset, *,
+                       steps: int) -> teacher_cache.TeacherCache | None:
+  """The run's teacher-logit cache under ``config.teacher_cache`` (None: off, or no teacher)."""
+  if not config.teacher_cache or not setup.loss.needs_teacher:
+    return None
+  cache = teacher_cache.TeacherCache(
+      config.teacher_cache, teacher_cache_key(config, setup, teacher_vars, split, steps=steps),
+      steps=steps, verify_batches=config.teacher_cache_verify)
+  logging.info('teacher logits cached in %s', cache.directory)
+  return cache
 
 
 def steps_per_epoch(num_examples: int, config: ml_collections.ConfigDict,
@@ -504,6 +583,7 @@ class Run:
   num_classes: int
   steps: int
   images_per_epoch: int
+  teacher_cache: teacher_cache.TeacherCache | None = None
 
 
 def prepare_run(config: ml_collections.ConfigDict) -> Run:
@@ -523,7 +603,27 @@ def prepare_run(config: ml_collections.ConfigDict) -> Run:
   return Run(config=config, mesh=mesh, program=build_program(setup),
              teacher_vars=parallel.put_replicated(teacher_vars, mesh),
              train=on_device(train_split), test=on_device(test_split), num_classes=num_classes,
-             steps=steps, images_per_epoch=(steps - 1) * config.batch_size + last_batch)
+             steps=steps, images_per_epoch=(steps - 1) * config.batch_size + last_batch,
+             teacher_cache=open_teacher_cache(config, setup, teacher_vars, train_split,
+                                              steps=steps))
+
+
+def epoch_teacher_logits(run: Run, epoch: int, perm: np.ndarray) -> Array | None:
+  """``epoch``'s cached ``[rows, views, K]`` teacher logits on the devices (None: no cache).
+
+  Read from the cache (checksum and spot check), or computed by the teacher
+  batch by batch and stored, on the first run that needs the epoch.
+  """
+  if run.teacher_cache is None:
+    return None
+  config = run.config
+
+  def compute(step: int) -> Array:
+    idx = parallel.global_batch(data.batch_indices(perm, step, config.batch_size), run.mesh)
+    return run.program.teacher_logits(run.teacher_vars, run.train.images, idx,
+                                      np.uint32(config.seed), np.uint32(epoch), np.uint32(step))
+
+  return parallel.put_replicated(run.teacher_cache.epoch_logits(epoch, compute), run.mesh)
 
 
 def train_epoch(run: Run, state: TrainState, epoch: int,
@@ -538,12 +638,15 @@ def train_epoch(run: Run, state: TrainState, epoch: int,
   scalars = methods.epoch_scalars(config, epoch)
   acc = parallel.put_replicated(empty_accumulator(program.metric_names), mesh)
   perm = data.epoch_permutation(config.seed, epoch, run.train.size)
+  cached = epoch_teacher_logits(run, epoch, perm)
   for step in range(run.steps):
     idx = data.batch_indices(perm, step, config.batch_size)
+    teacher_arg = {} if cached is None else {
+        'cached_teacher': (cached, np.int32(step * config.batch_size))}
     state, acc = program.train_step(
         state, acc, run.teacher_vars, run.train.images, run.train.labels,
         parallel.global_batch(idx, mesh), np.uint32(config.seed), np.uint32(epoch),
-        np.uint32(step), scalars['lambda_'], scalars['warmup'])
+        np.uint32(step), scalars['lambda_'], scalars['warmup'], **teacher_arg)
     if bar is not None:
       bar.update(len(idx))
       if (step + 1) % config.log_every == 0 and step + 1 < run.steps:
