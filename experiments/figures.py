@@ -330,10 +330,15 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
       title=f'{primary.name}, epoch {pair["epoch"]}'))
 
   log_written, log_skipped = plots.log_figures({r.name: r.rows for r in runs}, out_dir,
-                                               main=primary.name)
+                                               main=primary.name, gamma=gamma)
   written.update(log_written)
   skipped.update(log_skipped)
-  if 'entropy_kl' in skipped:  # The logs lack the entries: recompute them from the checkpoints.
+  # The trainer logs the statistics with each run's own ttm_gamma (config.eval_statistics);
+  # when the logs lack them or another gamma is asked for, recompute them from the checkpoints.
+  other_gamma = [r.name for r in runs if r.config.loss != 'none' and float(r.config.ttm_gamma) != gamma]
+  if 'entropy_kl' in skipped or other_gamma:
+    why = (f'runs {other_gamma} logged another gamma than {gamma:g}' if other_gamma else
+           'the metrics logs lack the entries: train with config.eval_statistics to log every epoch')
     entropy, kl = {}, {}
     for run in runs:
       if run.config.loss == 'none':
@@ -346,9 +351,8 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
     if entropy:
       written['entropy_kl'] = plots.entropy_kl_figure(
           entropy, kl, out_dir, gamma=gamma,
-          source=('recomputed from the kept checkpoints (the metrics logs lack the entries: log '
-                  'kdjax.analysis.epoch_statistics at eval time to get every epoch)'))
-      del skipped['entropy_kl']
+          source=f'recomputed from the kept checkpoints ({why})')
+      skipped.pop('entropy_kl', None)
 
   index = {'run': primary.workdir, 'name': primary.name, 'epoch': pair['epoch'],
            'student_top1': pair['student_top1'], 'teacher_top1': pair['teacher_top1'],

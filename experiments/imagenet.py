@@ -42,6 +42,7 @@ from kdjax import checkpointing
 from kdjax import config as config_lib
 from kdjax import data
 from kdjax import logs
+from kdjax import losses
 from kdjax import methods
 from kdjax import models
 from kdjax import parallel
@@ -174,7 +175,7 @@ def build_program(setup: Setup) -> Program:
     metrics = dict(terms, loss=loss, train_top1=top1)
     # The trainer's accumulator (sums weighted by the batch size; min/max statistics).
     count = jnp.float32(images.shape[0])
-    return new_state, train._accumulate(acc, metrics, count)  # pylint: disable=protected-access
+    return new_state, train.accumulate(acc, metrics, count)
 
   return Program(
       init=jax.jit(init, out_shardings=replicated),
@@ -332,8 +333,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
             scalars['lambda_'], scalars['warmup'])
         if (step + 1) % config.log_every == 0:
           logging.info('epoch %d step %d/%d', epoch, step + 1, steps)
-      row = train._epoch_metrics(parallel.to_host(acc))  # pylint: disable=protected-access
-      methods.check_finite(row)
+      row = train.epoch_metrics(parallel.to_host(acc))
+      losses.check_finite(**row)
       meta['train_seconds'] += time.time() - epoch_start
       row.update(lr=train.learning_rate_at_epoch(config, epoch), ctkd_lambda=float(scalars['lambda_']),
                  dkd_warmup=float(scalars['warmup']))

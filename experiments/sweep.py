@@ -235,7 +235,7 @@ def _trainer(table: str) -> Callable[[Any, str], Any]:
 
 def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[str] | None = None,
               smoke: bool = False, collect_only: bool = False, teachers_dir: str | None = None,
-              log: Callable[[str], None] = print,
+              teacher_cache: str = '', log: Callable[[str], None] = print,
               trainer: Callable[[Any, str], Any] | None = None) -> str:
   """Runs the unfinished runs of a table, then writes and returns `<root>/<table>.md`.
 
@@ -247,6 +247,8 @@ def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[st
     smoke: the configs' runlocal variant (2 epochs of 2 steps on random data).
     collect_only: run nothing, only collect the finished runs.
     teachers_dir: where the released CIFAR teachers live (`common.teacher_checkpoint`).
+    teacher_cache: a directory for the teacher-logit cache (`kdjax.teacher_cache`) shared by the
+      table's CIFAR runs: the first run of a (teacher, seed) fills it, the other cells read it.
     log: progress lines.
     trainer: `train_and_evaluate(config, workdir)` to call (default: `kdjax.train`'s, or
       `experiments.imagenet`'s for the ImageNet table).
@@ -255,6 +257,9 @@ def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[st
     RuntimeError: some runs failed (the markdown is still written; the message names the runs).
   """
   selected = select_cells(table, cells)
+  if teacher_cache and table == 'imagenet':
+    raise ValueError('the teacher-logit cache is for the CIFAR tables (the ImageNet pipeline augments on '
+                     'the host); drop --teacher_cache')
   failures = []
   if not collect_only:
     train_and_evaluate = trainer or _trainer(table)
@@ -265,6 +270,7 @@ def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[st
         except common.MissingTrainerOption as e:
           log(f'skip {cell.cell}: {e}')
           break
+        config.teacher_cache = teacher_cache
         directory = run_dir(root, cell.cell, seed)
         if is_finished(summarize_run(read_records(directory)), config.epochs):
           log(f'done {cell.cell} seed {seed}')
@@ -296,6 +302,7 @@ def _define_flags() -> None:
   flags.DEFINE_bool('smoke', False, "2 epochs x 2 steps on random data (the configs' runlocal variant).")
   flags.DEFINE_bool('collect_only', False, 'Only collect finished runs and write the markdown.')
   flags.DEFINE_string('teachers', None, 'Directory of the released teachers (<dir>/<teacher>_vanilla/...).')
+  flags.DEFINE_string('teacher_cache', '', 'Directory of a teacher-logit cache the runs share (CIFAR tables).')
 
 
 def main(argv: Sequence[str]) -> None:
@@ -303,7 +310,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   f = flags.FLAGS
   markdown = run_table(f.table, f.workdir, [int(s) for s in f.seeds], cells=f.cells, smoke=f.smoke,
-                       collect_only=f.collect_only, teachers_dir=f.teachers)
+                       collect_only=f.collect_only, teachers_dir=f.teachers, teacher_cache=f.teacher_cache)
   print(markdown)
 
 

@@ -36,7 +36,7 @@ TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache
 RESUMABLE_FIELDS = ('data_dir', 'data_source', 'log_every', 'eval_every', 'checkpoint_keep',
                     'checkpoint_every',
                     'progress_bar', 'distributed', 'teacher_checkpoint',
-                    'teacher_cache_verify')
+                    'teacher_cache_verify', 'eval_statistics')
 
 # ---------------------------------------------------------------------------
 # Per-pair tables of spec/training.md, keyed by (teacher, student).
@@ -179,6 +179,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.batch_size = 64
   c.drop_remainder = False  # True: skip each epoch's last partial batch (spec: keep it).
   c.eval_batch_size = 1000
+  # Log the student's test-set statistics against the teacher every evaluation (entropy,
+  # KL to the transformed teacher, logit correlation, max-logit / LS temperatures:
+  # kdjax.analysis.EPOCH_STATISTICS as test_*); costs one teacher pass over the test set.
+  c.eval_statistics = True
   c.lr = config_dict.placeholder(float)  # None -> default_lr(student).
   c.lr_decay_epochs = (150, 180, 210)
   c.lr_decay_rate = 0.1

@@ -28,8 +28,7 @@ correlation of student and teacher logits).
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -253,9 +252,3 @@ def describe(spec: LossSpec) -> str:
           f'({spec.ce_weight:g} CE + {spec.kd_weight:g} term)')
 
 
-def check_finite(terms: Mapping[str, float]) -> None:
-  """Raises FloatingPointError naming the non-finite terms of a logged batch of metrics."""
-  bad = [name for name, value in terms.items() if not math.isfinite(float(value))]
-  if bad:
-    raise FloatingPointError(f'non-finite training metrics {bad}: lower the learning rate or '
-                             f'check the temperature range (CTKD) and the inputs')

@@ -286,8 +286,8 @@ def metric_series(rows: Sequence[Mapping], name: str,
   return None
 
 
-def log_figures(runs: Mapping[str, Sequence[Mapping]], out_dir: str, *,
-                main: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+def log_figures(runs: Mapping[str, Sequence[Mapping]], out_dir: str, *, main: str | None = None,
+                gamma: float | None = None) -> tuple[dict[str, str], dict[str, str]]:
   """Figures drawn from per-epoch metric rows (the trainer's `metrics.jsonl`) of one or more runs.
 
   Figures: `loss_correlation` (the `main` run's training loss and logit correlation per epoch, twin axes;
@@ -299,6 +299,7 @@ def log_figures(runs: Mapping[str, Sequence[Mapping]], out_dir: str, *,
     runs: run name -> list of metric rows (dicts with `epoch` and scalars).
     out_dir: output directory.
     main: the run of `loss_correlation` (default: the first).
+    gamma: the TTM power the logged `kl_transformed_teacher` used (recorded in `entropy_kl.json`).
 
   Returns:
     `(written, skipped)`: figure name -> PNG path, and figure name -> why it was not drawn.
@@ -346,7 +347,7 @@ def log_figures(runs: Mapping[str, Sequence[Mapping]], out_dir: str, *,
     if e is not None and k is not None:
       entropy[name], kl[name] = e, k
   if entropy:
-    written['entropy_kl'] = entropy_kl_figure(entropy, kl, out_dir, source='metrics logs')
+    written['entropy_kl'] = entropy_kl_figure(entropy, kl, out_dir, source='metrics logs', gamma=gamma)
   else:
     skipped['entropy_kl'] = 'no run logs student_entropy and kl_transformed_teacher'
   return written, skipped

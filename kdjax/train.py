@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import flax
 import flax.linen as nn
@@ -42,10 +42,12 @@ import numpy as np
 import optax
 from absl import logging
 
+from kdjax import analysis
 from kdjax import checkpointing
 from kdjax import config as config_lib
 from kdjax import data
 from kdjax import logs
+from kdjax import losses
 from kdjax import methods
 from kdjax import models
 from kdjax import parallel
@@ -130,6 +132,8 @@ class Setup:
   weight_decay: float
   steps_per_epoch: int
   mesh: jax.sharding.Mesh
+  # ``evaluation_statistics`` of the run, or () when the test-set statistics are off.
+  statistics: tuple[tuple[str, Any], ...] = ()
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, *, num_classes: int,
@@ -142,7 +146,9 @@ class Setup:
         compute_dtype=config.compute_dtype, loss=methods.LossSpec.from_config(config),
         base_lr=config_lib.resolved_lr(config), lr_decay_epochs=tuple(config.lr_decay_epochs),
         lr_decay_rate=float(config.lr_decay_rate), momentum=float(config.momentum),
-        weight_decay=float(config.weight_decay), steps_per_epoch=steps_per_epoch, mesh=mesh)
+        weight_decay=float(config.weight_decay), steps_per_epoch=steps_per_epoch, mesh=mesh,
+        statistics=(evaluation_statistics(config)
+                    if config.eval_statistics and config.loss != 'none' else ()))
 
   def optimizer(self) -> optax.GradientTransformation:
     """The run's optimizer (``create_optimizer`` of the setup's hyperparameters)."""
@@ -167,8 +173,12 @@ class Program:
       logits (``kdjax.teacher_cache``).
     teacher_logits: ``(teacher_vars, images, indices, seed, epoch, step) -> [b, views, K]``
       float32 teacher logits of the batch's views (what the cache stores), or None.
-    evaluate_student / evaluate_teacher: ``(variables, images, labels, indices, mask)
-      -> [2]`` counts of top-1 / top-5 hits of one padded batch.
+    evaluate_student / evaluate_teacher: ``(variables, images, labels, indices, mask,
+      teacher_logits=None) -> sums`` of one padded batch: ``hits`` (``[2]`` top-1 / top-5
+      counts) and, given the teacher's ``[N, K]`` logits of the split, the student's
+      ``kdjax.analysis.statistic_sums`` against them (``evaluate``).
+    test_logits: ``(variables, images, indices) -> [b, K]`` float32 test-view logits of
+      the teacher (computed once per run for the evaluation statistics), or None.
     metric_names: names of the accumulated training metrics.
   """
   student: nn.Module
@@ -178,6 +188,7 @@ class Program:
   teacher_logits: Callable[..., Array] | None
   evaluate_student: Callable[..., Array]
   evaluate_teacher: Callable[..., Array] | None
+  test_logits: Callable[..., Array] | None
   metric_names: tuple[str, ...]
 
 
@@ -201,7 +212,8 @@ def empty_accumulator(names: tuple[str, ...]) -> dict[str, np.ndarray]:
   return acc
 
 
-def _accumulate(acc: dict[str, Array], metrics: dict[str, Array], count: Array) -> dict[str, Array]:
+def accumulate(acc: dict[str, Array], metrics: dict[str, Array], count: Array) -> dict[str, Array]:
+  """``acc`` plus one step's ``metrics`` over ``count`` examples (weighted sums; min/max)."""
   out = {'count': acc['count'] + count}
   for name, value in metrics.items():
     how = _reduce(name)
@@ -231,19 +243,49 @@ def create_model(name: str, num_classes: int, compute_dtype: str) -> nn.Module:
 
 
 @functools.lru_cache(maxsize=32)
-def _eval_fn(model: str, num_classes: int, compute_dtype: str, mean: tuple[float, ...],
-             std: tuple[float, ...], mesh: jax.sharding.Mesh) -> Callable[..., Array]:
-  """Jitted ``(variables, images, labels, indices, mask) -> [2]`` top-1/top-5 hit counts."""
+def _test_logits_fn(model: str, num_classes: int, compute_dtype: str, mean: tuple[float, ...],
+                    std: tuple[float, ...], mesh: jax.sharding.Mesh) -> Callable[..., Array]:
+  """Jitted ``(variables, images, indices) -> [b, K]`` float32 logits of the test view."""
   module = create_model(model, num_classes, compute_dtype)
   batch = parallel.data_sharding(mesh)
 
-  def evaluate_batch(variables, images, labels, indices, mask):
+  def test_logits(variables, images, indices):
     indices = jax.lax.with_sharding_constraint(indices, batch)
     x = data.test_view(images[indices], mean, std).astype(_dtype(compute_dtype))
-    logits = module.apply(variables, x, train=False).astype(jnp.float32)
-    return topk_hits(logits, labels[indices], mask)
+    return module.apply(variables, x, train=False).astype(jnp.float32)
+
+  return jax.jit(test_logits, out_shardings=batch)
+
+
+@functools.lru_cache(maxsize=32)
+def _eval_fn(model: str, num_classes: int, compute_dtype: str, mean: tuple[float, ...],
+             std: tuple[float, ...], mesh: jax.sharding.Mesh,
+             statistics: tuple[tuple[str, Any], ...] = ()) -> Callable[..., dict[str, Array]]:
+  """Jitted ``(variables, images, labels, indices, mask, teacher_logits=None) -> sums``.
+
+  ``sums['hits']`` holds the batch's top-1 / top-5 hit counts; with the
+  teacher's ``[N, K]`` logits of the split, the other entries are
+  ``kdjax.analysis.statistic_sums(student, teacher, mask, **dict(statistics))``.
+  """
+  logits_fn = _test_logits_fn(model, num_classes, compute_dtype, mean, std, mesh)
+
+  def evaluate_batch(variables, images, labels, indices, mask, teacher_logits=None):
+    logits = logits_fn(variables, images, indices)
+    sums = {'hits': topk_hits(logits, labels[indices], mask)}
+    if teacher_logits is not None:
+      sums.update(analysis.statistic_sums(logits, teacher_logits[indices], mask,
+                                          **dict(statistics)))
+    return sums
 
   return jax.jit(evaluate_batch, out_shardings=parallel.replicated(mesh))
+
+
+def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
+  """``kdjax.analysis.statistic_sums`` options of a run (hashable): its TTM gamma, LS base
+  temperature and max-logit settings, whatever its method, so that runs compare."""
+  return (('gamma', float(config.ttm_gamma)), ('ls_tau', float(config.temperature)),
+          ('order', int(config.max_logit.order)),
+          ('teacher_only', bool(config.max_logit.teacher_only)))
 
 
 def _run_once_compiler_options() -> dict[str, Any] | None:
@@ -288,7 +330,7 @@ def _init_key(setup: Setup) -> Setup:
   return dataclasses.replace(setup, teacher='', mean=(), std=(), loss=loss, base_lr=0.0,
                              lr_decay_epochs=(), lr_decay_rate=0.0,
                              momentum=float(setup.momentum > 0), weight_decay=0.0,
-                             steps_per_epoch=1)
+                             steps_per_epoch=1, statistics=())
 
 
 @functools.lru_cache(maxsize=64)
@@ -362,7 +404,7 @@ def build_program(setup: Setup) -> Program:
     metrics = dict(terms, loss=loss,
                    train_top1=jnp.mean(jnp.argmax(logits, -1) == labels).astype(jnp.float32))
     count = jnp.float32(indices.shape[0])
-    return new_state, _accumulate(acc, metrics, count)
+    return new_state, accumulate(acc, metrics, count)
 
   return Program(
       student=student, teacher=teacher, init=_init_fn(_init_key(setup)),
@@ -370,8 +412,10 @@ def build_program(setup: Setup) -> Program:
                          donate_argnums=(0, 1)),
       teacher_logits=(jax.jit(teacher_logits, out_shardings=replicated)
                       if teacher is not None else None),
-      evaluate_student=_eval_fn(setup.student, *evaluate_args),
+      evaluate_student=_eval_fn(setup.student, *evaluate_args, setup.statistics),
       evaluate_teacher=_eval_fn(setup.teacher, *evaluate_args) if teacher is not None else None,
+      test_logits=(_test_logits_fn(setup.teacher, *evaluate_args)
+                   if teacher is not None else None),
       metric_names=metric_names)
 
 
@@ -531,22 +575,55 @@ def steps_per_epoch(num_examples: int, config: ml_collections.ConfigDict,
   return steps, last
 
 
-def evaluate(evaluate_fn: Callable[..., Array], variables: Any, split: DeviceData,
-             batch_size: int, mesh: jax.sharding.Mesh) -> tuple[float, float]:
-  """Top-1 and top-5 accuracy (percent) over a device-resident split, in padded batches."""
+def padded_batches(size: int, batch_size: int,
+                   mesh: jax.sharding.Mesh) -> Iterator[tuple[Array, Array]]:
+  """``(indices, mask)`` global batches covering ``range(size)`` in order, the last padded.
+
+  The batch is ``min(batch_size, size)`` rounded up to a multiple of the
+  devices; padding rows point at example 0 and have ``mask == 0``.
+  """
   shards = parallel.num_shards(mesh)
-  batch = min(batch_size, split.size)
-  batch = -(-batch // shards) * shards
-  counts = None
-  for start in range(0, split.size, batch):
+  batch = -(-min(batch_size, size) // shards) * shards
+  for start in range(0, size, batch):
     idx = np.arange(start, start + batch)
-    mask = (idx < split.size).astype(np.float32)
-    idx = np.where(idx < split.size, idx, 0).astype(np.int32)
-    hits = evaluate_fn(variables, split.images, split.labels, parallel.global_batch(idx, mesh),
-                       parallel.global_batch(mask, mesh))
-    counts = hits if counts is None else counts + hits
-  top1, top5 = parallel.to_host(counts)
-  return 100.0 * float(top1) / split.size, 100.0 * float(top5) / split.size
+    mask = (idx < size).astype(np.float32)
+    idx = np.where(idx < size, idx, 0).astype(np.int32)
+    yield parallel.global_batch(idx, mesh), parallel.global_batch(mask, mesh)
+
+
+def evaluate(evaluate_fn: Callable[..., dict[str, Array]], variables: Any, split: DeviceData,
+             batch_size: int, mesh: jax.sharding.Mesh,
+             teacher_logits: Array | None = None) -> dict[str, float]:
+  """``top1`` / ``top5`` accuracy (percent) over a device-resident split, in padded batches.
+
+  With the teacher's ``[N, K]`` logits of the split (``teacher_test_logits``),
+  also the ``kdjax.analysis.EPOCH_STATISTICS`` of the model against them.
+  """
+  extra = () if teacher_logits is None else (teacher_logits,)
+  totals = None
+  for idx, mask in padded_batches(split.size, batch_size, mesh):
+    sums = evaluate_fn(variables, split.images, split.labels, idx, mask, *extra)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = parallel.to_host(totals)
+  top1, top5 = totals.pop('hits')
+  out = {'top1': 100.0 * float(top1) / split.size, 'top5': 100.0 * float(top5) / split.size}
+  if totals:
+    out.update(analysis.statistics_from_sums(totals))
+  return out
+
+
+def teacher_test_logits(run: 'Run') -> Array | None:
+  """The teacher's ``[N, K]`` float32 logits of the test split (replicated), or None.
+
+  None when the run has no teacher or its config turns the evaluation
+  statistics off (``config.eval_statistics``).
+  """
+  if run.program.test_logits is None or not run.config.eval_statistics:
+    return None
+  batches = [run.program.test_logits(run.teacher_vars, run.test.images, idx)
+             for idx, _ in padded_batches(run.test.size, run.config.eval_batch_size, run.mesh)]
+  logits = np.concatenate([parallel.to_host(b) for b in batches])[:run.test.size]
+  return parallel.put_replicated(logits, run.mesh)
 
 
 # ---------------------------------------------------------------------------
@@ -559,7 +636,8 @@ class RunResult:
   summary: dict[str, Any]
 
 
-def _epoch_metrics(acc: dict[str, np.ndarray]) -> dict[str, float]:
+def epoch_metrics(acc: dict[str, np.ndarray]) -> dict[str, float]:
+  """The epoch's ``train_*`` means (and min/max statistics) from the host accumulator."""
   count = max(float(acc['count']), 1.0)
   out = {}
   for name, value in acc.items():
@@ -650,11 +728,11 @@ def train_epoch(run: Run, state: TrainState, epoch: int,
     if bar is not None:
       bar.update(len(idx))
       if (step + 1) % config.log_every == 0 and step + 1 < run.steps:
-        partial = _epoch_metrics(parallel.to_host(acc))
-        methods.check_finite(partial)
+        partial = epoch_metrics(parallel.to_host(acc))
+        losses.check_finite(**partial)
         bar.set_postfix(loss=f"{partial['train_loss']:.4f}", epoch=epoch)
-  row = _epoch_metrics(parallel.to_host(acc))
-  methods.check_finite(row)
+  row = epoch_metrics(parallel.to_host(acc))
+  losses.check_finite(**row)
   seconds = time.time() - start
   row.update(lr=learning_rate_at_epoch(config, epoch), ctkd_lambda=float(scalars['lambda_']),
              dkd_warmup=float(scalars['warmup']), epoch_train_seconds=seconds,
@@ -662,11 +740,16 @@ def train_epoch(run: Run, state: TrainState, epoch: int,
   return state, row
 
 
-def evaluate_student(run: Run, state: TrainState) -> tuple[float, float]:
-  """Top-1 / top-5 (percent) of the student of ``state`` on the run's test split."""
+def evaluate_student(run: Run, state: TrainState,
+                     teacher_logits: Array | None = None) -> dict[str, float]:
+  """``top1`` / ``top5`` (percent) of the student of ``state`` on the run's test split.
+
+  With ``teacher_logits`` (``teacher_test_logits(run)``), also the
+  ``kdjax.analysis.EPOCH_STATISTICS`` of the student against the teacher.
+  """
   variables = {'params': state.params['student'], 'batch_stats': state.batch_stats}
   return evaluate(run.program.evaluate_student, variables, run.test, run.config.eval_batch_size,
-                  run.mesh)
+                  run.mesh, teacher_logits)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -700,8 +783,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   start_epoch = int(meta['epoch'])
   teacher_top1 = teacher_top5 = None
   if run.program.evaluate_teacher is not None:
-    teacher_top1, teacher_top5 = evaluate(run.program.evaluate_teacher, run.teacher_vars, run.test,
-                                          config.eval_batch_size, run.mesh)
+    teacher_eval = evaluate(run.program.evaluate_teacher, run.teacher_vars, run.test,
+                            config.eval_batch_size, run.mesh)
+    teacher_top1, teacher_top5 = teacher_eval['top1'], teacher_eval['top5']
+  teacher_logits = teacher_test_logits(run)
   writer = logs.MetricWriter(workdir, resume_epoch=start_epoch)
   if start_epoch == 0:
     writer.write_text('config', config_lib.to_json(config))
@@ -716,11 +801,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       meta['train_seconds'] += row['epoch_train_seconds']
       top1 = None
       if epoch % config.eval_every == 0 or epoch == config.epochs:
-        top1, top5 = evaluate_student(run, state)
+        test = evaluate_student(run, state, teacher_logits)
+        top1, top5 = test['top1'], test['top5']
         if meta['best_top1'] is None or top1 > meta['best_top1']:
           meta['best_top1'], meta['best_epoch'] = top1, epoch
         meta['last_top1'], meta['last_top5'] = top1, top5
-        row.update(test_top1=top1, test_top5=top5)
+        row.update({f'test_{name}': value for name, value in test.items()})
       if meta['best_top1'] is not None:
         row['best_top1'] = meta['best_top1']
       row['epoch_seconds'] = time.time() - epoch_start

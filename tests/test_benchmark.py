@@ -51,7 +51,10 @@ def test_smoke_methods_torch_and_dispatch_sections(smoke):
   np.testing.assert_allclose(rows['kd_maxlogit']['ratio'],
                              rows['kd_maxlogit']['median_s'] / rows['kd']['median_s'])
   torch_rows = s['torch']['rows']
-  assert set(torch_rows) == {'kdjax', 'torch', 'torch_compute_only'}
+  assert set(torch_rows) == {'kdjax', 'kdjax_cached_teacher', 'torch', 'torch_compute_only'}
+  np.testing.assert_allclose(s['torch']['kdjax_cached_teacher_speedup_vs_torch'],
+                             torch_rows['torch']['median_s'] /
+                             torch_rows['kdjax_cached_teacher']['median_s'])
   assert s['torch']['kdjax_speedup_vs_torch'] == torch_rows['torch']['ratio']
   assert _positive(s['torch']['kdjax_speedup_vs_torch_compute_only'])
   assert s['dispatch']['k'] == 2 and _positive(s['dispatch']['scan_over_separate'])

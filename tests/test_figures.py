@@ -156,16 +156,37 @@ def test_log_figure_numbers_equal_the_metrics_logs(runs, command):
   assert loss['train_loss'] == [r['train_loss'] for r in rows[runs[0]]]
   assert loss['train_logit_correlation'] == [r['train_logit_correlation'] for r in rows[runs[0]]]
 
-  # The logs lack the entropy/KL entries, so the figure recomputes them at every kept checkpoint.
+  # The trainer logged the entropy/KL entries at every evaluation (config.eval_statistics):
+  # each epoch's value is the statistic of that epoch's checkpoint against the teacher.
   entropy_kl = read_json(out, 'entropy_kl')
-  assert 'checkpoints' in entropy_kl['source'] and entropy_kl['gamma'] == pytest.approx(index['gamma'])
-  pair = figures.run_logits(figures.load_run(runs[0]), epoch=EPOCHS)
-  log_q = np_log_softmax(pair['student'])
-  log_p = np_log_softmax(index['gamma'] * pair['teacher'].astype(np.float64))
+  assert entropy_kl['source'] == 'metrics logs' and entropy_kl['gamma'] == pytest.approx(index['gamma'])
+  run = figures.load_run(runs[0])
   entropy = entropy_kl['student_entropy'][names[runs[0]]]
   kl = entropy_kl['kl_transformed_teacher'][names[runs[0]]]
-  assert entropy['epoch'] == list(range(1, EPOCHS + 1))
-  assert entropy['value'][-1] == pytest.approx(-(np.exp(log_q) * log_q).sum(-1).mean(), rel=1e-4)
+  assert entropy['epoch'] == kl['epoch'] == list(range(1, EPOCHS + 1))
+  for epoch in range(1, EPOCHS + 1):
+    pair = figures.run_logits(run, epoch=epoch)
+    log_q = np_log_softmax(pair['student'])
+    log_p = np_log_softmax(index['gamma'] * pair['teacher'].astype(np.float64))
+    assert entropy['value'][epoch - 1] == pytest.approx(-(np.exp(log_q) * log_q).sum(-1).mean(), rel=1e-4)
+    assert kl['value'][epoch - 1] == pytest.approx((np.exp(log_p) * (log_p - log_q)).sum(-1).mean(),
+                                                   rel=1e-4, abs=1e-6)
+    direct = analysis.epoch_statistics(pair['student'], pair['teacher'], gamma=index['gamma'],
+                                       ls_tau=float(run.config.temperature))
+    logged = run.rows[epoch - 1]
+    for name in analysis.EPOCH_STATISTICS:
+      assert logged[f'test_{name}'] == pytest.approx(float(direct[name]), rel=1e-4, abs=1e-6), name
+
+
+def test_entropy_kl_is_recomputed_for_another_gamma(runs, tmp_path):
+  index = figures.make_figures(runs[0], str(tmp_path), gamma=0.5)
+  entropy_kl = read_json(str(tmp_path), 'entropy_kl')
+  assert 'recomputed from the kept checkpoints' in entropy_kl['source'] and entropy_kl['gamma'] == 0.5
+  assert 'logged another gamma' in entropy_kl['source'] and index['gamma'] == 0.5
+  pair = figures.run_logits(figures.load_run(runs[0]), epoch=EPOCHS)
+  log_q = np_log_softmax(pair['student'])
+  log_p = np_log_softmax(0.5 * pair['teacher'].astype(np.float64))
+  kl = entropy_kl['kl_transformed_teacher'][figures.load_run(runs[0]).name]
   assert kl['value'][-1] == pytest.approx((np.exp(log_p) * (log_p - log_q)).sum(-1).mean(), rel=1e-4)
 
 

@@ -156,3 +156,19 @@ def test_failed_runs_are_reported_after_the_table_is_written(tmp_path):
                     trainer=broken_trainer)
   assert [line.split(':')[0] for line in lines if line.startswith('FAIL')] == ['FAIL w3 seed 0', 'FAIL w3 seed 1']
   assert _row((tmp_path / 'seed000_table4.md').read_text(), 'w3')[6] == '0'
+
+
+def test_teacher_cache_reaches_every_cifar_run_and_is_refused_for_imagenet(tmp_path):
+  seen = []
+
+  def recording_trainer(config, workdir):
+    seen.append((os.path.basename(workdir), config.teacher_cache))
+    raise RuntimeError('stop here')
+
+  cache = str(tmp_path / 'cache')
+  with pytest.raises(RuntimeError, match='2 run'):
+    sweep.run_table('seed000_table4', str(tmp_path), [0, 1], cells=['w3'], smoke=True, log=lambda _: None,
+                    trainer=recording_trainer, teacher_cache=cache)
+  assert seen == [('seed0', cache), ('seed1', cache)]
+  with pytest.raises(ValueError, match='CIFAR tables'):
+    sweep.run_table('imagenet', str(tmp_path), [0], smoke=True, teacher_cache=cache, trainer=recording_trainer)

@@ -151,7 +151,7 @@ def test_train_step_updates_batch_stats_once_per_student_pass(method, passes):
     stats = apply({'params': before['params'], 'batch_stats': stats}, view)['batch_stats']
   for a, b in zip(jax.tree.leaves(state.batch_stats), jax.tree.leaves(stats)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  metrics = train._epoch_metrics(parallel.to_host(acc))
+  metrics = train.epoch_metrics(parallel.to_host(acc))
   assert metrics['train_loss'] > 0 and float(parallel.to_host(acc)['count']) == 8.0
 
 
@@ -189,6 +189,7 @@ def test_metrics_files_are_written(ce_run):
               'epoch_seconds'):
     assert all(np.isfinite(r[key]) for r in rows), key
   np.testing.assert_allclose(rows[0]['train_loss'], rows[0]['train_ce'], rtol=1e-6)
+  assert not any(key.startswith('test_student') or key.startswith('test_kl') for key in rows[0])
   with open(os.path.join(workdir, 'metrics.csv')) as f:
     lines = f.read().splitlines()
   assert lines[0].startswith('epoch,') and len(lines) == 3
