@@ -18,6 +18,9 @@ average is recorded with each section). Sections (``--sections``):
   CIFAR ResNet stage's shape (XLA's vs PyTorch's kernel, GFLOP/s), and the two
   halves of the step (teacher forward in eval mode; student forward+backward in
   train mode) in each framework.
+* ``chunks``: the KD step and the cached-teacher step with every convolution on
+  the whole batch against slices of it (``config.conv_batch_chunks``; the CPU
+  default slices it).
 * ``pipeline``: on-device CIFAR augmentation (``kdjax.data.train_view`` /
   ``strong_view``) and the ImageNet grain host pipeline (synthetic JPEG records)
   against the images/s their train steps consume.
@@ -71,7 +74,7 @@ from kdjax import parallel
 from kdjax import teacher_cache
 from kdjax import train
 
-SECTIONS = ('methods', 'torch', 'kernels', 'pipeline', 'dispatch', 'cache', 'gpu',
+SECTIONS = ('methods', 'torch', 'kernels', 'chunks', 'pipeline', 'dispatch', 'cache', 'gpu',
             'bf16_accuracy')
 CIFAR_SHAPE, CIFAR_CLASSES = (32, 32, 3), 100
 # Dense peak FLOP/s by device kind (vendor datasheets, SXM parts): float32 on the CUDA
@@ -94,6 +97,8 @@ class Options:
   methods: tuple[str, ...] = config_lib.METHODS
   repeats: int = 5
   inner: int = 2
+  # The methods section's rounds (its ratios are the ones with a 3% target).
+  methods_repeats: int = 9
   data_steps: int = 8  # steps of the synthetic epoch the step runners cycle through
   dispatch_k: int = 2
   # (height = width, channels) of the 3x3 convolutions of the ``kernels`` section: the
@@ -136,7 +141,8 @@ class Options:
     with CE, whose compiled step is the teacher's.
     """
     values = dict(teacher='resnet8', student='resnet8', batch_size=8,
-                  methods=('kd', 'kd_maxlogit'), repeats=1, inner=1, data_steps=2,
+                  methods=('kd', 'kd_maxlogit'), repeats=1, inner=1, methods_repeats=1,
+                  data_steps=2,
                   dispatch_k=2, conv_shapes=((8, 16),), imagenet_teacher='resnet8', imagenet_student='resnet8',
                   imagenet_size=32, imagenet_batch=8, imagenet_records=16,
                   imagenet_record_shape=(40, 48), gpu_examples=16, gpu_epochs=2,
@@ -249,23 +255,26 @@ class Context:
       self.teachers[name] = parallel.put_replicated(random_teacher(name, CIFAR_CLASSES), self.mesh)
     return self.teachers[name]
 
-  def runner(self, method: str) -> StepRunner:
-    """The step runner of ``method`` on the benchmark's pair (made once)."""
-    if method not in self.runners:
-      config = method_config(method, self.options)
+  def runner(self, method: str, conv_batch_chunks: int = 0) -> StepRunner:
+    """The step runner of ``method`` on the benchmark's pair (made once per chunking)."""
+    key = f'{method}/{conv_batch_chunks}'
+    if key not in self.runners:
+      config = method_config(method, self.options, conv_batch_chunks=conv_batch_chunks)
       teacher = self.teacher(config.teacher) if config.loss != 'none' else None
-      self.runners[method] = StepRunner(config, self.split, teacher, self.mesh)
-    return self.runners[method]
+      self.runners[key] = StepRunner(config, self.split, teacher, self.mesh)
+    return self.runners[key]
 
-  def cached_runner(self, method: str) -> tuple[StepRunner, dict[str, Any]]:
+  def cached_runner(self, method: str,
+                    conv_batch_chunks: int = 0) -> tuple[StepRunner, dict[str, Any]]:
     """``method``'s step runner reading its epoch's teacher logits from a filled cache.
 
     Returns the runner and the cache's costs: ``fill_seconds_per_step`` (the
     teacher pass that fills it), ``read_and_verify_seconds_per_epoch`` (what a
     later run pays: read, checksum, spot check), ``epoch_bytes``, ``storage_dtype``.
     """
-    if method not in self.cached_runners:
-      uncached = self.runner(method)
+    key = f'{method}/{conv_batch_chunks}'
+    if key not in self.cached_runners:
+      uncached = self.runner(method, conv_batch_chunks)
       runner = StepRunner(uncached.config, self.split, uncached.teacher_vars, self.mesh)
       key = train.teacher_cache_key(uncached.config, uncached.setup, uncached.teacher_vars,
                                     self.split, steps=uncached.steps)
@@ -278,10 +287,10 @@ class Context:
         cache.epoch_logits(1, uncached.teacher_logits)  # read + checksum + spot check
         read_s = time.perf_counter() - start
       runner.cached = parallel.put_replicated(logits, self.mesh)
-      self.cached_runners[method] = (runner, {
+      self.cached_runners[key] = (runner, {
           'storage_dtype': key.storage_dtype, 'fill_seconds_per_step': fill_s / uncached.steps,
           'read_and_verify_seconds_per_epoch': read_s, 'epoch_bytes': int(logits.nbytes)})
-    return self.cached_runners[method]
+    return self.cached_runners[key]
 
 
 def _images_per_second(batch: int, seconds: float) -> float:
@@ -292,11 +301,17 @@ def _images_per_second(batch: int, seconds: float) -> float:
 # Sections.
 # ---------------------------------------------------------------------------
 def bench_methods(ctx: Context) -> dict[str, Any]:
-  """Median step time of every method and its ratio to KD's (interleaved rounds)."""
+  """Median step time of every method and its ratio to KD's (interleaved rounds).
+
+  ``kd_control`` is KD again (a second runner of the same compiled step): its
+  distance from 1 shows how precise the ratios of this run are.
+  """
   o = ctx.options
   names = ('kd',) + tuple(m for m in o.methods if m != 'kd')
   calls = {m: ctx.runner(m) for m in names}
-  times = timing.interleaved_times(calls, repeats=o.repeats, inner=o.inner)
+  kd = calls['kd']
+  calls['kd_control'] = StepRunner(kd.config, ctx.split, kd.teacher_vars, ctx.mesh)
+  times = timing.interleaved_times(calls, repeats=o.methods_repeats, inner=o.inner)
   rows = timing.median_ratios(times, 'kd')
   steps_per_epoch = data.num_batches(50_000, o.batch_size)
   kd = rows['kd']['median_s']
@@ -304,6 +319,31 @@ def bench_methods(ctx: Context) -> dict[str, Any]:
           'rows': {m: dict(r, images_per_s=_images_per_second(o.batch_size, r['median_s']))
                    for m, r in rows.items()},
           'kd_projected_240_epochs_hours': kd * steps_per_epoch * o.projected_epochs / 3600}
+
+
+def bench_chunks(ctx: Context) -> dict[str, Any]:
+  """The KD step, and the cached-teacher KD step, with each convolution on batch slices or not.
+
+  ``conv_batch_chunks`` 1 (whole batch) against the trainer's auto setting and
+  twice it (``kdjax.train.resolved_conv_batch_chunks``): same arithmetic, other
+  kernel working sets.
+  """
+  o = ctx.options
+  auto = ctx.runner('kd').setup.conv_batch_chunks
+  counts = sorted({1, auto, 2 * auto} if o.batch_size % (2 * auto) == 0 else {1, auto})
+  calls = {}
+  for chunks in counts:
+    calls[f'step/{chunks}'] = ctx.runner('kd', chunks)
+    calls[f'cached_step/{chunks}'] = ctx.cached_runner('kd', chunks)[0]
+  times = timing.interleaved_times(calls, repeats=o.repeats, inner=o.inner)
+  rows = timing.median_ratios(times, 'step/1')
+  return {'auto_chunks': auto, 'chunks': counts,
+          'rows': {name: dict(r, images_per_s=_images_per_second(o.batch_size, r['median_s']))
+                   for name, r in rows.items()},
+          'auto_over_whole_batch': {
+              'step': rows[f'step/{auto}']['median_s'] / rows['step/1']['median_s'],
+              'cached_step': (rows[f'cached_step/{auto}']['median_s'] /
+                              rows['cached_step/1']['median_s'])}}
 
 
 def _torch_models() -> Any:
@@ -746,6 +786,7 @@ def bench_bf16_accuracy(ctx: Context) -> dict[str, Any]:
 
 
 _BENCHES = {'methods': bench_methods, 'torch': bench_torch, 'kernels': bench_kernels,
+            'chunks': bench_chunks,
             'pipeline': bench_pipeline,
             'dispatch': bench_dispatch, 'cache': bench_cache, 'gpu': bench_gpu,
             'bf16_accuracy': bench_bf16_accuracy}
@@ -813,6 +854,14 @@ def format_report(results: dict[str, Any]) -> str:
     lines += [f"{label:<31}{r['model']:<12} kdjax {r['ms']['kdjax']:>8.1f}  torch "
               f"{r['ms']['torch']:>8.1f}  ratio {r['kdjax_over_torch_time']:.2f}"
               for label, r in k['step_halves'].items()]
+  if 'chunks' in s:
+    c = s['chunks']
+    lines.append(f"\n[chunks] convolutions on batch slices (auto {c['auto_chunks']}), time / "
+                 f"whole-batch KD step")
+    lines += [f"{name:<18}{r['ratio']:>8.3f}{r['median_s'] * 1e3:>10.1f} ms"
+              for name, r in c['rows'].items()]
+    a = c['auto_over_whole_batch']
+    lines.append(f"auto / whole batch: step {a['step']:.3f}, cached step {a['cached_step']:.3f}")
   if 'pipeline' in s:
     c, i = s['pipeline']['cifar_on_device'], s['pipeline']['imagenet_host']
     lines.append('\n[pipeline] images/s: ' + ', '.join(f'{k} {v:.0f}'

@@ -26,7 +26,8 @@ def interleaved_times(calls: Mapping[str, Callable[[], Any]], *, repeats: int, i
       result is passed to ``jax.block_until_ready`` after the round's last call,
       so asynchronous JAX work is included; other frameworks must return once
       their work is done.
-    repeats: interleaved rounds.
+    repeats: interleaved rounds; round ``r`` starts at candidate ``r mod n`` (ABC, BCA,
+      CAB, ...), so that no candidate always runs first in its round.
     inner: calls per candidate per round (the round's time is divided by it).
     warmup: untimed calls of each candidate before the first round (compilation).
 
@@ -39,8 +40,10 @@ def interleaved_times(calls: Mapping[str, Callable[[], Any]], *, repeats: int, i
     for _ in range(warmup):
       jax.block_until_ready(call())
   times = {name: [] for name in calls}
-  for _ in range(repeats):
-    for name, call in calls.items():
+  names = list(calls)
+  for round_ in range(repeats):
+    for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+      call = calls[name]
       start = time.perf_counter()
       for _ in range(inner):
         out = call()

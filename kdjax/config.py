@@ -36,7 +36,7 @@ TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache
 RESUMABLE_FIELDS = ('data_dir', 'data_source', 'log_every', 'eval_every', 'checkpoint_keep',
                     'checkpoint_every',
                     'progress_bar', 'distributed', 'teacher_checkpoint',
-                    'teacher_cache_verify', 'eval_statistics')
+                    'teacher_cache_verify', 'eval_statistics', 'conv_batch_chunks')
 
 # ---------------------------------------------------------------------------
 # Per-pair tables of spec/training.md, keyed by (teacher, student).
@@ -189,6 +189,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.momentum = 0.9
   c.weight_decay = 5e-4
   c.compute_dtype = 'float32'  # float32 | bfloat16 (params and losses stay float32).
+  # Batch slices each convolution runs in (same result; kdjax.models.layers.conv_batch_chunks):
+  # 0 = auto (4 on CPU, where it is faster, 1 on GPU/TPU).
+  c.conv_batch_chunks = 0
   # Bookkeeping.
   c.eval_every = 1
   c.checkpoint_every = 1  # epochs between checkpoints (the last epoch is always saved).
@@ -343,6 +346,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
        f'{config.teacher_cache_dtype!r}'),
       (config.teacher_cache_verify >= 0,
        f'teacher_cache_verify must be >= 0, got {config.teacher_cache_verify}'),
+      (config.conv_batch_chunks >= 0,
+       f'conv_batch_chunks must be >= 0 (0: auto), got {config.conv_batch_chunks}'),
       (config.compute_dtype in ('float32', 'bfloat16'),
        f"compute_dtype must be 'float32' or 'bfloat16', got {config.compute_dtype!r}"),
       (config.temperature > 0, f'temperature must be > 0, got {config.temperature}'),

@@ -38,7 +38,7 @@ def test_smoke_run_writes_every_section(smoke):
   for name, section in results['sections'].items():
     assert _positive(section['wall_seconds']), name
     assert len(section['load_average_before_after']) == 2, name
-  for header in ('[methods]', '[torch]', '[kernels]', '[pipeline]', '[dispatch]', '[cache]', '[gpu]',
+  for header in ('[methods]', '[torch]', '[kernels]', '[chunks]', '[pipeline]', '[dispatch]', '[cache]', '[gpu]',
                  '[bf16_accuracy]'):
     assert header in stdout
 
@@ -46,7 +46,7 @@ def test_smoke_run_writes_every_section(smoke):
 def test_smoke_methods_torch_and_dispatch_sections(smoke):
   s = smoke[0]['sections']
   rows = s['methods']['rows']
-  assert set(rows) == {'kd', 'kd_maxlogit'} and rows['kd']['ratio'] == 1.0
+  assert set(rows) == {'kd', 'kd_maxlogit', 'kd_control'} and rows['kd']['ratio'] == 1.0
   assert all(_positive(r['ratio']) and _positive(r['images_per_s']) for r in rows.values())
   np.testing.assert_allclose(rows['kd_maxlogit']['ratio'],
                              rows['kd_maxlogit']['median_s'] / rows['kd']['median_s'])
@@ -59,6 +59,14 @@ def test_smoke_methods_torch_and_dispatch_sections(smoke):
   assert _positive(s['torch']['kdjax_speedup_vs_torch_compute_only'])
   assert s['dispatch']['k'] == 2 and _positive(s['dispatch']['scan_over_separate'])
   assert _positive(s['dispatch']['scan_unrolled_over_separate'])
+
+
+def test_smoke_chunks_section(smoke):
+  c = smoke[0]['sections']['chunks']
+  assert c['auto_chunks'] == 1 and c['chunks'] == [1, 2]  # CPU auto at batch 8: no slices.
+  assert set(c['rows']) == {'step/1', 'cached_step/1', 'step/2', 'cached_step/2'}
+  assert c['auto_over_whole_batch'] == {'step': 1.0, 'cached_step': 1.0}
+  assert c['rows']['step/1']['ratio'] == 1.0 and _positive(c['rows']['cached_step/2']['ratio'])
 
 
 def test_smoke_kernels_section(smoke):
@@ -98,7 +106,8 @@ def test_interleaved_times_runs_rounds_in_turn():
   order = []
   calls = {name: (lambda name=name: order.append(name)) for name in ('a', 'b', 'c')}
   times = timing.interleaved_times(calls, repeats=3, inner=2, warmup=1)
-  assert order == ['a', 'b', 'c'] + ['a', 'a', 'b', 'b', 'c', 'c'] * 3
+  assert order == (['a', 'b', 'c'] + ['a', 'a', 'b', 'b', 'c', 'c'] + ['b', 'b', 'c', 'c', 'a', 'a']
+                   + ['c', 'c', 'a', 'a', 'b', 'b'])
   assert {k: len(v) for k, v in times.items()} == {'a': 3, 'b': 3, 'c': 3}
   with pytest.raises(ValueError, match='repeats'):
     timing.interleaved_times(calls, repeats=0, inner=1)

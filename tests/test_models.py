@@ -345,3 +345,30 @@ def _print_table() -> None:
 
 if __name__ == "__main__":
   _print_table()
+
+
+def test_conv_batch_chunks_compute_the_same_convolutions():
+  """Each convolution on strided batch slices: same logits, batch statistics and gradients."""
+  module = models.create('resnet8', num_classes=10)
+  variables = models.init_variables(module, jax.random.key(0), (16, 16, 3))
+  x = jax.random.normal(jax.random.key(1), (8, 16, 16, 3))
+
+  def loss(params, chunks):
+    with layers.conv_batch_chunks(chunks):
+      logits, updates = module.apply({'params': params, 'batch_stats': variables['batch_stats']},
+                                     x, train=True, mutable=['batch_stats'])
+    return jnp.sum(jnp.sin(logits)), (logits, updates['batch_stats'])
+
+  def convolutions(chunks):
+    jaxpr = jax.make_jaxpr(lambda p: loss(p, chunks))(variables['params'])
+    return str(jaxpr).count('conv_general_dilated')
+
+  assert convolutions(4) == 4 * convolutions(1) > 0  # The slices are really convolved apart.
+  whole = jax.grad(loss, has_aux=True)(variables['params'], 1)
+  for chunks in (2, 4, 3):  # 3 does not divide the batch: the whole batch is used.
+    sliced = jax.grad(loss, has_aux=True)(variables['params'], chunks)
+    for got, want in zip(jax.tree.leaves(sliced), jax.tree.leaves(whole)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='conv_batch_chunks must be >= 1'):
+    with layers.conv_batch_chunks(0):
+      pass

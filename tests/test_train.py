@@ -207,3 +207,18 @@ def test_distillation_without_teacher_checkpoint_is_a_clear_error(tmp_path):
   c.update(dataset='digits', epochs=1)
   with pytest.raises(FileNotFoundError, match='teacher_checkpoint'):
     train.train_and_evaluate(c, str(tmp_path))
+
+
+@pytest.mark.parametrize('batch, shards, side, chunks, expected', [
+    (64, 1, 32, 0, 4),    # CPU auto: slices of 16 examples per device...
+    (128, 1, 32, 0, 4),   # ...at most 4 of them,
+    (32, 1, 32, 0, 2),
+    (64, 2, 32, 0, 2),    # per device,
+    (64, 1, 16, 0, 1),    # not for small images (the digits main job),
+    (8, 1, 32, 0, 1),     # nor when 16 does not divide the device batch.
+    (64, 1, 16, 3, 3),    # An explicit setting is kept.
+])
+def test_conv_batch_chunks_auto_setting(batch, shards, side, chunks, expected):
+  assert jax.default_backend() == 'cpu'
+  config = _config(batch_size=batch, conv_batch_chunks=chunks)
+  assert train.resolved_conv_batch_chunks(config, shards, (side, side, 3)) == expected

@@ -9,7 +9,9 @@ statistics are always float32; ``dtype`` is the computation dtype.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -40,6 +42,46 @@ def torch_default_bias_init(fan_in: int) -> Initializer:
   return init
 
 
+# Batch slices each convolution is computed in (``conv_batch_chunks``); read at trace time.
+_CONV_BATCH_CHUNKS = contextvars.ContextVar('kdjax_conv_batch_chunks', default=1)
+
+
+@contextlib.contextmanager
+def conv_batch_chunks(chunks: int) -> Iterator[None]:
+  """Within the block, every ``conv`` layer convolves ``chunks`` slices of the batch separately.
+
+  The result is the same convolution (each example's output depends on that
+  example only; BatchNorm and everything else still see the whole batch); only
+  the kernel's working set shrinks, which XLA's CPU convolutions reward
+  (``experiments.benchmark``'s ``kernels`` section). Use it inside the function
+  that is traced (the setting is read when ``jax.jit`` traces, so a jitted
+  function must set it itself to stay consistent with its cached compilation).
+  A batch that ``chunks`` does not divide is convolved whole.
+  """
+  if chunks < 1:
+    raise ValueError(f'conv_batch_chunks must be >= 1, got {chunks}')
+  token = _CONV_BATCH_CHUNKS.set(chunks)
+  try:
+    yield
+  finally:
+    _CONV_BATCH_CHUNKS.reset(token)
+
+
+def _batch_chunked_conv(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
+  """``lax.conv_general_dilated`` over ``conv_batch_chunks`` slices of the batch (NHWC).
+
+  Slice ``j`` holds the examples ``j, j + chunks, ...``, so a batch sharded in
+  contiguous blocks over devices is sliced on every device alike (no transfer).
+  """
+  chunks, batch = _CONV_BATCH_CHUNKS.get(), lhs.shape[0]
+  if chunks == 1 or batch % chunks:
+    return jax.lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
+  strided = lhs.reshape(batch // chunks, chunks, *lhs.shape[1:])
+  parts = [jax.lax.conv_general_dilated(strided[:, j], rhs, *args, **kwargs)
+           for j in range(chunks)]
+  return jnp.stack(parts, axis=1).reshape(batch, *parts[0].shape[1:])
+
+
 def conv(
     features: int,
     kernel_size: int,
@@ -68,6 +110,7 @@ def conv(
       bias_init=zeros_init,
       dtype=dtype,
       param_dtype=jnp.float32,
+      conv_general_dilated=_batch_chunked_conv,
       name=name,
   )
 
