@@ -21,12 +21,12 @@ last partial batch of each epoch is dropped (``drop_remainder``) so that each
 method compiles one step shape only.
 
 Defaults: digits at 16x16, teacher resnet14 (15 epochs), student resnet8
-(8 epochs), batch 64, lr 0.1, seeds 0-2. Measured on 2 shared CPU cores
-(load average 4-7 from other jobs): 306 s wall in all, teacher 96.67 best
-top-1; students (best top-1, mean +- std of 3 seeds): CE 89.63 +- 1.22,
-KD 88.89 +- 1.18, KD+LS 80.81 +- 2.28, DKD 90.52 +- 0.90, TTM 91.85 +- 2.02,
-WTTM 93.41 +- 1.89, KD+max-logit 81.93 +- 4.63. Runs are deterministic: the
-same flags give the same numbers.
+(8 epochs), batch 64, lr 0.1, seeds 0-2. Measured on 2 CPU cores (load
+average ~1.5): 186 s wall in all, teacher 94.89 best top-1; students (best
+top-1, mean +- std of 3 seeds): CE 89.04 +- 2.06, KD 88.15 +- 1.85, KD+LS
+78.44 +- 4.01, DKD 89.48 +- 0.56, TTM 90.96 +- 1.12, WTTM 91.93 +- 1.03,
+KD+max-logit 80.15 +- 8.06. Runs are deterministic on one machine and jax
+version: the same flags give the same numbers.
 """
 
 from __future__ import annotations

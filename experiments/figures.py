@@ -305,7 +305,8 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
     against: other runs drawn beside it in the per-epoch figures.
     epoch: the student checkpoint: `'last'`, `'best'` or an epoch number.
     sample_index: test example of `sample_logits`.
-    gamma: TTM power of the transformed teacher in `entropy_kl` (default: the run's `ttm_gamma`).
+    gamma: TTM power of the transformed teacher in `entropy_kl` (default: the gamma the run logged
+      its KL with, `kdjax.train.logged_ttm_gamma`).
     bins: histogram bins.
     teacher_checkpoint: overrides the analysed run's teacher checkpoint path.
 
@@ -315,7 +316,7 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
   """
   runs = _unique_names([load_run(workdir)] + [load_run(w) for w in against])
   primary, config = runs[0], runs[0].config
-  gamma = float(config.ttm_gamma if gamma is None else gamma)
+  gamma = train.logged_ttm_gamma(config) if gamma is None else float(gamma)
   written, skipped = {}, {}
 
   context = run_context(config)
@@ -333,9 +334,9 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
                                                main=primary.name, gamma=gamma)
   written.update(log_written)
   skipped.update(log_skipped)
-  # The trainer logs the statistics with each run's own ttm_gamma (config.eval_statistics);
+  # The trainer logs the statistics (config.eval_statistics) with the gamma of logged_ttm_gamma;
   # when the logs lack them or another gamma is asked for, recompute them from the checkpoints.
-  other_gamma = [r.name for r in runs if r.config.loss != 'none' and float(r.config.ttm_gamma) != gamma]
+  other_gamma = [r.name for r in runs if r.config.loss != 'none' and train.logged_ttm_gamma(r.config) != gamma]
   if 'entropy_kl' in skipped or other_gamma:
     why = (f'runs {other_gamma} logged another gamma than {gamma:g}' if other_gamma else
            'the metrics logs lack the entries: train with config.eval_statistics to log every epoch')
@@ -373,7 +374,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_string('epoch', 'last', "Student checkpoint: 'last', 'best' or an epoch number.", **kw)
   flags.DEFINE_integer('sample', 0, 'Test example shown in sample_logits.', **kw)
   flags.DEFINE_float('gamma', None, 'TTM power of the transformed teacher in entropy_kl '
-                     "(default: the run's ttm_gamma).", **kw)
+                     '(default: the gamma the run logged its KL with).', **kw)
   flags.DEFINE_integer('bins', 30, 'Histogram bins.', **kw)
   flags.DEFINE_string('teacher_checkpoint', None, "Overrides the run's teacher checkpoint path.", **kw)
   flags.mark_flags_as_required(['workdir', 'out'], flag_values=flag_values)

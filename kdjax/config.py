@@ -36,7 +36,8 @@ TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache
 RESUMABLE_FIELDS = ('data_dir', 'data_source', 'log_every', 'eval_every', 'checkpoint_keep',
                     'checkpoint_every',
                     'progress_bar', 'distributed', 'teacher_checkpoint',
-                    'teacher_cache_verify', 'eval_statistics', 'conv_batch_chunks')
+                    'teacher_cache_verify', 'eval_statistics', 'eval_ttm_gamma',
+                    'conv_batch_chunks')
 
 # ---------------------------------------------------------------------------
 # Per-pair tables of spec/training.md, keyed by (teacher, student).
@@ -161,6 +162,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.dkd_beta = DKD_BETA_DEFAULT
   c.warmup_epochs = 20  # DKD warm-up factor min(epoch / warmup_epochs, 1).
   c.ttm_gamma = 0.1  # TTM/WTTM teacher exponent gamma = 1/T (beta is kd_weight).
+  # The gamma of the logged test_kl_transformed_teacher (kdjax.train.evaluation_statistics);
+  # None = ttm_gamma. method_config sets the pair's TTM gamma for every method, so that the KD,
+  # TTM and WTTM runs of a pair log the same KL (seed 002 Fig. 2).
+  c.eval_ttm_gamma = config_dict.placeholder(float)
   c.ctkd = ml_collections.ConfigDict(dict(
       variant='global',  # global | instance (instance: paper only, no reference numbers).
       t_start=1.0, t_range=20.0, init=1.0,  # T = t_start + t_range * sigmoid(theta), theta0 = init.
@@ -297,6 +302,8 @@ def method_config(method: str, teacher: str, student: str, *,
       family(teacher) == family(student)):
     pair_values['epochs'] = 240
   c.update(pair_values)
+  if c.eval_ttm_gamma is None:
+    c.eval_ttm_gamma = _pair_values('ttm', (teacher, student), strict=False)['ttm_gamma']
   validate(c)
   return c
 

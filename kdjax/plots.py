@@ -178,6 +178,9 @@ def plot_entropy_and_kl(entropy: Series, kl: Series, *, title: str = '') -> Figu
               title='Student prediction entropy')
   draw_curves(right, kl, xlabel='epoch', ylabel='mean KL(softmax(gamma v) || softmax(z)) (nats)',
               title='KL(transformed teacher || student)')
+  values = np.concatenate([np.asarray(y, np.float64) for _, y in kl.values()])
+  if values.size and np.all(values > 0) and values.max() > 100 * values.min():
+    right.set_yscale('log')  # The first epochs' KL would flatten the rest.
   if title:
     fig.suptitle(title)
   return fig

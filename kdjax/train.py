@@ -324,10 +324,16 @@ def _eval_fn(model: str, num_classes: int, compute_dtype: str, conv_batch_chunks
   return jax.jit(evaluate_batch, out_shardings=parallel.replicated(mesh))
 
 
+def logged_ttm_gamma(config: ml_collections.ConfigDict) -> float:
+  """The gamma of a run's logged ``test_kl_transformed_teacher``: ``eval_ttm_gamma`` or ``ttm_gamma``."""
+  gamma = config.get('eval_ttm_gamma')
+  return float(config.ttm_gamma if gamma is None else gamma)
+
+
 def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
-  """``kdjax.analysis.statistic_sums`` options of a run (hashable): its TTM gamma, LS base
-  temperature and max-logit settings, whatever its method, so that runs compare."""
-  return (('gamma', float(config.ttm_gamma)), ('ls_tau', float(config.temperature)),
+  """``kdjax.analysis.statistic_sums`` options of a run (hashable): the TTM gamma of its logged
+  KL (``logged_ttm_gamma``), its LS base temperature and its max-logit settings."""
+  return (('gamma', logged_ttm_gamma(config)), ('ls_tau', float(config.temperature)),
           ('order', int(config.max_logit.order)),
           ('teacher_only', bool(config.max_logit.teacher_only)))
 

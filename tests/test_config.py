@@ -161,3 +161,15 @@ def test_partial_ls_options_are_checked():
   m.ls_scale = False
   with pytest.raises(ValueError, match='MLKD supports the full z-score only'):
     config_lib.validate(m)
+
+
+def test_kd_ttm_and_wttm_of_a_pair_log_the_kl_at_the_pairs_ttm_gamma():
+  from kdjax import train  # pylint: disable=import-outside-toplevel
+  pair = ('resnet32x4', 'resnet8x4')
+  ttm_gamma = config_lib.method_config('ttm', *pair).ttm_gamma
+  for method in ('kd', 'ttm', 'wttm', 'kd_ls', 'dkd'):
+    config = config_lib.method_config(method, *pair)
+    assert config.eval_ttm_gamma == ttm_gamma
+    assert train.logged_ttm_gamma(config) == ttm_gamma
+  config = config_lib.get_config()
+  assert config.eval_ttm_gamma is None and train.logged_ttm_gamma(config) == config.ttm_gamma
