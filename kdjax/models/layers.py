@@ -53,7 +53,7 @@ def conv_batch_chunks(chunks: int) -> Iterator[None]:
   The result is the same convolution (each example's output depends on that
   example only; BatchNorm and everything else still see the whole batch); only
   the kernel's working set shrinks, which XLA's CPU convolutions reward
-  (``experiments.benchmark``'s ``kernels`` section). Use it inside the function
+  (``experiments.benchmark``'s ``chunks`` section). Use it inside the function
   that is traced (the setting is read when ``jax.jit`` traces, so a jitted
   function must set it itself to stay consistent with its cached compilation).
   A batch that ``chunks`` does not divide is convolved whole.
