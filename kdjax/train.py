@@ -178,12 +178,13 @@ class Program:
       logits (``kdjax.teacher_cache``).
     teacher_logits: ``(teacher_vars, images, indices, seed, epoch, step) -> [b, views, K]``
       float32 teacher logits of the batch's views (what the cache stores), or None.
-    evaluate_student / evaluate_teacher: ``(variables, images, labels, indices, mask,
-      teacher_logits=None) -> sums`` of one padded batch: ``hits`` (``[2]`` top-1 / top-5
-      counts) and, given the teacher's ``[N, K]`` logits of the split, the student's
+    evaluate_student: ``(variables, images, labels, indices, mask, teacher_logits=None)
+      -> sums`` of one padded batch: ``hits`` (``[2]`` top-1 / top-5 counts) and, given
+      the teacher's ``[N, K]`` logits of the split, the student's
       ``kdjax.analysis.statistic_sums`` against them (``evaluate``).
     test_logits: ``(variables, images, indices) -> [b, K]`` float32 test-view logits of
-      the teacher (computed once per run for the evaluation statistics), or None.
+      the teacher (computed once per run: its accuracy and the evaluation
+      statistics), or None.
     metric_names: names of the accumulated training metrics.
   """
   student: nn.Module
@@ -192,7 +193,6 @@ class Program:
   train_step: Callable[..., tuple[TrainState, dict[str, Array]]]
   teacher_logits: Callable[..., Array] | None
   evaluate_student: Callable[..., Array]
-  evaluate_teacher: Callable[..., Array] | None
   test_logits: Callable[..., Array] | None
   metric_names: tuple[str, ...]
 
@@ -466,7 +466,6 @@ def build_program(setup: Setup) -> Program:
                               out_shardings=replicated)
                       if teacher is not None else None),
       evaluate_student=_eval_fn(setup.student, *evaluate_args, setup.statistics),
-      evaluate_teacher=_eval_fn(setup.teacher, *evaluate_args) if teacher is not None else None,
       test_logits=(_test_logits_fn(setup.teacher, *evaluate_args)
                    if teacher is not None else None),
       metric_names=metric_names)
@@ -666,12 +665,8 @@ def evaluate(evaluate_fn: Callable[..., dict[str, Array]], variables: Any, split
 
 
 def teacher_test_logits(run: 'Run') -> Array | None:
-  """The teacher's ``[N, K]`` float32 logits of the test split (replicated), or None.
-
-  None when the run has no teacher or its config turns the evaluation
-  statistics off (``config.eval_statistics``).
-  """
-  if run.program.test_logits is None or not run.config.eval_statistics:
+  """The teacher's ``[N, K]`` float32 logits of the test split (replicated); None without one."""
+  if run.program.test_logits is None:
     return None
   batches = [run.program.test_logits(run.teacher_vars, run.test.images, idx)
              for idx, _ in padded_batches(run.test.size, run.config.eval_batch_size, run.mesh)]
@@ -835,11 +830,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     logging.info('resuming %s from epoch %d', workdir, meta['epoch'])
   start_epoch = int(meta['epoch'])
   teacher_top1 = teacher_top5 = None
-  if run.program.evaluate_teacher is not None:
-    teacher_eval = evaluate(run.program.evaluate_teacher, run.teacher_vars, run.test,
-                            config.eval_batch_size, run.mesh)
-    teacher_top1, teacher_top5 = teacher_eval['top1'], teacher_eval['top5']
-  teacher_logits = teacher_test_logits(run)
+  teacher_logits = teacher_test_logits(run)  # The teacher's one pass over the test set.
+  if teacher_logits is not None:
+    hits = parallel.to_host(topk_hits(teacher_logits, run.test.labels,
+                                      jnp.ones(run.test.size, jnp.float32)))
+    teacher_top1, teacher_top5 = (100.0 * float(h) / run.test.size for h in hits)
+  statistics_logits = teacher_logits if config.eval_statistics else None  # Setup.statistics.
   writer = logs.MetricWriter(workdir, resume_epoch=start_epoch)
   if start_epoch == 0:
     writer.write_text('config', config_lib.to_json(config))
@@ -854,7 +850,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       meta['train_seconds'] += row['epoch_train_seconds']
       top1 = None
       if epoch % config.eval_every == 0 or epoch == config.epochs:
-        test = evaluate_student(run, state, teacher_logits)
+        test = evaluate_student(run, state, statistics_logits)
         top1, top5 = test['top1'], test['top5']
         if meta['best_top1'] is None or top1 > meta['best_top1']:
           meta['best_top1'], meta['best_epoch'] = top1, epoch

@@ -122,6 +122,11 @@ def test_json_round_trip_is_exact():
     ('temperature', 0.0, 'temperature must be > 0'),
     ('lr_decay_epochs', (180, 150), 'increasing'),
     ('teacher', '', 'needs a teacher'),
+    ('ttm_gamma', 0.0, 'ttm_gamma .* must be > 0'),
+    ('eval_ttm_gamma', -0.3, 'eval_ttm_gamma must be > 0'),
+    ('conv_batch_chunks', -1, 'conv_batch_chunks must be >= 0'),
+    ('teacher_cache_dtype', 'int8', 'teacher_cache_dtype must be one of'),
+    ('teacher_cache_verify', -1, 'teacher_cache_verify must be >= 0'),
 ])
 def test_validate_names_the_bad_field(field, value, message):
   c = config_lib.get_config()

@@ -222,3 +222,14 @@ def test_conv_batch_chunks_auto_setting(batch, shards, side, chunks, expected):
   assert jax.default_backend() == 'cpu'
   config = _config(batch_size=batch, conv_batch_chunks=chunks)
   assert train.resolved_conv_batch_chunks(config, shards, (side, side, 3)) == expected
+
+
+def test_padded_batches_cover_the_split_in_order_and_mask_the_padding():
+  mesh = parallel.create_mesh()
+  batches = [(np.asarray(parallel.to_host(i)), np.asarray(parallel.to_host(m)))
+             for i, m in train.padded_batches(10, 4, mesh)]
+  assert [i.tolist() for i, _ in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 0]]
+  assert [m.tolist() for _, m in batches] == [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 0, 0]]
+  (only, mask), = [(np.asarray(parallel.to_host(i)), parallel.to_host(m))
+                   for i, m in train.padded_batches(3, 100, mesh)]  # Batch capped at the size.
+  assert only.tolist() == [0, 1, 2] and np.all(np.asarray(mask) == 1)
