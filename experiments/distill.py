@@ -81,7 +81,7 @@ def base_config(*, epochs: int, batch_size: int, image_size: int,
 
 
 def _scale_method_schedules(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  config.warmup_epochs = max(1, round(config.epochs * 20 / 240))
+  config.dkd.warmup_epochs = max(1, round(config.epochs * 20 / 240))
   config.ctkd.lambda_epochs = max(1, round(config.epochs * 10 / 240))
   return config
 
@@ -94,9 +94,12 @@ def student_config(method: str, seed: int, teacher_dir: str, *, teacher: str, st
   config.seed = seed
   config.lr = base.lr  # MLKD's per-pair lr/epochs are CIFAR settings: keep the job's schedule.
   config.epochs = base.epochs
-  if config.loss != 'none':
+  config.batch_size = base.batch_size
+  config.precision = base.precision
+  if config.method != 'ce':
     config.teacher_checkpoint = teacher_dir
-  return _scale_method_schedules(config)
+  config.method = None
+  return config_lib.validate(_scale_method_schedules(config))
 
 
 def _mean_std(values: Sequence[float]) -> str:

@@ -49,7 +49,9 @@ from kdjax import data
 from kdjax import logs
 from kdjax import parallel
 from kdjax import plots
-from kdjax import train
+from kdjax import steps as steps_lib
+from kdjax import teachers
+from kdjax.data import sources
 
 PRODUCE_A_RUN = ('produce one with `python -m experiments.distill --workdir=ROOT` (the digits '
                  'main job) or `python -m experiments.cifar100 --workdir=RUN ...`')
@@ -106,16 +108,36 @@ def load_run(workdir: str, *, name: str | None = None) -> Run:
              name=name or f'{config.method} seed {config.seed}')
 
 
-def checkpoint_epochs(run: Run) -> list[int]:
-  """Epochs with a student checkpoint, ascending; raises `RunNotFoundError` when there is none."""
+def checkpoint_ids(run: Run) -> dict[int, int]:
+  """``{epoch: checkpoint id}`` of the run's end-of-epoch checkpoints (``RunNotFoundError``: none)."""
   directory = os.path.join(run.workdir, checkpointing.CHECKPOINT_DIR)
-  epochs = (sorted(int(d) for d in os.listdir(directory) if d.isdigit())
-            if os.path.isdir(directory) else [])
-  if not epochs:
+  ids = {}
+  if os.path.isdir(directory):
+    checkpoints = checkpointing.Checkpoints(run.workdir, asynchronous=False)
+    try:
+      ids = checkpoints.epoch_checkpoints()
+    finally:
+      checkpoints.close()
+  if not ids:
     raise RunNotFoundError(
         f'{run.workdir!r} has no student checkpoint under {directory!r}: run or resume the run with '
         f'the same --workdir (checkpoints moved to {checkpointing.UNREADABLE_DIR}/ were unreadable).')
-  return epochs
+  return ids
+
+
+def checkpoint_epochs(run: Run) -> list[int]:
+  """Epochs with a student checkpoint, ascending; raises `RunNotFoundError` when there is none."""
+  return sorted(checkpoint_ids(run))
+
+
+def has_teacher(config: ml_collections.ConfigDict) -> bool:
+  """Whether a run distilled from a teacher (any method but CE-only training)."""
+  return config.logit.loss != 'none' or config.feature.loss != 'none'
+
+
+def logged_gamma(config: ml_collections.ConfigDict) -> float:
+  """The gamma of a run's logged ``test_kl_transformed_teacher`` (``kdjax.steps``)."""
+  return dict(steps_lib.evaluation_statistics(config))['gamma']
 
 
 def resolve_epoch(run: Run, epoch: str | int) -> int:
@@ -140,7 +162,9 @@ def resolve_epoch(run: Run, epoch: str | int) -> int:
 @dataclasses.dataclass(frozen=True)
 class Context:
   """What evaluating a run's models needs: the program (modules), the test split, normalisation."""
-  program: train.Program
+  student: Any
+  teacher: Any
+  program: Any
   test: data.ArrayDataset
   mean: tuple[float, ...]
   std: tuple[float, ...]
@@ -150,15 +174,18 @@ class Context:
 
 def run_context(config: ml_collections.ConfigDict) -> Context:
   """Rebuilds a run's data and program as `kdjax.train.train_and_evaluate` does (no compilation)."""
-  train_split, test_split, mean, std = train.load_datasets(config)
+  source = sources.open_source(config)
+  if not source.on_device:
+    raise RunNotFoundError(f'the figures read in-memory test splits; {source.name} is streamed')
   mesh = parallel.create_mesh()
-  steps, _ = train.steps_per_epoch(len(train_split), config, parallel.num_shards(mesh))
-  setup = train.Setup.from_config(config, num_classes=train_split.num_classes,
-                                  image_shape=train_split.image_shape, mean=mean, std=std,
-                                  steps_per_epoch=steps, mesh=mesh)
-  return Context(program=train.build_program(setup), test=test_split, mean=tuple(mean),
-                 std=tuple(std), num_classes=train_split.num_classes,
-                 image_shape=train_split.image_shape)
+  steps, _ = sources.epoch_steps(source.num_train, config, parallel.num_shards(mesh))
+  setup = steps_lib.Setup.create(config, source, steps_per_epoch=steps, mesh=mesh)
+  create = functools.partial(steps_lib.create_model, num_classes=source.num_classes,
+                             compute_dtype=config.compute_dtype)
+  return Context(student=create(config.student),
+                 teacher=create(config.teacher) if has_teacher(config) else None,
+                 program=steps_lib.build_program(setup), test=source.test, mean=source.mean,
+                 std=source.std, num_classes=source.num_classes, image_shape=source.image_shape)
 
 
 @functools.lru_cache(maxsize=16)
@@ -181,16 +208,19 @@ def student_variables(run: Run, epoch: int, context: Context | None = None) -> d
   """The student's `{'params', 'batch_stats'}` of `epoch`, restored with the trainer's checkpoints."""
   context = context or run_context(run.config)
   target = context.program.init(np.uint32(run.config.seed))
+  checkpoint = checkpoint_ids(run).get(epoch)
   checkpoints = checkpointing.Checkpoints(run.workdir, asynchronous=False)
   try:
-    state, _ = checkpoints.restore(epoch, target)
+    if checkpoint is None:
+      raise KeyError(f'no end-of-epoch checkpoint of epoch {epoch}')
+    state, _ = checkpoints.restore(checkpoint, target)
   except Exception as error:  # orbax raises many types for damaged or foreign checkpoints.
     raise RunNotFoundError(
         f'the checkpoint of epoch {epoch} in {run.workdir!r} cannot be restored as this run\'s '
         f'student ({type(error).__name__}: {str(error)[:300]}); pick another --epoch.') from error
   finally:
     checkpoints.close()
-  return {'params': state.params['student'], 'batch_stats': state.batch_stats}
+  return {'params': state.params['student'], 'batch_stats': state.batch_stats['student']}
 
 
 def teacher_variables(run: Run, context: Context | None = None, *,
@@ -207,7 +237,7 @@ def teacher_variables(run: Run, context: Context | None = None, *,
     RunNotFoundError: the teacher checkpoint is missing.
   """
   config = run.config
-  if config.loss == 'none':
+  if not has_teacher(config):
     raise TeacherMismatchError(
         f'run {run.workdir!r} trained with CE only (method {config.method!r}) and has no teacher; '
         'the teacher-student figures need a distillation run (any method but ce).')
@@ -216,7 +246,7 @@ def teacher_variables(run: Run, context: Context | None = None, *,
     config = ml_collections.ConfigDict(config.to_dict())
     config.teacher_checkpoint = teacher_checkpoint
   try:
-    return train.load_teacher_variables(config, context.num_classes, context.image_shape)
+    return teachers.load_variables(config, context.num_classes, context.image_shape)
   except FileNotFoundError as error:
     raise RunNotFoundError(f'the teacher of run {run.workdir!r} is missing: {error} (pass '
                            '--teacher_checkpoint=PATH if it moved).') from error
@@ -247,14 +277,14 @@ def check_teacher_accuracy(run: Run, teacher_logits: np.ndarray, labels: np.ndar
 
 def _teacher_logits(run: Run, context: Context, teacher_checkpoint: str | None) -> np.ndarray:
   variables = teacher_variables(run, context, teacher_checkpoint=teacher_checkpoint)
-  logits = model_logits(context.program.teacher, variables, context.test.images, context.mean,
+  logits = model_logits(context.teacher, variables, context.test.images, context.mean,
                         context.std)
   check_teacher_accuracy(run, logits, np.asarray(context.test.labels))
   return logits
 
 
 def _student_logits(run: Run, epoch: int, context: Context) -> np.ndarray:
-  return model_logits(context.program.student, student_variables(run, epoch, context),
+  return model_logits(context.student, student_variables(run, epoch, context),
                       context.test.images, context.mean, context.std)
 
 
@@ -306,7 +336,7 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
     epoch: the student checkpoint: `'last'`, `'best'` or an epoch number.
     sample_index: test example of `sample_logits`.
     gamma: TTM power of the transformed teacher in `entropy_kl` (default: the gamma the run logged
-      its KL with, `kdjax.train.logged_ttm_gamma`).
+      its KL with, `logged_gamma`).
     bins: histogram bins.
     teacher_checkpoint: overrides the analysed run's teacher checkpoint path.
 
@@ -316,16 +346,16 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
   """
   runs = _unique_names([load_run(workdir)] + [load_run(w) for w in against])
   primary, config = runs[0], runs[0].config
-  gamma = train.logged_ttm_gamma(config) if gamma is None else float(gamma)
+  gamma = logged_gamma(config) if gamma is None else float(gamma)
   written, skipped = {}, {}
 
   context = run_context(config)
   pair = run_logits(primary, epoch=epoch, teacher_checkpoint=teacher_checkpoint, context=context)
   learned = (plots.metric_series(primary.rows, 'train_temperature_mean')
-             if config.temperature_policy == 'ctkd' else None)
+             if config.logit.policy == 'ctkd' else None)
   written.update(plots.logit_figures(
       pair['student'], pair['teacher'], pair['labels'], out_dir,
-      ls_tau=float(config.temperature) if config.standardize else 2.0,
+      ls_tau=float(config.logit.temperature) if config.logit.standardize else 2.0,
       order=int(config.max_logit.order), teacher_only=bool(config.max_logit.teacher_only),
       sample_index=sample_index, bins=bins, learned_temperature=learned,
       title=f'{primary.name}, epoch {pair["epoch"]}'))
@@ -336,13 +366,13 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
   skipped.update(log_skipped)
   # The trainer logs the statistics (config.eval_statistics) with the gamma of logged_ttm_gamma;
   # when the logs lack them or another gamma is asked for, recompute them from the checkpoints.
-  other_gamma = [r.name for r in runs if r.config.loss != 'none' and train.logged_ttm_gamma(r.config) != gamma]
+  other_gamma = [r.name for r in runs if has_teacher(r.config) and logged_gamma(r.config) != gamma]
   if 'entropy_kl' in skipped or other_gamma:
     why = (f'runs {other_gamma} logged another gamma than {gamma:g}' if other_gamma else
            'the metrics logs lack the entries: train with config.eval_statistics to log every epoch')
     entropy, kl = {}, {}
     for run in runs:
-      if run.config.loss == 'none':
+      if not has_teacher(run.config):
         skipped[f'entropy_kl[{run.name}]'] = 'CE-only run: no teacher'
         continue
       is_primary = run is primary

@@ -1,17 +1,21 @@
-"""The published numbers of `results.md`, as data: one `PublishedCell` per table cell.
+"""The published numbers of the papers, as data: one `PublishedCell` per table cell.
 
-Every number here is copied from `/work/shared/spec/results.md` (CIFAR-100 / ImageNet top-1 %, best epoch,
-mean of the papers' runs unless noted). Tables are grouped the way they are swept: one sweep table per
-published table (`seed001_table1`, ..., `imagenet`), each cell named `<teacher>-<student>-<method>` (or after
-its swept hyperparameter for the ablations), so that `experiments/configs/<table>.py:<cell>` runs it.
+CIFAR-100 / ImageNet top-1 % (best epoch, the mean of the paper's runs unless noted) of: seed 001 = Sun et
+al., "Logit Standardization in Knowledge Distillation", CVPR 2024 (Tables 1-5); seed 002 = Zheng & Yang,
+"Knowledge Distillation Based on Transformed Teacher Matching", ICLR 2024 (Tables 1-7); seed 000 =
+Matsuyama et al., "Adaptive Temperature Based on Logits Correlation in Knowledge Distillation", 2025
+(Tables 1, 2, 4). Tables are grouped the way they are swept: one sweep table per published table
+(`seed001_table1`, ..., `imagenet`), each cell named `<teacher>-<student>-<method>` (or after its swept
+hyperparameter for the ablations), so that `experiments/configs/<table>.py:<cell>` runs it.
 
-Which rows sit in which paper table is read off `results.md`: seed 001 Tables 1-2 and seed 002 Tables 1 / 3
-split into same-architecture-family pairs (Table 1) and cross-family pairs (Table 2, resp. 3); seed 000's
-Table 2 is the block with the swapped student labels (same-family pairs) and its Table 1 the other block.
+Seed 001's Table 1 holds the pairs of distinct architectures and its Table 2 the same-architecture pairs
+(its Sec. 5.1); seed 002's Table 1 the same-architecture pairs, its Table 3 the others; seed 000's Table 2
+is the block with the swapped student labels (same-family pairs), its Table 1 the other block.
 
-Method names are the trainer's presets (`kdjax.config`): ce, kd, kd_ls, ctkd, ctkd_ls, dkd, dkd_ls, mlkd,
-mlkd_ls, ttm, wttm, kd_maxlogit (zKD+Ours), dkd_maxlogit (zDKD+Ours). `overrides` holds only what
-distinguishes a cell from its preset's per-pair defaults, as semantic keys (see `OVERRIDE_KEYS`).
+Method names are the trainer's presets (`kdjax.methods.presets()`): ce, kd, kd_ls, ctkd, ctkd_ls, dkd,
+dkd_ls, mlkd, mlkd_ls, ttm, wttm, kd_maxlogit (zKD+Ours), dkd_maxlogit (zDKD+Ours). A cell's settings are
+its `recipe` (`kdjax.recipes`: the paper's protocol and per-pair values); `overrides` holds only what
+distinguishes a cell from its recipe (`OVERRIDE_KEYS`), sourced to the cell's table.
 """
 
 from __future__ import annotations
@@ -19,23 +23,29 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from kdjax import config as kdjax_config
+from kdjax import recipes
 
 SEED001 = 'seed 001 (Sun et al., CVPR 2024, logit standardization)'
 SEED002 = 'seed 002 (Zheng & Yang, ICLR 2024, TTM/WTTM)'
 SEED000 = 'seed 000 (Matsuyama et al. 2025, max-logit temperature)'
 
-# Semantic override keys a published cell may carry, with what they mean.
+# Override keys a published cell may carry, with what they mean.
 OVERRIDE_KEYS = {
-    'w_ce': 'cross-entropy weight',
-    'w_kd': 'distillation weight (for DKD+LS / zDKD+Ours: the weight w multiplying alpha and beta)',
+    'ce_weight': 'cross-entropy weight',
+    'logit.weight': 'distillation weight (for DKD+LS / zDKD+Ours: the weight w multiplying alpha '
+                    'and beta)',
     'preprocess': "logit pre-process before the KD softmax: 'none' (z), 'center' (z - mean), "
                   "'scale' (z / std) or 'zscore' (LS)",
 }
+# Runs averaged by each paper's numbers: seed 001 "All results are reported by taking average over
+# 4 trials" (its Sec. 5); seed 002: 5 runs for its same-architecture Table 1, 3 for the others;
+# seed 000: one run per cell; ImageNet numbers are single runs.
+RUNS = {'seed001': 4, 'seed002_same': 5, 'seed002_cross': 3, 'seed000': 1, 'imagenet': 1,
+        'scratch': 1}
 
 
 class UnknownCellError(KeyError):
-  """A table or cell name that `results.md` does not contain."""
+  """A table or cell name that the published tables do not contain."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +60,12 @@ class PublishedCell:
     method: trainer method preset.
     top1: published top-1 accuracy (%).
     top5: published top-5 accuracy (%), ImageNet only.
-    overrides: semantic hyperparameters that differ from the preset's per-pair defaults (`OVERRIDE_KEYS`).
-    column: the column header as printed in `results.md`.
+    overrides: settings that differ from the cell's recipe (`OVERRIDE_KEYS`).
+    column: the column header as printed in the paper.
     source: the paper and table the number comes from.
-    note: anything a reader of the number must know (label swaps, settings read from the spec).
+    recipe: the `kdjax.recipes` recipe that gives the cell's settings.
+    runs: how many runs the published number averages (the sweep's default number of seeds).
+    note: anything a reader of the number must know (label swaps, uncertain settings).
   """
   table: str
   cell: str
@@ -65,6 +77,8 @@ class PublishedCell:
   source: str
   top5: float | None = None
   overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  recipe: str = 'seed001'
+  runs: int = 1
   note: str = ''
 
   @property
@@ -82,7 +96,7 @@ def _pair_cell(teacher: str, student: str, method: str) -> str:
 _SEED001_COLUMNS = (('KD', 'kd'), ('KD+LS', 'kd_ls'), ('CTKD', 'ctkd'), ('CTKD+LS', 'ctkd_ls'),
                     ('DKD', 'dkd'), ('DKD+LS', 'dkd_ls'), ('MLKD', 'mlkd'), ('MLKD+LS', 'mlkd_ls'))
 _SEED001_ROWS = {  # teacher, student: KD, KD+LS, CTKD, CTKD+LS, DKD, DKD+LS, MLKD, MLKD+LS
-    # Table 1 (same architecture family).
+    # Table 2 (identical architectures, different configurations).
     ('resnet32x4', 'resnet8x4'): (73.33, 76.62, 73.39, 76.67, 76.32, 77.01, 77.08, 78.28),
     ('vgg13', 'vgg8'): (72.98, 74.36, 73.52, 74.47, 74.68, 74.81, 75.18, 75.22),
     ('wrn_40_2', 'wrn_40_1'): (73.54, 74.37, 73.93, 74.58, 74.81, 74.89, 75.35, 75.56),
@@ -90,7 +104,7 @@ _SEED001_ROWS = {  # teacher, student: KD, KD+LS, CTKD, CTKD+LS, DKD, DKD+LS, ML
     ('resnet56', 'resnet20'): (70.66, 71.43, 71.19, 71.34, 71.97, 72.32, 72.19, 72.33),
     ('resnet110', 'resnet32'): (73.08, 74.17, 73.52, 74.01, 74.11, 74.29, 74.11, 74.32),
     ('resnet110', 'resnet20'): (70.67, 71.48, 70.99, 71.39, 71.06, 71.85, 71.89, 72.27),
-    # Table 2 (different architecture families).
+    # Table 1 (distinct architectures).
     ('resnet32x4', 'ShuffleV2'): (74.45, 75.56, 75.37, 76.18, 77.07, 77.37, 78.44, 78.76),
     ('resnet32x4', 'wrn_16_2'): (74.90, 75.26, 74.57, 75.16, 75.70, 76.19, 76.52, 77.53),
     ('resnet32x4', 'wrn_40_2'): (77.70, 77.92, 77.66, 77.99, 78.46, 78.95, 79.26, 79.66),
@@ -191,30 +205,32 @@ _BASELINE_STUDENTS = {'resnet20': 69.06, 'resnet32': 71.14, 'resnet8x4': 72.50, 
 
 
 def _same_family(teacher: str, student: str) -> bool:
-  return kdjax_config.family(teacher) == kdjax_config.family(student)
+  return recipes.family(teacher) == recipes.family(student)
 
 
 def _seed001_tables12() -> list[PublishedCell]:
   cells = []
   for (teacher, student), values in _SEED001_ROWS.items():
-    number = 1 if _same_family(teacher, student) else 2
+    number = 2 if _same_family(teacher, student) else 1
     for (column, method), top1 in zip(_SEED001_COLUMNS, values):
       cells.append(PublishedCell(
           table=f'seed001_table{number}', cell=_pair_cell(teacher, student, method), teacher=teacher,
           student=student, method=method, top1=top1, column=column, source=f'{SEED001}, Table {number}',
-          note=_MLKD_NOTE if method.startswith('mlkd') else ''))
+          recipe='seed001', runs=RUNS['seed001'], note=_MLKD_NOTE if method.startswith('mlkd') else ''))
   return cells
 
 
 def _seed002() -> list[PublishedCell]:
   cells = []
   for (teacher, student), values in _SEED002_ROWS.items():
-    number = 1 if _same_family(teacher, student) else 3
+    same = _same_family(teacher, student)
+    number = 1 if same else 3
     for column, top1 in zip(('TTM', 'WTTM'), values):
       method = column.lower()
       cells.append(PublishedCell(
           table='seed002_ttm', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
-          method=method, top1=top1, column=column, source=f'{SEED002}, Table {number}'))
+          method=method, top1=top1, column=column, source=f'{SEED002}, Table {number}', recipe='seed002',
+          runs=RUNS['seed002_same' if same else 'seed002_cross']))
   return cells
 
 
@@ -227,7 +243,7 @@ def _seed000_tables12() -> list[PublishedCell]:
         cells.append(PublishedCell(
             table=f'seed000_table{number}', cell=_pair_cell(teacher, student, method), teacher=teacher,
             student=student, method=method, top1=top1, column=column, source=f'{SEED000}, Table {number}',
-            note=note))
+            recipe='seed000', runs=RUNS['seed000'], note=note))
   return cells
 
 
@@ -238,17 +254,20 @@ def _ablations() -> list[PublishedCell]:
       cells.append(PublishedCell(
           table='seed001_table4', cell=f'{preprocess}-w{w_kd:g}', teacher='resnet32x4', student='resnet8x4',
           method='kd_ls', top1=top1, column=f'{column}, w_kd {w_kd:g}', source=f'{SEED001}, Table 4',
-          overrides={'preprocess': preprocess, 'w_kd': float(w_kd), 'w_ce': 0.1}))
+          overrides={'preprocess': preprocess, 'logit.weight': float(w_kd), 'ce_weight': 0.1,
+                     'logit.temperature': 2.0},
+          recipe='seed001', runs=RUNS['seed001']))
   for w_kd, top1 in zip(_W_KD_SWEEP, _SEED000_TABLE4):
     cells.append(PublishedCell(
         table='seed000_table4', cell=f'w{w_kd:g}', teacher='resnet32x4', student='resnet8x4',
         method='kd_maxlogit', top1=top1, column=f'zKD+Ours, w_kd {w_kd:g}', source=f'{SEED000}, Table 4',
-        overrides={'w_ce': 1.0, 'w_kd': float(w_kd)}))
+        overrides={'ce_weight': 1.0, 'logit.weight': float(w_kd)}, recipe='seed000', runs=RUNS['seed000']))
   for (column, method), values in _SEED001_TABLE5.items():
     for teacher, top1 in zip(_SEED001_TABLE5_TEACHERS, values):
       cells.append(PublishedCell(
           table='seed001_table5', cell=_pair_cell(teacher, 'wrn_16_2', method), teacher=teacher,
-          student='wrn_16_2', method=method, top1=top1, column=column, source=f'{SEED001}, Table 5'))
+          student='wrn_16_2', method=method, top1=top1, column=column, source=f'{SEED001}, Table 5',
+          recipe='seed001', runs=RUNS['seed001']))
   return cells
 
 
@@ -260,7 +279,8 @@ def _imagenet() -> list[PublishedCell]:
       cells.append(PublishedCell(
           table='imagenet', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
           method=method, top1=top1, top5=top5, column=_IMAGENET_COLUMNS[method],
-          source=f'{source}, ImageNet table'))
+          source=f'{source}, ' + ('Table 5' if method == 'wttm' else 'Table 3'), recipe='imagenet',
+          runs=RUNS['imagenet']))
   return cells
 
 
@@ -271,7 +291,8 @@ def _baselines() -> list[PublishedCell]:
       cells.append(PublishedCell(
           table='baselines', cell=f'{model}-ce', teacher=None, student=model, method='ce', top1=top1,
           column=f'{role} from scratch',
-          source='results.md header (seed 001 Table 5 for wrn_28_2/16_4/28_4)'))
+          source=f'{SEED001}, Tables 1-2 and 5 (teachers and students trained from scratch)',
+          recipe='scratch', runs=RUNS['scratch']))
   return cells
 
 
@@ -287,7 +308,7 @@ def _build() -> dict[str, dict[str, PublishedCell]]:
 
 
 _TABLES = _build()
-# The tables of results.md proper; `baselines` (teachers / students from scratch) is an extra table.
+# The papers' tables; `baselines` (teachers / students from scratch) is an extra table.
 RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001_table5', 'seed002_ttm',
                   'seed000_table1', 'seed000_table2', 'seed000_table4', 'imagenet')
 
@@ -295,8 +316,8 @@ RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001
 TABLE_NOTES = {
     'seed001_table4': 'tau 2, w_ce 0.1 throughout; the column pre-process replaces LS\'s z-score '
                       '(z = raw logits, z - mean = centred, z / std = scaled, LS = z-score).',
-    'seed001_table5': ('training.md gives the per-pair settings of none of these pairs but '
-                       'wrn_40_2 -> wrn_16_2.'),
+    'seed001_table5': ('No configuration or log exists for these pairs but wrn_40_2 -> wrn_16_2; '
+                       'the other columns\' DKD beta and LS settings are chosen by analogy (marked default).'),
     'seed000_table1': 'Seed 000: one run per cell; it trained its own teachers and students.',
     'seed000_table2': 'Seed 000: one run per cell; it trained its own teachers and students.',
     'seed000_table4': 'Seed 000: one run per cell; w_ce 1 (not zKD+Ours\'s usual 0.1).',
@@ -305,12 +326,12 @@ TABLE_NOTES = {
 
 
 def table_names() -> tuple[str, ...]:
-  """Every sweep table, results.md's tables first, then `baselines`."""
+  """Every sweep table, the papers' tables first, then `baselines`."""
   return RESULTS_TABLES + ('baselines',)
 
 
 def cells_of(table: str) -> tuple[PublishedCell, ...]:
-  """The published cells of one table, in results.md order.
+  """The published cells of one table, in the papers' order.
 
   Raises:
     UnknownCellError: `table` is not one of `table_names()`.
@@ -338,6 +359,6 @@ def all_cells() -> tuple[PublishedCell, ...]:
 
 
 def format_number(value: float) -> str:
-  """A published number as printed: two decimals, three when results.md has three (74.135)."""
+  """A published number as printed: two decimals, three when the paper has three (74.135)."""
   text = f'{value:.3f}'
   return text[:-1] if text.endswith('0') else text

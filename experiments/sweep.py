@@ -1,13 +1,20 @@
 r"""Runs one published table (cells x seeds) and writes its measured-vs-published markdown.
 
-  python -m experiments.sweep --table=seed001_table1 --seeds=0,1,2 --workdir=/tmp/sweeps/seed001_table1 \
-      [--cells=resnet32x4-resnet8x4-kd,vgg13-vgg8-kd] [--smoke] [--collect_only] [--teachers=DIR]
+  python -m experiments.sweep --table=seed001_table2 --workdir=/tmp/sweeps/seed001_table2 \
+      [--seeds=0,1,2] [--cells=resnet32x4-resnet8x4-kd,vgg13-vgg8-kd] [--smoke] [--teachers=DIR]
+  python -m experiments.sweep --table=seed001_table2 --show            # every cell's settings + sources
+  python -m experiments.sweep --table=seed001_table2 --workdir=W --task_index=3 --num_tasks=16
+  python -m experiments.sweep --table=seed001_table2 --workdir=W --collect_only
 
 Each run lives in `<workdir>/<cell>/seed<k>` and is resumable: the trainer restarts from its last
-checkpoint, and a run whose metrics already show the final epoch is skipped. After the runs (or at once
-with `--collect_only`) the finished runs are collected into `<workdir>/<table>.md`: per cell the best-epoch
-and last-epoch top-1, mean +- sample std over the finished seeds (n runs), beside the published number, and
-the difference best mean - published.
+checkpoint, and a run whose metrics already show the final epoch is skipped. By default each cell runs as
+many seeds as its published number averages (the paper's protocol: 4 for seed 001's tables, 5 / 3 for seed
+002's same / cross-architecture pairs, 1 for seed 000 and ImageNet); `--seeds` overrides. Across machines,
+`--task_index=i --num_tasks=n` runs only the i-th of every n runs (any job array or cluster runner starts
+the tasks; no scheduler of ours), and `--collect_only` gathers the table once they are done. After the runs
+the finished runs are collected into `<workdir>/<table>.md`: per cell the best-epoch and last-epoch top-1,
+mean +- sample std over the finished seeds (n runs), beside the published number, and the difference
+best mean - published.
 
 Collecting and formatting are pure functions of per-epoch metric records (`summarize_run`, `aggregate`,
 `format_markdown`) so that they can be tested on made-up metrics.
@@ -21,11 +28,12 @@ import math
 import os
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from absl import app
 from absl import flags
 
+from experiments import cli
 from experiments import published
 from experiments.configs import common
+from kdjax import config as kdjax_config
 from kdjax import logs
 
 METRICS_FILE = logs.JSONL_FILE  # one JSON record per epoch, written by kdjax.logs.MetricWriter.
@@ -135,13 +143,14 @@ def _stat(stat: Stat | None) -> str:
   return f'{stat.mean:.2f}' if stat.n == 1 else f'{stat.mean:.2f} ± {stat.std:.2f}'
 
 
-def format_markdown(table: str, results: Sequence[CellResult], seeds: Sequence[int]) -> str:
+def format_markdown(table: str, results: Sequence[CellResult], seeds: Sequence[int] | None) -> str:
   """The measured-vs-published markdown of one table."""
   with_top5 = any(r.cell.top5 is not None for r in results)
   lines = [
       f'# {table}: measured vs published', '', common.TITLES.get(table, ''), '',
       f'Measured: test top-1 (%) at the best and at the last epoch, mean ± sample std over the finished '
-      f'runs of seeds {",".join(map(str, seeds))} (n = finished runs); diff = best mean - published.', '',
+      f'runs of seeds {",".join(map(str, seeds)) if seeds else "0 .. runs - 1 (the published runs)"} '
+      f'(n = finished runs); diff = best mean - published.', '',
       '| cell | teacher -> student | column | published | best | last | n | diff |'
       + (' published top-5 | top-5 at best |' if with_top5 else ''),
       '|---|---|---|---|---|---|---|---|' + ('---|---|' if with_top5 else ''),
@@ -204,86 +213,82 @@ def select_cells(table: str, names: Sequence[str] | None) -> list[published.Publ
 
 
 def cell_config(cell: published.PublishedCell, seed: int, *, smoke: bool, teachers_dir: str | None):
-  """The trainer config of one run (raises `common.MissingTrainerOption` for cells that cannot run)."""
+  """The trainer config of one run (``method`` derived)."""
   config = common.config_for(cell, runlocal=smoke, teachers_dir=teachers_dir)
   config.seed = seed
-  return config
+  return kdjax_config.validate(config)
 
 
-def collect(root: str, cells: Sequence[published.PublishedCell], seeds: Sequence[int], *, smoke: bool,
-            teachers_dir: str | None = None) -> list[CellResult]:
-  """Collects the finished runs of `cells` x `seeds` under `root`."""
+def cell_seeds(cell: published.PublishedCell, seeds: Sequence[int] | None) -> list[int]:
+  """The seeds of a cell: ``seeds``, or as many as its published number averages (0 .. runs - 1)."""
+  return list(seeds) if seeds else list(range(cell.runs))
+
+
+def run_list(cells: Sequence[published.PublishedCell], seeds: Sequence[int] | None
+             ) -> list[tuple[published.PublishedCell, int]]:
+  """Every (cell, seed) run of a table, in a fixed order (task ``i`` of ``n`` runs items i, i+n, ...)."""
+  return [(cell, seed) for cell in cells for seed in cell_seeds(cell, seeds)]
+
+
+def collect(root: str, cells: Sequence[published.PublishedCell], seeds: Sequence[int] | None, *,
+            smoke: bool) -> list[CellResult]:
+  """Collects the finished runs of `cells` x their seeds under `root`."""
   results = []
   for cell in cells:
-    try:
-      num_epochs = cell_config(cell, seeds[0], smoke=smoke, teachers_dir=teachers_dir).epochs
-    except common.MissingTrainerOption:
-      results.append(aggregate(cell, [], status='needs a trainer option'))
-      continue
-    summaries = [summarize_run(read_records(run_dir(root, cell.cell, s))) for s in seeds]
+    num_epochs = cell_config(cell, 0, smoke=smoke, teachers_dir=None).epochs
+    summaries = [summarize_run(read_records(run_dir(root, cell.cell, s)))
+                 for s in cell_seeds(cell, seeds)]
     results.append(aggregate(cell, [s for s in summaries if is_finished(s, num_epochs)]))
   return results
 
 
-def _trainer(table: str) -> Callable[[Any, str], Any]:
-  if table == 'imagenet':
-    from experiments import imagenet  # pylint: disable=import-outside-toplevel
-    return imagenet.train_and_evaluate
-  from kdjax import train  # pylint: disable=import-outside-toplevel
-  return train.train_and_evaluate
-
-
-def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[str] | None = None,
-              smoke: bool = False, collect_only: bool = False, teachers_dir: str | None = None,
-              teacher_cache: str = '', log: Callable[[str], None] = print,
+def run_table(table: str, root: str, seeds: Sequence[int] | None = None, *,
+              cells: Sequence[str] | None = None, smoke: bool = False, collect_only: bool = False,
+              teachers_dir: str | None = None, teacher_cache: str = '', task_index: int = 0,
+              num_tasks: int = 1, log: Callable[[str], None] = print,
               trainer: Callable[[Any, str], Any] | None = None) -> str:
-  """Runs the unfinished runs of a table, then writes and returns `<root>/<table>.md`.
+  """Runs the unfinished runs of a table (this task's share), then writes `<root>/<table>.md`.
 
   Args:
     table: a name of `published.table_names()`.
     root: the sweep directory; runs go to `<root>/<cell>/seed<k>`.
-    seeds: one run per cell and seed.
+    seeds: one run per cell and seed (default: as many as each published number averages).
     cells: only these cells (default: all of the table).
     smoke: the configs' runlocal variant (2 epochs of 2 steps on random data).
     collect_only: run nothing, only collect the finished runs.
-    teachers_dir: where the released CIFAR teachers live (`common.teacher_checkpoint`).
+    teachers_dir: a directory of teachers (`kdjax.teachers.find_teacher`: converted or released).
     teacher_cache: a directory for the teacher-logit cache (`kdjax.teacher_cache`) shared by the
       table's CIFAR runs: the first run of a (teacher, seed) fills it, the other cells read it.
+    task_index, num_tasks: run only the runs `task_index, task_index + num_tasks, ...` of
+      `run_list` (to split a table over machines; collect once all tasks are done).
     log: progress lines.
-    trainer: `train_and_evaluate(config, workdir)` to call (default: `kdjax.train`'s, or
-      `experiments.imagenet`'s for the ImageNet table).
+    trainer: `train_and_evaluate(config, workdir)` to call (default `kdjax.train`'s).
 
   Raises:
     RuntimeError: some runs failed (the markdown is still written; the message names the runs).
   """
+  if not 0 <= task_index < num_tasks:
+    raise ValueError(f'task_index must be in [0, num_tasks={num_tasks}), got {task_index}')
   selected = select_cells(table, cells)
-  if teacher_cache and table == 'imagenet':
-    raise ValueError('the teacher-logit cache is for the CIFAR tables (the ImageNet pipeline augments on '
-                     'the host); drop --teacher_cache')
   failures = []
   if not collect_only:
-    train_and_evaluate = trainer or _trainer(table)
-    for cell in selected:
-      for seed in seeds:
-        try:
-          config = cell_config(cell, seed, smoke=smoke, teachers_dir=teachers_dir)
-        except common.MissingTrainerOption as e:
-          log(f'skip {cell.cell}: {e}')
-          break
-        config.teacher_cache = teacher_cache
-        directory = run_dir(root, cell.cell, seed)
-        if is_finished(summarize_run(read_records(directory)), config.epochs):
-          log(f'done {cell.cell} seed {seed}')
-          continue
-        log(f'run  {cell.cell} seed {seed} -> {directory}')
-        os.makedirs(directory, exist_ok=True)
-        try:
-          train_and_evaluate(config, directory)
-        except Exception as e:  # pylint: disable=broad-except  (reported below, the sweep goes on)
-          log(f'FAIL {cell.cell} seed {seed}: {type(e).__name__}: {e}')
-          failures.append(f'{cell.cell}/seed{seed}')
-  markdown = format_markdown(table, collect(root, selected, seeds, smoke=smoke, teachers_dir=teachers_dir),
-                             seeds)
+    from kdjax import train  # pylint: disable=import-outside-toplevel
+    train_and_evaluate = trainer or train.train_and_evaluate
+    for cell, seed in run_list(selected, seeds)[task_index::num_tasks]:
+      config = cell_config(cell, seed, smoke=smoke, teachers_dir=teachers_dir)
+      config.teacher_cache = teacher_cache
+      directory = run_dir(root, cell.cell, seed)
+      if is_finished(summarize_run(read_records(directory)), config.epochs):
+        log(f'done {cell.cell} seed {seed}')
+        continue
+      log(f'run  {cell.cell} seed {seed} -> {directory}')
+      os.makedirs(directory, exist_ok=True)
+      try:
+        train_and_evaluate(config, directory)
+      except Exception as e:  # pylint: disable=broad-except  (reported below, the sweep goes on)
+        log(f'FAIL {cell.cell} seed {seed}: {type(e).__name__}: {e}')
+        failures.append(f'{cell.cell}/seed{seed}')
+  markdown = format_markdown(table, collect(root, selected, seeds, smoke=smoke), seeds)
   os.makedirs(root, exist_ok=True)
   with open(os.path.join(root, f'{table}.md'), 'w') as f:
     f.write(markdown)
@@ -296,24 +301,36 @@ def run_table(table: str, root: str, seeds: Sequence[int], *, cells: Sequence[st
 def _define_flags() -> None:
   """The command-line flags (defined only when run as a program: importing the module defines none)."""
   flags.DEFINE_enum('table', None, published.table_names(), 'The table to run.', required=True)
-  flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds, one run each per cell.')
-  flags.DEFINE_string('workdir', None, 'Root directory: runs go to <workdir>/<cell>/seed<k>.', required=True)
+  flags.DEFINE_list('seeds', None, 'Seeds, one run each per cell (default: as many as the '
+                    'published number averages).')
+  flags.DEFINE_string('workdir', None, 'Root directory: runs go to <workdir>/<cell>/seed<k>.')
   flags.DEFINE_list('cells', None, 'Only these cells (default: all of the table).')
   flags.DEFINE_bool('smoke', False, "2 epochs x 2 steps on random data (the configs' runlocal variant).")
   flags.DEFINE_bool('collect_only', False, 'Only collect finished runs and write the markdown.')
-  flags.DEFINE_string('teachers', None, 'Directory of the released teachers (<dir>/<teacher>_vanilla/...).')
+  flags.DEFINE_bool('show', False, "Print every cell's resolved settings and their sources, run nothing.")
+  flags.DEFINE_string('teachers', None, 'Directory of teachers (converted <dir>/<name>/ or released '
+                      '<dir>/<name>_vanilla/ckpt_epoch_240.pth).')
   flags.DEFINE_string('teacher_cache', '', 'Directory of a teacher-logit cache the runs share (CIFAR tables).')
+  flags.DEFINE_integer('task_index', 0, 'This task (0-based) of --num_tasks splitting the runs.')
+  flags.DEFINE_integer('num_tasks', 1, 'Tasks (machines) the runs are split over.')
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv
   f = flags.FLAGS
-  markdown = run_table(f.table, f.workdir, [int(s) for s in f.seeds], cells=f.cells, smoke=f.smoke,
-                       collect_only=f.collect_only, teachers_dir=f.teachers, teacher_cache=f.teacher_cache)
+  if f.show:
+    print(common.show(f.table, tuple(f.cells or ())), end='')
+    return
+  if not f.workdir:
+    raise ValueError('--workdir is required to run or collect a table (or use --show)')
+  seeds = [int(s) for s in f.seeds] if f.seeds else None
+  markdown = run_table(f.table, f.workdir, seeds, cells=f.cells, smoke=f.smoke,
+                       collect_only=f.collect_only, teachers_dir=f.teachers,
+                       teacher_cache=f.teacher_cache, task_index=f.task_index,
+                       num_tasks=f.num_tasks)
   print(markdown)
 
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main, 'experiments.sweep')

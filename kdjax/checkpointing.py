@@ -4,9 +4,11 @@ A workdir holds one run:
 
   ``config.json``      the run's config (written at the start; a restart with a
                        different config is refused, ``check_config``)
-  ``checkpoints/<epoch>/``  orbax checkpoints (train state + a JSON ``meta`` with
-                       the epoch, best top-1 and elapsed time), one per epoch; the
-                       last ``keep`` and the best by test top-1 are kept
+  ``checkpoints/<n>/``  orbax checkpoints after ``n`` optimizer updates (train
+                       state + a JSON ``meta`` with the epochs completed, the step
+                       within the next one, best top-1 and elapsed time), at the end
+                       of epochs and mid-epoch; the last ``keep`` and the best by
+                       test top-1 are kept
   ``unreadable_checkpoints/<epoch>/``  checkpoints that failed to restore, moved
                        aside (never deleted) so that the run can continue
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from typing import Any
 
 import jax
@@ -32,6 +35,32 @@ from kdjax import config as config_lib
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 UNREADABLE_DIR = 'unreadable_checkpoints'
+
+
+def _is_closed_loop_error(exc_type, exc) -> bool:
+  return (exc_type is RuntimeError and str(exc) == 'Event loop is closed')
+
+
+def _quiet_closed_loop_callbacks() -> None:
+  """Drops the "Event loop is closed" tracebacks a failed orbax restore leaves behind.
+
+  When a restore fails, orbax closes its event loop while tensorstore's reads of
+  the damaged checkpoint are still completing; each late completion callback
+  raises ``RuntimeError('Event loop is closed')`` in a tensorstore thread, which
+  reports it through ``sys.unraisablehook`` (hundreds of tracebacks). They carry no
+  information (the failure is reported once, by ``restore_latest``), so this hook
+  drops exactly those and passes every other unraisable exception on.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, '_kdjax_quiet', False):
+    return
+
+  def hook(unraisable):
+    if not _is_closed_loop_error(unraisable.exc_type, unraisable.exc_value):
+      previous(unraisable)
+
+  hook._kdjax_quiet = True  # pylint: disable=protected-access
+  sys.unraisablehook = hook
 
 
 class ConfigMismatchError(ValueError):
@@ -137,32 +166,55 @@ class Checkpoints:
         state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     return restored['state'], dict(restored['meta'])
 
+  def read_meta(self, checkpoint: int) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint (epoch, step, best top-1, ...)."""
+    restored = self._manager.restore(checkpoint, args=ocp.args.Composite(
+        meta=ocp.args.JsonRestore()))
+    return dict(restored['meta'])
+
+  def epoch_checkpoints(self) -> dict[int, int]:
+    """``{epoch: checkpoint id}`` of the checkpoints saved at the end of an epoch."""
+    out = {}
+    for checkpoint in self.steps():
+      try:
+        meta = self.read_meta(checkpoint)
+      except Exception:  # pylint: disable=broad-except  (an unreadable one is simply not listed)
+        continue
+      if not meta.get('step'):
+        out[int(meta['epoch'])] = checkpoint
+    return out
+
   def restore_latest(self, target: Any) -> tuple[Any, dict[str, Any]] | None:
     """Restores the newest readable checkpoint; None when there is none.
 
-    An unreadable checkpoint is logged (a warning naming its epoch), moved to
-    ``<workdir>/unreadable_checkpoints/`` and the previous one is tried.
+    Unreadable checkpoints are moved to ``<workdir>/unreadable_checkpoints/``
+    (never deleted) and the previous one is tried; one warning names what was
+    moved aside and which checkpoint the run continues from.
 
     Raises:
       NoReadableCheckpointError: checkpoints exist but none can be restored.
     """
-    steps = self.steps()
-    failures = []
-    for epoch in reversed(steps):
+    failures: list[tuple[int, str]] = []
+    _quiet_closed_loop_callbacks()
+    for checkpoint in reversed(self.steps()):
       try:
-        restored = self.restore(epoch, target)
+        restored = self.restore(checkpoint, target)
       except Exception as error:  # orbax raises many types for damaged files.  # pylint: disable=broad-except
-        logging.warning('checkpoint of epoch %d in %s is unreadable (%s: %s); falling back to '
-                        'the previous checkpoint', epoch, self.directory, type(error).__name__,
-                        str(error)[:300])
-        failures.append(epoch)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
+        failures.append((checkpoint, f'{type(error).__name__}: {reason[:160]}'))
         continue
       if failures:
-        self._move_aside(failures)
+        self._move_aside([c for c, _ in failures])
+        meta = restored[1]
+        logging.warning(
+            'unreadable checkpoint(s) %s moved to %s (%s); resuming from checkpoint %d '
+            '(epoch %d, step %d)', ', '.join(str(c) for c, _ in failures),
+            os.path.join(self.workdir, UNREADABLE_DIR), failures[0][1], checkpoint,
+            int(meta.get('epoch', 0)) + (1 if meta.get('step') else 0), int(meta.get('step', 0)))
       return restored
     if failures:
       raise NoReadableCheckpointError(
-          f'no checkpoint in {self.directory} can be restored (epochs {failures}); refusing to '
+          f'no checkpoint in {self.directory} can be restored ({failures[0][1]}); refusing to '
           f'restart from scratch over them: move the directory away or use another --workdir')
     return None
 
@@ -178,7 +230,6 @@ class Checkpoints:
         if os.path.exists(target):
           shutil.rmtree(target)
         shutil.move(source, target)
-        logging.warning('moved the unreadable checkpoint of epoch %d to %s', epoch, target)
     self._manager = self._open()
 
   def wait(self) -> None:

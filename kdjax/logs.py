@@ -12,6 +12,7 @@ import json
 import logging as std_logging
 import math
 import os
+import time
 from typing import Any, Mapping
 
 import jax
@@ -94,11 +95,73 @@ class MetricWriter:
       self._tb.close()
 
 
-def progress_bar(*, total_images: int, done_images: int, enabled: bool, desc: str) -> tqdm.tqdm:
-  """A tqdm bar over the run's training images: images/s and ETA, resumable."""
-  return tqdm.tqdm(total=total_images, initial=done_images, unit='img', unit_scale=True,
-                   disable=not enabled or jax.process_index() != 0, desc=desc, dynamic_ncols=True,
-                   smoothing=0.1)
+class Progress:
+  """Training progress on a tqdm bar: images/s and an ETA that leaves compilation out.
+
+  ``run_started`` opens (or, for a job of several runs, continues) the bar;
+  ``compiling`` marks the time the step spends compiling, which ``compiled``
+  removes from the rate and ETA; ``advance`` counts trained images.
+  One bar per run by default; ``experiments.distill`` keeps one bar over all
+  its runs (``shared=True``, ``total_images`` of the whole job).
+  """
+
+  def __init__(self, *, enabled: bool = True, total_images: int | None = None,
+               shared: bool = False):
+    self.enabled = enabled and jax.process_index() == 0
+    self.shared, self._total = shared, total_images
+    self.bar: tqdm.tqdm | None = None
+    self._compile_start: float | None = None
+    self._desc = ''
+
+  def run_started(self, desc: str, total_images: int, done_images: int) -> None:
+    """A run of ``total_images`` starts, ``done_images`` of them already trained (resumed)."""
+    self._desc = desc
+    if self.bar is None or not self.shared:
+      total = self._total if self.shared else total_images
+      self.bar = tqdm.tqdm(total=total, initial=0 if self.shared else done_images, unit='img',
+                           unit_scale=True, disable=not self.enabled, desc=desc,
+                           dynamic_ncols=True, smoothing=0.1)
+    if self.shared:
+      self.bar.update(done_images)
+      self.bar.set_description_str(desc)
+
+  def compiling(self) -> None:
+    """The next steps compile (the rate and ETA exclude the time until ``compiled``)."""
+    self._compile_start = time.time()
+    if self.bar is not None:
+      self.bar.set_description_str(f'{self._desc} (compiling)')
+
+  def compiled(self) -> None:
+    if self._compile_start is not None and self.bar is not None and not self.bar.disable:
+      self.bar.start_t += time.time() - self._compile_start
+      self.bar.set_description_str(self._desc)
+    self._compile_start = None
+
+  def advance(self, images: int) -> None:
+    if self.bar is not None:
+      self.bar.update(images)
+
+  def status(self, **values: Any) -> None:
+    if self.bar is not None:
+      self.bar.set_postfix(values, refresh=False)
+
+  def write(self, line: str) -> None:
+    """Prints a line above the bar (process 0)."""
+    if jax.process_index() == 0:
+      if self.bar is not None and self.enabled:
+        self.bar.write(line)
+      else:
+        print(line, flush=True)
+
+  def run_finished(self) -> None:
+    if self.bar is not None and not self.shared:
+      self.bar.close()
+      self.bar = None
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
+      self.bar = None
 
 
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:

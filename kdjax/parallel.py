@@ -99,3 +99,11 @@ def to_host(tree: Any) -> Any:
     return np.asarray(jax.device_get(x))
 
   return jax.tree.map(fetch, tree)
+
+
+def local_to_global(values: np.ndarray, mesh: Mesh) -> jax.Array:
+  """A global batch sharded over ``data`` from THIS process's rows (every process passes its own).
+
+  The global batch is the processes' rows in process order (``process_rows``).
+  """
+  return jax.make_array_from_process_local_data(data_sharding(mesh), np.asarray(values))

@@ -37,7 +37,9 @@ import numpy as np
 
 from kdjax import parallel
 
-FORMAT_VERSION = 1
+# 2: the per-example keys are fold_in(fold_in(fold_in(key(seed), epoch), step), position) and the
+# augmentation is named by its parameters (augmentation_key).
+FORMAT_VERSION = 2
 STORAGE_DTYPES = {'float16': np.dtype(np.float16), 'bfloat16': np.dtype(ml_dtypes.bfloat16),
                   'float32': np.dtype(np.float32)}
 # Relative rounding error of each storage dtype (half an ulp: 2^-(mantissa bits + 1)).
@@ -308,3 +310,47 @@ class TeacherCache:
       self.verify(epoch, logits, compute)
       return logits
     return self.fill(epoch, compute)
+
+
+def augmentation_key(views: Any) -> tuple[tuple[str, Any], ...]:
+  """The train views of a run (``kdjax.data.sources.Views``), named by their parameters."""
+  from kdjax.data import augment  # pylint: disable=import-outside-toplevel
+  names = ('weak', 'strong') if views.strong else ('weak',)
+  key = [('views', names), ('mean', tuple(views.mean)), ('std', tuple(views.std)),
+         ('weak', (('pad', 4), ('crop', 'random'), ('flip', 0.5)))]
+  if views.strong:
+    key.append(('strong', (('crop', views.strong_crop), ('pad', 4), ('flip', 0.5),
+                           ('randaugment_ops', 2), ('cutout_max_fraction', 0.5),
+                           ('cutout_fill', tuple(augment.CUTOUT_FILL)))))
+  return tuple(key)
+
+
+def open_for_run(config: Any, program: Any, teacher_vars: Any, source: Any, *,
+                 steps: int, rows: int) -> 'TeacherCache | None':
+  """The teacher-logit cache of a run under ``config.teacher_cache`` (None: off or no teacher).
+
+  Raises:
+    TeacherCacheError: the run's batches are not made on the devices (a streaming
+      source), or its method reads teacher features, not only logits.
+  """
+  if not config.teacher_cache or program.teacher_logits is None:
+    return None
+  if not source.on_device:
+    raise TeacherCacheError(
+        f'the teacher-logit cache needs augmentation on the devices (CIFAR-100, digits); '
+        f'{source.name} is cropped on the host and one epoch of its logits would take '
+        f'{source.num_train * source.num_classes * 2 / 1e9:.1f} GB: drop teacher_cache')
+  needs = program.distillation.needs
+  if needs.features or needs.teacher_variables:
+    raise TeacherCacheError(
+        f'method {config.method!r} reads the teacher\'s features, which the teacher-logit '
+        f'cache does not store: drop teacher_cache for this method')
+  key = CacheKey(
+      teacher=config.teacher, teacher_checksum=checksum_tree(teacher_vars),
+      num_classes=source.num_classes, compute_dtype=config.compute_dtype,
+      data_checksum=checksum_arrays(source.train.images, source.train.labels),
+      num_examples=source.num_train, augmentation=augmentation_key(program.setup.views),
+      seed=int(config.seed), batch_size=int(config.batch_size), rows=rows,
+      storage_dtype=config.teacher_cache_dtype)
+  return TeacherCache(config.teacher_cache, key, steps=steps,
+                      verify_batches=config.teacher_cache_verify)

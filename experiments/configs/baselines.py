@@ -5,35 +5,34 @@ One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the rele
   python -m experiments.cifar100 --config=experiments/configs/baselines.py:resnet56-ce \
       --workdir=/tmp/baselines/resnet56-ce
 
-The whole table over three seeds, then its measured-vs-published markdown:
+The whole table (1 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
 
-  python -m experiments.sweep --table=baselines --seeds=0,1,2 --workdir=/tmp/baselines
+  python -m experiments.sweep --table=baselines --workdir=/tmp/baselines
+  python -m experiments.sweep --table=baselines --show
 
-settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
-"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
-defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
-get_config raises.
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet56-ce | resnet56 | teacher from scratch | 72.34 | published |
-| resnet110-ce | resnet110 | teacher from scratch | 74.31 | published |
-| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | published |
-| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | published |
-| vgg13-ce | vgg13 | teacher from scratch | 74.64 | published |
-| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | published |
-| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | published |
-| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | published |
-| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | published |
-| resnet20-ce | resnet20 | student from scratch | 69.06 | published |
-| resnet32-ce | resnet32 | student from scratch | 71.14 | published |
-| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | published |
-| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | published |
-| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | published |
-| vgg8-ce | vgg8 | student from scratch | 70.36 | published |
-| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | published |
-| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | published |
-| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | published |
+| resnet56-ce | resnet56 | teacher from scratch | 72.34 | defaults |
+| resnet110-ce | resnet110 | teacher from scratch | 74.31 | defaults |
+| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | defaults |
+| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | defaults |
+| vgg13-ce | vgg13 | teacher from scratch | 74.64 | defaults |
+| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | defaults |
+| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | defaults |
+| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | defaults |
+| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | defaults |
+| resnet20-ce | resnet20 | student from scratch | 69.06 | defaults |
+| resnet32-ce | resnet32 | student from scratch | 71.14 | defaults |
+| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | defaults |
+| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | defaults |
+| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | defaults |
+| vgg8-ce | vgg8 | student from scratch | 70.36 | defaults |
+| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | defaults |
+| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | defaults |
+| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | defaults |
 """
 
 from experiments.configs import common
@@ -42,7 +41,7 @@ TABLE = 'baselines'
 
 
 def get_cells() -> tuple[str, ...]:
-  """The cells of this table, in results.md order."""
+  """The cells of this table, in the paper's order."""
   return common.cells(TABLE)
 
 

@@ -3,14 +3,18 @@
 Every file `experiments/configs/<table>.py` is a few lines around this module, generated from the
 published numbers by `python -m experiments.configs.common` (a test checks that they are up to date): its
 `get_config(arg)` is `common.get_config('<table>', arg)`, its `get_cells()` is `common.cells('<table>')`
-and its docstring is `render_docstring('<table>')`, the run commands and every cell with its published
+and its docstring is `render_docstring('<table>')`: the run commands and every cell with its published
 number. `arg` is big_vision style:
 
     <cell>[,runlocal][,teachers=DIR]
 
 `runlocal` (alias `smoke`) applies `kdjax.config.smoke_config` (two epochs of two steps on random data);
-`teachers=DIR` points the teacher at `DIR/<teacher>_vanilla/ckpt_epoch_240.pth` (the layout the released
-teachers ship in).
+`teachers=DIR` takes the teacher from a directory of teachers (`kdjax.teachers.find_teacher`: converted
+kdjax teachers `DIR/<name>/` or the released `DIR/<name>_vanilla/ckpt_epoch_240.pth`).
+
+A cell's settings are its recipe (`kdjax.recipes.resolve`: protocol, method preset, per-pair values,
+each with its source) plus the cell's own overrides (sourced to its table);
+`python -m experiments.sweep --table=<table> --show` prints them.
 """
 
 from __future__ import annotations
@@ -22,33 +26,21 @@ import ml_collections
 
 from experiments import published
 from kdjax import config as kdjax_config
+from kdjax import recipes
+from kdjax import teachers as teachers_lib
 
-# ImageNet protocol of spec/training.md.
-IMAGENET_PROTOCOL = dict(dataset='imagenet2012', epochs=100, batch_size=256, eval_batch_size=250, lr=0.1,
-                         lr_decay_epochs=(30, 60, 90), weight_decay=1e-4)
-# ImageNet per-method settings: training.md gives only WTTM's (in kdjax.config.WTTM_TABLE); these come from
-# the reference configs the ImageNet numbers were produced with (mdistiller configs/imagenet/{r34_r18,r50_mv1}
-# kd.yaml / dkd.yaml; logit-standardization-KD configs/imagenet/r34_r18/kd_ours.yaml). Methods absent here
-# keep their CIFAR preset values.
-IMAGENET_METHOD_SETTINGS = {
-    'kd': dict(temperature=1.0, ce_weight=0.5, kd_weight=0.5),
-    'kd_ls': dict(temperature=1.0, ce_weight=0.5, kd_weight=0.5),
-    'dkd': dict(temperature=1.0, ce_weight=1.0, kd_weight=1.0, dkd_alpha=1.0, warmup_epochs=1),
-}
-IMAGENET_DKD_BETA = {('resnet34', 'resnet18'): 0.5, ('resnet50', 'MobileNetV1'): 2.0}
-# Cells whose pre-process the trainer cannot express (seed 001 Table 4's centre-only / scale-only columns).
 # Seed 001 Table 4 columns: z (raw logits), z - mean, z / std, LS (full z-score).
-_PREPROCESS_STANDARDIZE = {
-    'none': {'standardize': False},
-    'center': {'standardize': True, 'ls_center': True, 'ls_scale': False},
-    'scale': {'standardize': True, 'ls_center': False, 'ls_scale': True},
-    'zscore': {'standardize': True, 'ls_center': True, 'ls_scale': True},
+PREPROCESS = {
+    'none': {'logit.standardize': False},
+    'center': {'logit.standardize': True, 'ls.center': True, 'ls.scale': False},
+    'scale': {'logit.standardize': True, 'ls.center': False, 'ls.scale': True},
+    'zscore': {'logit.standardize': True, 'ls.center': True, 'ls.scale': True},
 }
 _WIDTH = 100  # docstring line width
 
 TITLES = {
-    'seed001_table1': 'Seed 001 Table 1: logit methods with and without LS, same-architecture-family pairs.',
-    'seed001_table2': 'Seed 001 Table 2: logit methods with and without LS, cross-architecture pairs.',
+    'seed001_table1': 'Seed 001 Table 1: logit methods with and without LS, distinct architectures.',
+    'seed001_table2': 'Seed 001 Table 2: logit methods with and without LS, identical architectures.',
     'seed001_table4': 'Seed 001 Table 4: KD weight x logit pre-process (resnet32x4 -> resnet8x4).',
     'seed001_table5': 'Seed 001 Table 5: teachers of varied capacity distilled into wrn_16_2.',
     'seed002_ttm': 'Seed 002 Tables 1 and 3: TTM and WTTM.',
@@ -58,10 +50,6 @@ TITLES = {
     'imagenet': 'ImageNet: ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1 (top-1 / top-5).',
     'baselines': 'Teachers and students trained from scratch with cross-entropy (CIFAR-100).',
 }
-
-
-class MissingTrainerOption(ValueError):
-  """A published cell needs a setting the trainer's config schema does not offer yet."""
 
 
 def parse_arg(arg: str | None) -> tuple[str, bool, str | None]:
@@ -87,74 +75,60 @@ def parse_arg(arg: str | None) -> tuple[str, bool, str | None]:
   return cell, runlocal, teachers
 
 
-def uses_published_settings(cell: published.PublishedCell) -> bool:
-  """Whether training.md (or the ImageNet reference configs) gives this cell's per-pair settings.
-
-  False means `kdjax.config.method_config(..., strict=False)` filled in the documented defaults.
-  """
-  if cell.method == 'ce' or cell.table == 'seed001_table4' or cell.table == 'seed000_table4':
-    return True
-  if cell.table == 'imagenet':  # training.md has WTTM's; the reference configs KD's and DKD's.
-    return cell.method in IMAGENET_METHOD_SETTINGS or cell.method == 'wttm'
-  try:
-    kdjax_config.for_cell(cell.teacher, cell.student, cell.method)
-  except KeyError:
-    return False
-  return True
-
-
-def _apply_overrides(config: ml_collections.ConfigDict, cell: published.PublishedCell) -> None:
+def _overrides(cell: published.PublishedCell) -> dict[str, recipes.Setting]:
+  """The cell's own settings (its table's), as dotted fields with the cell's source."""
+  out = {}
   for key, value in cell.overrides.items():
-    if key == 'w_ce':
-      config.ce_weight = value
-    elif key == 'w_kd':
-      config.kd_weight = value
-    elif key == 'preprocess':
-      if value not in _PREPROCESS_STANDARDIZE:
-        raise MissingTrainerOption(
-            f'cell {cell.table}:{cell.cell} needs the logit pre-process {value!r} '
-            f'({published.OVERRIDE_KEYS["preprocess"]}); known: {sorted(_PREPROCESS_STANDARDIZE)}')
-      config.update(_PREPROCESS_STANDARDIZE[value])
+    if key == 'preprocess':
+      if value not in PREPROCESS:
+        raise KeyError(f'cell {cell.table}:{cell.cell} needs the logit pre-process {value!r}; '
+                       f'known: {sorted(PREPROCESS)}')
+      out.update({field: recipes.Setting(v, f'{cell.source} ({cell.column})')
+                  for field, v in PREPROCESS[value].items()})
+    elif key in published.OVERRIDE_KEYS:
+      out[key] = recipes.Setting(value, f'{cell.source} ({cell.column})')
     else:
       raise KeyError(f'cell {cell.table}:{cell.cell} has an unknown override {key!r}')
+  return out
 
 
-def _apply_imagenet(config: ml_collections.ConfigDict, cell: published.PublishedCell) -> None:
-  config.update(IMAGENET_PROTOCOL)
-  config.update(IMAGENET_METHOD_SETTINGS.get(cell.method, {}))
-  if cell.method == 'dkd':
-    config.dkd_beta = IMAGENET_DKD_BETA[(cell.teacher, cell.student)]
+def resolve(cell: published.PublishedCell, *, strict: bool = False) -> recipes.Resolved:
+  """The cell's config and the source of every setting (see the module docstring)."""
+  resolved = recipes.resolve(cell.method, cell.teacher or '', cell.student, recipe=cell.recipe,
+                             strict=strict)
+  config = resolved.config
+  for field, setting in _overrides(cell).items():
+    config.update_from_flattened_dict({field: setting.value})
+    resolved.sources[field] = setting.source
+  config.method = None
+  kdjax_config.validate(config)
+  return resolved
 
 
-def teacher_checkpoint(teachers_dir: str, teacher: str) -> str:
-  """Where the released CIFAR teachers live: `<dir>/<teacher>_vanilla/ckpt_epoch_240.pth`."""
-  return f'{teachers_dir.rstrip("/")}/{teacher}_vanilla/ckpt_epoch_240.pth'
+def uses_published_settings(cell: published.PublishedCell) -> bool:
+  """Whether every per-pair value of the cell has a source (False: a table fell back to a default)."""
+  try:
+    resolved = resolve(cell, strict=True)
+  except KeyError:
+    return False
+  return not any(source.startswith(recipes.DEFAULT) for source in resolved.sources.values()
+                 if source)
 
 
 def config_for(cell: published.PublishedCell, *, runlocal: bool = False,
                teachers_dir: str | None = None) -> ml_collections.ConfigDict:
-  """The trainer config of one published cell.
-
-  Starts from `kdjax.config.method_config(method, teacher, student)` (the per-pair tables of training.md;
-  the documented defaults where a pair is missing, see `uses_published_settings`), then applies the
-  ImageNet protocol for ImageNet cells and the cell's own overrides.
+  """The trainer config of one published cell (its ``method`` left to be derived).
 
   Raises:
-    MissingTrainerOption: the cell needs a setting the trainer lacks (seed 001 Table 4 centre/scale columns).
+    teachers.TeacherNotFoundError: ``teachers_dir`` holds no teacher of the cell's model.
   """
-  if cell.teacher is None:
-    config = kdjax_config.method_config('ce', cell.student, cell.student)
-    config.teacher = ''
-  else:
-    config = kdjax_config.method_config(cell.method, cell.teacher, cell.student)
-  if cell.table == 'imagenet':
-    _apply_imagenet(config, cell)
-  _apply_overrides(config, cell)
-  if teachers_dir and cell.teacher and cell.table != 'imagenet':
-    config.teacher_checkpoint = teacher_checkpoint(teachers_dir, cell.teacher)
+  config = resolve(cell).config
+  if teachers_dir and cell.teacher:
+    config.teacher_checkpoint = teachers_lib.find_teacher(teachers_dir, cell.teacher)
   if runlocal:
     config = kdjax_config.smoke_config(config)
   kdjax_config.validate(config)
+  config.method = None  # derived again after any --config.<field> override
   return config
 
 
@@ -165,14 +139,35 @@ def get_config(table: str, arg: str | None) -> ml_collections.ConfigDict:
 
 
 def cells(table: str) -> tuple[str, ...]:
-  """The cell names of a table, in results.md order."""
+  """The cell names of a table, in the paper's order."""
   return tuple(c.cell for c in published.cells_of(table))
 
 
-def _settings_column(cell: published.PublishedCell) -> str:
-  if cell.overrides.get('preprocess') not in (None, *_PREPROCESS_STANDARDIZE):
-    return 'needs a trainer option'
+def settings_status(cell: published.PublishedCell) -> str:
+  """'published' (every per-pair value sourced) or 'defaults' (some value is a documented default)."""
   return 'published' if uses_published_settings(cell) else 'defaults'
+
+
+def show(table: str, names: tuple[str, ...] | None = None) -> str:
+  """Every cell's resolved settings with their sources (``experiments.sweep --show``).
+
+  Each value is followed by the number of its source in the legend printed after the cells;
+  a source starting with ``default`` means no reference gives that value for the pair.
+  """
+  blocks, legend = [], {}
+  for cell in published.cells_of(table):
+    if names and cell.cell not in names:
+      continue
+    resolved = resolve(cell)
+    lines = [f'{table}:{cell.cell}  ({cell.pair}, {cell.column}; published '
+             f'{published.format_number(cell.top1)}, mean of {cell.runs} run(s); recipe '
+             f'{cell.recipe}; method {kdjax_config.validate(resolved.config).method})']
+    for field, value, source in recipes.describe(resolved):
+      number = legend.setdefault(source, len(legend) + 1)
+      lines.append(f'  {field:<22} {value:<16} [{number}]')
+    blocks.append('\n'.join(lines))
+  sources = [f'[{n}] {source}' for source, n in legend.items()]
+  return '\n\n'.join(blocks) + '\n\nsources:\n' + '\n'.join(sources) + '\n'
 
 
 def render_docstring(table: str) -> str:
@@ -182,26 +177,28 @@ def render_docstring(table: str) -> str:
   first = cells_[0].cell
   with_top5 = any(c.top5 is not None for c in cells_)
   notes = sorted({c.note for c in cells_ if c.note})
-  lines = [TITLES[table], *textwrap.wrap(published.TABLE_NOTES.get(table, ''), _WIDTH), 
-      '', 'One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):',
-      '', f'  python -m {runner} --config=experiments/configs/{table}.py:{first} \\',
-      f'      --workdir=/tmp/{table}/{first}',
-      '', 'The whole table over three seeds, then its measured-vs-published markdown:', '',
-      f'  python -m experiments.sweep --table={table} --seeds=0,1,2 --workdir=/tmp/{table}', '',
-      *textwrap.wrap(
-          'settings: "published" = the per-pair values of training.md (ImageNet: of the reference '
-          'configs); "defaults" = the spec has no setting for this pair (ImageNet: for this method), so '
-          'the documented defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a '
-          'trainer option" = get_config raises.', _WIDTH),
-      '',
-      '| cell | teacher -> student | column | top-1 |' + (' top-5 |' if with_top5 else '') + ' settings |',
-      '|---|---|---|---|' + ('---|' if with_top5 else '') + '---|',
-  ]
+  runs = sorted({c.runs for c in cells_})
+  lines = [TITLES[table], *textwrap.wrap(published.TABLE_NOTES.get(table, ''), _WIDTH),
+           '', 'One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released '
+           'teachers):', '', f'  python -m {runner} --config=experiments/configs/{table}.py:{first} \\',
+           f'      --workdir=/tmp/{table}/{first}',
+           '', f'The whole table ({"/".join(map(str, runs))} run(s) per cell, as published), then its '
+           'measured-vs-published markdown; `--show` prints every cell\'s settings and their sources:',
+           '', f'  python -m experiments.sweep --table={table} --workdir=/tmp/{table}',
+           f'  python -m experiments.sweep --table={table} --show', '',
+           *textwrap.wrap(
+               'settings: "published" = every per-pair value comes from a reference config, log or '
+               'the paper; "defaults" = some value has no source for this pair and is a documented '
+               'default (--show names it).', _WIDTH),
+           '',
+           '| cell | teacher -> student | column | top-1 |' + (' top-5 |' if with_top5 else '')
+           + ' settings |',
+           '|---|---|---|---|' + ('---|' if with_top5 else '') + '---|']
   for c in cells_:
     top5 = (f' {published.format_number(c.top5)} |' if c.top5 is not None else ' |') if with_top5 else ''
     marker = f' [{notes.index(c.note) + 1}]' if c.note else ''
     lines.append(f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)} |{top5} '
-                 f'{_settings_column(c)}{marker} |')
+                 f'{settings_status(c)}{marker} |')
   if notes:
     lines.append('')
     for i, note in enumerate(notes, 1):
@@ -217,7 +214,7 @@ TABLE = {table!r}
 
 
 def get_cells() -> tuple[str, ...]:
-  """The cells of this table, in results.md order."""
+  """The cells of this table, in the paper's order."""
   return common.cells(TABLE)
 
 

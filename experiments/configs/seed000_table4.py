@@ -6,24 +6,23 @@ One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the rele
   python -m experiments.cifar100 --config=experiments/configs/seed000_table4.py:w0.9 \
       --workdir=/tmp/seed000_table4/w0.9
 
-The whole table over three seeds, then its measured-vs-published markdown:
+The whole table (1 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
 
-  python -m experiments.sweep --table=seed000_table4 --seeds=0,1,2 --workdir=/tmp/seed000_table4
+  python -m experiments.sweep --table=seed000_table4 --workdir=/tmp/seed000_table4
+  python -m experiments.sweep --table=seed000_table4 --show
 
-settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
-"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
-defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
-get_config raises.
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| w0.9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 0.9 | 73.32 | published |
-| w3 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 3 | 73.42 | published |
-| w6 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 6 | 74.24 | published |
-| w9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 9 | 75.90 | published |
-| w12 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 12 | 76.27 | published |
-| w15 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 15 | 76.14 | published |
-| w18 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 18 | 76.38 | published |
+| w0.9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 0.9 | 73.32 | defaults |
+| w3 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 3 | 73.42 | defaults |
+| w6 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 6 | 74.24 | defaults |
+| w9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 9 | 75.90 | defaults |
+| w12 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 12 | 76.27 | defaults |
+| w15 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 15 | 76.14 | defaults |
+| w18 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 18 | 76.38 | defaults |
 """
 
 from experiments.configs import common
@@ -32,7 +31,7 @@ TABLE = 'seed000_table4'
 
 
 def get_cells() -> tuple[str, ...]:
-  """The cells of this table, in results.md order."""
+  """The cells of this table, in the paper's order."""
   return common.cells(TABLE)
 
 

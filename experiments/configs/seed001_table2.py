@@ -1,77 +1,76 @@
-r"""Seed 001 Table 2: logit methods with and without LS, cross-architecture pairs.
+r"""Seed 001 Table 2: logit methods with and without LS, identical architectures.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
-  python -m experiments.cifar100 --config=experiments/configs/seed001_table2.py:resnet32x4-ShuffleV2-kd \
-      --workdir=/tmp/seed001_table2/resnet32x4-ShuffleV2-kd
+  python -m experiments.cifar100 --config=experiments/configs/seed001_table2.py:resnet32x4-resnet8x4-kd \
+      --workdir=/tmp/seed001_table2/resnet32x4-resnet8x4-kd
 
-The whole table over three seeds, then its measured-vs-published markdown:
+The whole table (4 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
 
-  python -m experiments.sweep --table=seed001_table2 --seeds=0,1,2 --workdir=/tmp/seed001_table2
+  python -m experiments.sweep --table=seed001_table2 --workdir=/tmp/seed001_table2
+  python -m experiments.sweep --table=seed001_table2 --show
 
-settings: "published" = the per-pair values of training.md (ImageNet: of the reference configs);
-"defaults" = the spec has no setting for this pair (ImageNet: for this method), so the documented
-defaults of kdjax.config (ImageNet: the CIFAR preset) are used; "needs a trainer option" =
-get_config raises.
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 | published |
-| resnet32x4-ShuffleV2-kd_ls | resnet32x4 -> ShuffleV2 | KD+LS | 75.56 | published |
-| resnet32x4-ShuffleV2-ctkd | resnet32x4 -> ShuffleV2 | CTKD | 75.37 | published |
-| resnet32x4-ShuffleV2-ctkd_ls | resnet32x4 -> ShuffleV2 | CTKD+LS | 76.18 | published |
-| resnet32x4-ShuffleV2-dkd | resnet32x4 -> ShuffleV2 | DKD | 77.07 | published |
-| resnet32x4-ShuffleV2-dkd_ls | resnet32x4 -> ShuffleV2 | DKD+LS | 77.37 | published |
-| resnet32x4-ShuffleV2-mlkd | resnet32x4 -> ShuffleV2 | MLKD | 78.44 | published [1] |
-| resnet32x4-ShuffleV2-mlkd_ls | resnet32x4 -> ShuffleV2 | MLKD+LS | 78.76 | published [1] |
-| resnet32x4-wrn_16_2-kd | resnet32x4 -> wrn_16_2 | KD | 74.90 | published |
-| resnet32x4-wrn_16_2-kd_ls | resnet32x4 -> wrn_16_2 | KD+LS | 75.26 | published |
-| resnet32x4-wrn_16_2-ctkd | resnet32x4 -> wrn_16_2 | CTKD | 74.57 | published |
-| resnet32x4-wrn_16_2-ctkd_ls | resnet32x4 -> wrn_16_2 | CTKD+LS | 75.16 | published |
-| resnet32x4-wrn_16_2-dkd | resnet32x4 -> wrn_16_2 | DKD | 75.70 | published |
-| resnet32x4-wrn_16_2-dkd_ls | resnet32x4 -> wrn_16_2 | DKD+LS | 76.19 | published |
-| resnet32x4-wrn_16_2-mlkd | resnet32x4 -> wrn_16_2 | MLKD | 76.52 | published [1] |
-| resnet32x4-wrn_16_2-mlkd_ls | resnet32x4 -> wrn_16_2 | MLKD+LS | 77.53 | published [1] |
-| resnet32x4-wrn_40_2-kd | resnet32x4 -> wrn_40_2 | KD | 77.70 | published |
-| resnet32x4-wrn_40_2-kd_ls | resnet32x4 -> wrn_40_2 | KD+LS | 77.92 | published |
-| resnet32x4-wrn_40_2-ctkd | resnet32x4 -> wrn_40_2 | CTKD | 77.66 | published |
-| resnet32x4-wrn_40_2-ctkd_ls | resnet32x4 -> wrn_40_2 | CTKD+LS | 77.99 | published |
-| resnet32x4-wrn_40_2-dkd | resnet32x4 -> wrn_40_2 | DKD | 78.46 | published |
-| resnet32x4-wrn_40_2-dkd_ls | resnet32x4 -> wrn_40_2 | DKD+LS | 78.95 | published |
-| resnet32x4-wrn_40_2-mlkd | resnet32x4 -> wrn_40_2 | MLKD | 79.26 | published [1] |
-| resnet32x4-wrn_40_2-mlkd_ls | resnet32x4 -> wrn_40_2 | MLKD+LS | 79.66 | published [1] |
-| wrn_40_2-resnet8x4-kd | wrn_40_2 -> resnet8x4 | KD | 73.97 | published |
-| wrn_40_2-resnet8x4-kd_ls | wrn_40_2 -> resnet8x4 | KD+LS | 77.11 | published |
-| wrn_40_2-resnet8x4-ctkd | wrn_40_2 -> resnet8x4 | CTKD | 74.61 | published |
-| wrn_40_2-resnet8x4-ctkd_ls | wrn_40_2 -> resnet8x4 | CTKD+LS | 77.03 | published |
-| wrn_40_2-resnet8x4-dkd | wrn_40_2 -> resnet8x4 | DKD | 75.56 | published |
-| wrn_40_2-resnet8x4-dkd_ls | wrn_40_2 -> resnet8x4 | DKD+LS | 76.75 | published |
-| wrn_40_2-resnet8x4-mlkd | wrn_40_2 -> resnet8x4 | MLKD | 77.33 | published [1] |
-| wrn_40_2-resnet8x4-mlkd_ls | wrn_40_2 -> resnet8x4 | MLKD+LS | 77.68 | published [1] |
-| wrn_40_2-MobileNetV2-kd | wrn_40_2 -> MobileNetV2 | KD | 68.36 | published |
-| wrn_40_2-MobileNetV2-kd_ls | wrn_40_2 -> MobileNetV2 | KD+LS | 69.23 | published |
-| wrn_40_2-MobileNetV2-ctkd | wrn_40_2 -> MobileNetV2 | CTKD | 68.34 | published |
-| wrn_40_2-MobileNetV2-ctkd_ls | wrn_40_2 -> MobileNetV2 | CTKD+LS | 69.53 | published |
-| wrn_40_2-MobileNetV2-dkd | wrn_40_2 -> MobileNetV2 | DKD | 69.28 | published |
-| wrn_40_2-MobileNetV2-dkd_ls | wrn_40_2 -> MobileNetV2 | DKD+LS | 70.01 | published |
-| wrn_40_2-MobileNetV2-mlkd | wrn_40_2 -> MobileNetV2 | MLKD | 70.78 | published [1] |
-| wrn_40_2-MobileNetV2-mlkd_ls | wrn_40_2 -> MobileNetV2 | MLKD+LS | 71.61 | published [1] |
-| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 | published |
-| vgg13-MobileNetV2-kd_ls | vgg13 -> MobileNetV2 | KD+LS | 68.61 | published |
-| vgg13-MobileNetV2-ctkd | vgg13 -> MobileNetV2 | CTKD | 68.50 | published |
-| vgg13-MobileNetV2-ctkd_ls | vgg13 -> MobileNetV2 | CTKD+LS | 68.98 | published |
-| vgg13-MobileNetV2-dkd | vgg13 -> MobileNetV2 | DKD | 69.71 | published |
-| vgg13-MobileNetV2-dkd_ls | vgg13 -> MobileNetV2 | DKD+LS | 69.98 | published |
-| vgg13-MobileNetV2-mlkd | vgg13 -> MobileNetV2 | MLKD | 70.57 | published [1] |
-| vgg13-MobileNetV2-mlkd_ls | vgg13 -> MobileNetV2 | MLKD+LS | 70.94 | published [1] |
-| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 | published |
-| ResNet50-MobileNetV2-kd_ls | ResNet50 -> MobileNetV2 | KD+LS | 69.02 | published |
-| ResNet50-MobileNetV2-ctkd | ResNet50 -> MobileNetV2 | CTKD | 68.67 | published |
-| ResNet50-MobileNetV2-ctkd_ls | ResNet50 -> MobileNetV2 | CTKD+LS | 69.36 | published |
-| ResNet50-MobileNetV2-dkd | ResNet50 -> MobileNetV2 | DKD | 70.35 | published |
-| ResNet50-MobileNetV2-dkd_ls | ResNet50 -> MobileNetV2 | DKD+LS | 70.45 | published |
-| ResNet50-MobileNetV2-mlkd | ResNet50 -> MobileNetV2 | MLKD | 71.04 | published [1] |
-| ResNet50-MobileNetV2-mlkd_ls | ResNet50 -> MobileNetV2 | MLKD+LS | 71.19 | published [1] |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | defaults |
+| resnet32x4-resnet8x4-kd_ls | resnet32x4 -> resnet8x4 | KD+LS | 76.62 | defaults |
+| resnet32x4-resnet8x4-ctkd | resnet32x4 -> resnet8x4 | CTKD | 73.39 | defaults |
+| resnet32x4-resnet8x4-ctkd_ls | resnet32x4 -> resnet8x4 | CTKD+LS | 76.67 | defaults |
+| resnet32x4-resnet8x4-dkd | resnet32x4 -> resnet8x4 | DKD | 76.32 | defaults |
+| resnet32x4-resnet8x4-dkd_ls | resnet32x4 -> resnet8x4 | DKD+LS | 77.01 | defaults |
+| resnet32x4-resnet8x4-mlkd | resnet32x4 -> resnet8x4 | MLKD | 77.08 | defaults [1] |
+| resnet32x4-resnet8x4-mlkd_ls | resnet32x4 -> resnet8x4 | MLKD+LS | 78.28 | defaults [1] |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | defaults |
+| vgg13-vgg8-kd_ls | vgg13 -> vgg8 | KD+LS | 74.36 | defaults |
+| vgg13-vgg8-ctkd | vgg13 -> vgg8 | CTKD | 73.52 | defaults |
+| vgg13-vgg8-ctkd_ls | vgg13 -> vgg8 | CTKD+LS | 74.47 | defaults |
+| vgg13-vgg8-dkd | vgg13 -> vgg8 | DKD | 74.68 | defaults |
+| vgg13-vgg8-dkd_ls | vgg13 -> vgg8 | DKD+LS | 74.81 | defaults |
+| vgg13-vgg8-mlkd | vgg13 -> vgg8 | MLKD | 75.18 | defaults [1] |
+| vgg13-vgg8-mlkd_ls | vgg13 -> vgg8 | MLKD+LS | 75.22 | defaults [1] |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | defaults |
+| wrn_40_2-wrn_40_1-kd_ls | wrn_40_2 -> wrn_40_1 | KD+LS | 74.37 | defaults |
+| wrn_40_2-wrn_40_1-ctkd | wrn_40_2 -> wrn_40_1 | CTKD | 73.93 | defaults |
+| wrn_40_2-wrn_40_1-ctkd_ls | wrn_40_2 -> wrn_40_1 | CTKD+LS | 74.58 | defaults |
+| wrn_40_2-wrn_40_1-dkd | wrn_40_2 -> wrn_40_1 | DKD | 74.81 | defaults |
+| wrn_40_2-wrn_40_1-dkd_ls | wrn_40_2 -> wrn_40_1 | DKD+LS | 74.89 | defaults |
+| wrn_40_2-wrn_40_1-mlkd | wrn_40_2 -> wrn_40_1 | MLKD | 75.35 | defaults [1] |
+| wrn_40_2-wrn_40_1-mlkd_ls | wrn_40_2 -> wrn_40_1 | MLKD+LS | 75.56 | defaults [1] |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | defaults |
+| wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | defaults |
+| wrn_40_2-wrn_16_2-ctkd | wrn_40_2 -> wrn_16_2 | CTKD | 75.45 | defaults |
+| wrn_40_2-wrn_16_2-ctkd_ls | wrn_40_2 -> wrn_16_2 | CTKD+LS | 76.08 | defaults |
+| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | defaults |
+| wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | defaults |
+| wrn_40_2-wrn_16_2-mlkd | wrn_40_2 -> wrn_16_2 | MLKD | 76.63 | defaults [1] |
+| wrn_40_2-wrn_16_2-mlkd_ls | wrn_40_2 -> wrn_16_2 | MLKD+LS | 76.95 | defaults [1] |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | defaults |
+| resnet56-resnet20-kd_ls | resnet56 -> resnet20 | KD+LS | 71.43 | defaults |
+| resnet56-resnet20-ctkd | resnet56 -> resnet20 | CTKD | 71.19 | defaults |
+| resnet56-resnet20-ctkd_ls | resnet56 -> resnet20 | CTKD+LS | 71.34 | defaults |
+| resnet56-resnet20-dkd | resnet56 -> resnet20 | DKD | 71.97 | defaults |
+| resnet56-resnet20-dkd_ls | resnet56 -> resnet20 | DKD+LS | 72.32 | defaults |
+| resnet56-resnet20-mlkd | resnet56 -> resnet20 | MLKD | 72.19 | defaults [1] |
+| resnet56-resnet20-mlkd_ls | resnet56 -> resnet20 | MLKD+LS | 72.33 | defaults [1] |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | defaults |
+| resnet110-resnet32-kd_ls | resnet110 -> resnet32 | KD+LS | 74.17 | defaults |
+| resnet110-resnet32-ctkd | resnet110 -> resnet32 | CTKD | 73.52 | defaults |
+| resnet110-resnet32-ctkd_ls | resnet110 -> resnet32 | CTKD+LS | 74.01 | defaults |
+| resnet110-resnet32-dkd | resnet110 -> resnet32 | DKD | 74.11 | defaults |
+| resnet110-resnet32-dkd_ls | resnet110 -> resnet32 | DKD+LS | 74.29 | defaults |
+| resnet110-resnet32-mlkd | resnet110 -> resnet32 | MLKD | 74.11 | defaults [1] |
+| resnet110-resnet32-mlkd_ls | resnet110 -> resnet32 | MLKD+LS | 74.32 | defaults [1] |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | defaults |
+| resnet110-resnet20-kd_ls | resnet110 -> resnet20 | KD+LS | 71.48 | defaults |
+| resnet110-resnet20-ctkd | resnet110 -> resnet20 | CTKD | 70.99 | defaults |
+| resnet110-resnet20-ctkd_ls | resnet110 -> resnet20 | CTKD+LS | 71.39 | defaults |
+| resnet110-resnet20-dkd | resnet110 -> resnet20 | DKD | 71.06 | defaults |
+| resnet110-resnet20-dkd_ls | resnet110 -> resnet20 | DKD+LS | 71.85 | defaults |
+| resnet110-resnet20-mlkd | resnet110 -> resnet20 | MLKD | 71.89 | defaults [1] |
+| resnet110-resnet20-mlkd_ls | resnet110 -> resnet20 | MLKD+LS | 72.27 | defaults [1] |
 
 [1] MLKD columns of seed 001 use 480-epoch training (960 for ShuffleV1/V2 students) with the strong
     view
@@ -83,7 +82,7 @@ TABLE = 'seed001_table2'
 
 
 def get_cells() -> tuple[str, ...]:
-  """The cells of this table, in results.md order."""
+  """The cells of this table, in the paper's order."""
   return common.cells(TABLE)
 
 

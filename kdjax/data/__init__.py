@@ -28,7 +28,6 @@ from kdjax.data.cifar import CIFAR100_MEAN
 from kdjax.data.cifar import CIFAR100_STD
 from kdjax.data.imagenet import IMAGENET_MEAN
 from kdjax.data.imagenet import IMAGENET_STD
-from kdjax.data.imagenet import make_imagenet_loader
 from kdjax.data.loading import load
 from kdjax.data.loading import stats
 from kdjax.data.image_ops import randaugment
@@ -39,6 +38,5 @@ __all__ = [
     'DatasetNotFoundError', 'IMAGENET_MEAN', 'IMAGENET_STD', 'apply_crop_flip',
     'batch_indices', 'crop_flip', 'crop_flip_params', 'cutout', 'cutout_params',
     'default_data_dir', 'epoch_permutation', 'example_keys', 'imagenet', 'load',
-    'make_imagenet_loader', 'normalize', 'num_batches', 'randaugment',
-    'randaugment_params', 'stats', 'strong_view', 'test_view', 'train_view',
+    'normalize', 'num_batches', 'randaugment', 'randaugment_params', 'stats', 'strong_view', 'test_view', 'train_view',
 ]

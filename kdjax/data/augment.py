@@ -166,19 +166,26 @@ def train_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
   return normalize(crop_flip(keys, images), mean, std, dtype)
 
 
+STRONG_CROPS = ('independent', 'shared', 'none')
+
+
 def strong_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
-                std: Sequence[float], *, shared_crop: bool = True, num_ops: int = 2,
+                std: Sequence[float], *, crop: str = 'independent', num_ops: int = 2,
                 dtype=jnp.float32) -> jax.Array:
   """MLKD's strong view: crop+flip, RandAugment (`num_ops` ops), Cutout, normalise.
+
+  Both MLKD releases (Jin-Ying/Multi-Level-Logit-Distillation and the LS
+  repository's copy) build the strong view with its own `RandomCrop` +
+  `RandomHorizontalFlip`, drawn independently of the weak view's.
 
   Args:
     keys: the SAME `[B]` keys as the weak view's `train_view`.
     images: uint8 `[B, H, W, 3]`.
     mean, std: per-channel normalisation constants.
-    shared_crop: `True` (default, as `training.md` words it) reuses the weak
-      view's crop and flip (`crop_flip(keys)`); `False` draws an independent
-      crop and flip, as the released code does (its strong transform has its
-      own `RandomCrop` + `RandomHorizontalFlip`).
+    crop: `'independent'` (default, as released) draws the crop and flip from
+      the key sub-stream 3; `'shared'` reuses the weak view's (`crop_flip(keys)`);
+      `'none'` takes `images` as already cropped (the ImageNet host pipeline
+      makes the strong view's random-resized crop).
     num_ops: RandAugment operations per image.
     dtype: output dtype.
 
@@ -186,8 +193,11 @@ def strong_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
     `[B, H, W, 3]` normalised images. RandAugment and Cutout use the key
     sub-streams `fold_in(key, 1)` and `fold_in(key, 2)`.
   """
-  crop_keys = keys if shared_crop else fold_keys(keys, _STRONG_CROP_STREAM)
-  x = crop_flip(crop_keys, images)
+  if crop not in STRONG_CROPS:
+    raise ValueError(f'strong_view: crop must be one of {STRONG_CROPS}, got {crop!r}.')
+  x = images
+  if crop != 'none':
+    x = crop_flip(keys if crop == 'shared' else fold_keys(keys, _STRONG_CROP_STREAM), x)
   x = randaugment(fold_keys(keys, _RANDAUGMENT_STREAM), x, num_ops=num_ops)
   x = cutout(fold_keys(keys, _CUTOUT_STREAM), x)
   return normalize(x, mean, std, dtype)

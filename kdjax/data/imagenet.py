@@ -1,19 +1,21 @@
 """ImageNet-1k (TFDS `imagenet2012`) host pipeline on grain.
 
 Reads a prepared TFDS `imagenet2012` with `tfds.data_source` (random access, no
-TensorFlow at run time) and builds, per epoch, a `grain.MapDataset`:
-
-  global shuffle (seed, epoch) -> per-example decode + crop (seeded by the
-  example's global position) -> this process's shard `[p::P]` -> batches.
+TensorFlow at run time). The trainer's epoch order and batches are the same as
+for in-memory data (`kdjax.data.epoch_permutation`, `batch_indices`); a grain
+`MapDataset` over the epoch's steps decodes and crops this process's rows of
+each global batch (`TrainBatch`, `EvalBatch`), ahead of the step, in threads
+or worker processes (`iterate`).
 
 Train: torchvision's `RandomResizedCrop(224, scale=(0.08, 1), ratio=(3/4, 4/3))`
 (bilinear) + horizontal flip p = 0.5. Test: resize the short side to 256
 (bilinear) + centre crop 224. Batches are uint8 NHWC plus int32 labels; the
 normalisation with `IMAGENET_MEAN/STD` happens on device (`kdjax.data.normalize`).
 
-Because the shuffle and each example's random crop depend only on the seed,
-the epoch and the example's global position, the union of the processes'
-batches at a step is the same global batch whatever the number of processes.
+Each example's crop depends only on the seed, the epoch and the example's
+index (`example_rng`), so the union of the processes' rows at a step is the
+same global batch whatever the number of processes and workers, and a run
+resumed at any step sees the same batches (the iterator's state is the step).
 
 Preparing the data (once, on a machine with TensorFlow): download
 `ILSVRC2012_img_train.tar` and `ILSVRC2012_img_val.tar` from
@@ -38,7 +40,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NUM_CLASSES = 1000
 TFDS_NAME = 'imagenet2012'
 _TFDS_SPLITS = {'train': 'train', 'validation': 'validation', 'test': 'validation'}
-_SHUFFLE_STREAM, _AUGMENT_STREAM = 0, 1
 
 
 def load_source(split: str, *, data_dir: str | None = None):
@@ -143,131 +144,86 @@ def eval_transform(image: np.ndarray, *, image_size: int = 224,
   return np.ascontiguousarray(image[top:top + image_size, left:left + image_size])
 
 
-def _stream_seed(seed: int, epoch: int, stream: int) -> int:
-  """A 32-bit seed for one (seed, epoch, stream), as grain requires."""
-  return int(np.random.SeedSequence((seed, epoch, stream)).generate_state(1)[0])
+def example_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:
+  """The host augmentation randomness of dataset example ``index`` in ``epoch``.
+
+  A function of ``(seed, epoch, index, stream)`` only, so an example's crop does
+  not depend on which process, worker or batch position decodes it.
+  """
+  return np.random.default_rng((seed, epoch, index, stream))
 
 
-def imagenet_batches(
-    split: str,
-    *,
-    data_dir: str | None,
-    batch_size: int,
-    seed: int,
-    epoch: int = 0,
-    image_size: int = 224,
-    resize_size: int = 256,
-    drop_remainder: bool | None = None,
-    process_index: int | None = None,
-    process_count: int | None = None,
-    source=None,
-):
-  """This process's batches of one epoch as a `grain.MapDataset` (`len`, indexing).
+class TrainBatch:
+  """Picklable grain map: step -> this process's rows of the step's global batch, augmented.
+
+  Every example is decoded, random-resized-cropped and flipped
+  (``train_transform``) with ``example_rng(seed, epoch, index)``; with
+  ``strong_view`` a second, independent crop and flip (stream 1) is returned as
+  ``image_strong`` (MLKD's strong view gets its RandAugment and Cutout on device).
+  """
+
+  def __init__(self, source, order: np.ndarray, batch_size: int, rows: slice, *, seed: int,
+               epoch: int, image_size: int, strong_view: bool):
+    self.source, self.order, self.batch_size, self.rows = source, order, batch_size, rows
+    self.seed, self.epoch, self.image_size = seed, epoch, image_size
+    self.strong_view = strong_view
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    indices = self.order[step * self.batch_size:(step + 1) * self.batch_size][self.rows]
+    images, strong, labels = [], [], []
+    for index in indices:
+      record = self.source[int(index)]
+      image = decode_image(record['image'])
+      images.append(train_transform(image, example_rng(self.seed, self.epoch, int(index)),
+                                    image_size=self.image_size))
+      if self.strong_view:
+        strong.append(train_transform(image, example_rng(self.seed, self.epoch, int(index), 1),
+                                      image_size=self.image_size))
+      labels.append(record['label'])
+    batch = {'image': np.stack(images), 'label': np.asarray(labels, np.int32),
+             'index': np.asarray(indices, np.int32)}
+    if self.strong_view:
+      batch['image_strong'] = np.stack(strong)
+    return batch
+
+
+class EvalBatch:
+  """Picklable grain map: step -> this process's rows of an evaluation batch, padded.
+
+  Examples ``[step * B, (step + 1) * B)`` in order, resized and centre-cropped
+  (``eval_transform``); the last batch is padded (``mask`` 0) to ``B`` rows.
+  """
+
+  def __init__(self, source, num_examples: int, batch_size: int, rows: slice, *,
+               image_size: int, resize_size: int):
+    self.source, self.num_examples, self.batch_size = source, num_examples, batch_size
+    self.rows, self.image_size, self.resize_size = rows, image_size, resize_size
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)[self.rows]
+    mask = (positions < self.num_examples).astype(np.float32)
+    images, labels = [], []
+    for position, valid in zip(positions, mask):
+      record = self.source[int(position) if valid else 0]
+      images.append(eval_transform(decode_image(record['image']), image_size=self.image_size,
+                                   resize_size=self.resize_size))
+      labels.append(record['label'])
+    return {'image': np.stack(images), 'label': np.asarray(labels, np.int32),
+            'index': np.where(mask > 0, positions, 0).astype(np.int32), 'mask': mask}
+
+
+def iterate(batch_fn, steps: range, *, num_workers: int = 0):
+  """Iterates ``batch_fn(step)`` for ``steps`` through grain, decoding ahead in threads/processes.
 
   Args:
-    split: `'train'`, or `'validation'` / `'test'` (both the 50,000 validation images).
-    data_dir: TFDS data dir holding `imagenet2012` (`None`: the default).
-    batch_size: GLOBAL batch size; each process gets `batch_size // process_count`.
-    seed: run seed; with `epoch` it fixes the train order and crops.
-    epoch: epoch number (train order and augmentation change every epoch).
-    image_size: output side (224).
-    resize_size: test-time short side before the centre crop (256).
-    drop_remainder: drop the last partial global batch; default `True` for train,
-      `False` for test (the last test batch is smaller: pad it on device if
-      needed; with several processes their last batches can then differ in
-      size, or in number when the split size is not a multiple of the process
-      count).
-    process_index, process_count: this process's shard; default
-      `jax.process_index()` / `jax.process_count()`.
-    source: a random-access source to use instead of TFDS (records with
-      `'image'` and `'label'`), e.g. for tests.
-
-  Returns:
-    A `grain.MapDataset` of `{'image': uint8 [b, S, S, 3], 'label': int32 [b]}`.
+    batch_fn: a picklable ``step -> batch`` (``TrainBatch``, ``EvalBatch``).
+    steps: the steps to produce, in order (e.g. ``range(start_step, steps)`` to resume).
+    num_workers: decoding processes (0: threads of this process).
   """
   import grain  # pylint: disable=g-import-not-at-top
 
-  if process_index is None or process_count is None:
-    import jax  # pylint: disable=g-import-not-at-top
-    process_index = jax.process_index() if process_index is None else process_index
-    process_count = jax.process_count() if process_count is None else process_count
-  if not 0 <= process_index < process_count:
-    raise ValueError(f'process_index {process_index} not in [0, {process_count}).')
-  if batch_size < 1 or batch_size % process_count:
-    raise ValueError(
-        f'batch_size {batch_size} must be a positive multiple of the process count '
-        f'{process_count}.')
-  train = split == 'train'
-  if source is None:
-    source = load_source(split, data_dir=data_dir)
-  drop_remainder = train if drop_remainder is None else drop_remainder
-
-  ds = grain.MapDataset.source(source)
-  if train:
-    ds = ds.shuffle(seed=_stream_seed(seed, epoch, _SHUFFLE_STREAM))
-    ds = ds.random_map(_TrainExample(image_size),
-                       seed=_stream_seed(seed, epoch, _AUGMENT_STREAM))
-  else:
-    ds = ds.map(_EvalExample(image_size, resize_size))
-  if drop_remainder:  # every process then gets the same number of full batches
-    ds = ds[:len(ds) // batch_size * batch_size]
-  ds = ds[process_index::process_count]
-  return ds.batch(batch_size // process_count, drop_remainder=drop_remainder)
-
-
-def make_imagenet_loader(
-    split: str,
-    *,
-    data_dir: str | None,
-    batch_size: int,
-    seed: int,
-    epoch: int = 0,
-    num_workers: int = 0,
-    start_step: int = 0,
-    **kwargs,
-):
-  """Iterates this process's numpy batches of one epoch.
-
-  Args:
-    split, data_dir, batch_size, seed, epoch: see `imagenet_batches` (`batch_size`
-      is global).
-    num_workers: worker processes decoding in parallel (0: in this process,
-      with a few threads).
-    start_step: first batch to yield (resume mid-epoch).
-    **kwargs: more `imagenet_batches` options (`image_size`, `process_index`, ...).
-
-  Returns:
-    An iterable of `{'image': uint8 [b, 224, 224, 3], 'label': int32 [b]}`.
-  """
-  import grain  # pylint: disable=g-import-not-at-top
-
-  ds = imagenet_batches(split, data_dir=data_dir, batch_size=batch_size, seed=seed,
-                        epoch=epoch, **kwargs)
-  ds = ds[start_step:]
-  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=8))
+  ds = grain.MapDataset.range(steps.start, steps.stop).map(batch_fn)
+  it = ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=4))
   if num_workers > 0:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
   return it
-
-
-class _TrainExample:
-  """Picklable grain random map: decode, random-resized crop + flip."""
-
-  def __init__(self, image_size: int):
-    self.image_size = image_size
-
-  def __call__(self, record: dict, rng: np.random.Generator) -> dict:
-    image = train_transform(decode_image(record['image']), rng, image_size=self.image_size)
-    return {'image': image, 'label': np.int32(record['label'])}
-
-
-class _EvalExample:
-  """Picklable grain map: decode, resize + centre crop."""
-
-  def __init__(self, image_size: int, resize_size: int):
-    self.image_size, self.resize_size = image_size, resize_size
-
-  def __call__(self, record: dict) -> dict:
-    image = eval_transform(decode_image(record['image']), image_size=self.image_size,
-                           resize_size=self.resize_size)
-    return {'image': image, 'label': np.int32(record['label'])}

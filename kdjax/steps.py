@@ -1,0 +1,441 @@
+"""The compiled functions of a run: state initialisation, the train step, evaluation steps.
+
+``build_program(setup)`` returns the jitted functions of one ``Setup`` (the
+hashable description of what gets compiled: models, shapes, the method's
+settings, optimizer, precision, mesh); runs with the same Setup (seeds of a
+sweep) share the compilations, since seeds, epochs and steps are arguments.
+
+Data parallelism (big_vision style): the batch is sharded over the ``data``
+mesh axis, state and teacher are replicated, and ``jax.jit`` inserts the
+collectives, so BatchNorm statistics and losses are over the GLOBAL batch and
+the same program runs on 1 or N devices (and hosts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from kdjax import config as config_lib
+from kdjax import methods
+from kdjax import metrics as metrics_lib
+from kdjax import models
+from kdjax import optim
+from kdjax import parallel
+from kdjax import statistics
+from kdjax.data import sources
+
+Array = jax.Array
+SAMPLE_STREAM = 2**31 - 1  # fold_in stream of the methods' random draws (CRD's negatives).
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a checkpoint holds.
+
+  Attributes:
+    step: optimizer updates done.
+    params: ``{'student', 'method'}``: the student's and the method's trainable
+      parameters (CTKD's temperature, connectors, embeddings), one optimizer.
+    batch_stats: ``{'student', 'method'}`` BatchNorm running statistics.
+    method_state: the method's non-gradient variables (CRD's memory), or {}.
+    opt_state: the optimizer state.
+  """
+  step: Array
+  params: Any
+  batch_stats: Any
+  method_state: Any
+  opt_state: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """The hashable description of a compiled program (same Setup -> same compilations)."""
+  student: str
+  teacher: str
+  num_classes: int
+  num_examples: int
+  image_shape: tuple[int, int, int]
+  views: sources.Views
+  compute_dtype: str
+  precision: str
+  conv_batch_chunks: int
+  method: str  # canonical JSON of the config's method fields (config.method_fields()).
+  base_lr: float
+  lr_decay_epochs: tuple[int, ...]
+  lr_decay_rate: float
+  momentum: float
+  weight_decay: float
+  steps_per_epoch: int
+  mesh: jax.sharding.Mesh
+  # ``statistics.statistic_sums`` options of the evaluation, or () when they are off.
+  statistics: tuple[tuple[str, Any], ...] = ()
+
+  @classmethod
+  def create(cls, config: ml_collections.ConfigDict, source: sources.Source, *,
+             steps_per_epoch: int, mesh: jax.sharding.Mesh) -> 'Setup':
+    distillation = methods.build(config, context(config, source))
+    return cls(
+        student=config.student, teacher=config.teacher if distillation.needs.teacher else '',
+        num_classes=source.num_classes, num_examples=source.num_train,
+        image_shape=tuple(source.image_shape),
+        views=source.views(strong=distillation.needs.strong_view,
+                           strong_crop=config.mlkd.strong_crop),
+        compute_dtype=config.compute_dtype, precision=config.precision,
+        conv_batch_chunks=resolved_conv_batch_chunks(config, parallel.num_shards(mesh),
+                                                     source.image_shape),
+        method=method_key(config), base_lr=config_lib.resolved_lr(config),
+        lr_decay_epochs=tuple(config.lr_decay_epochs),
+        lr_decay_rate=float(config.lr_decay_rate), momentum=float(config.momentum),
+        weight_decay=float(config.weight_decay), steps_per_epoch=steps_per_epoch, mesh=mesh,
+        statistics=(evaluation_statistics(config)
+                    if config.eval_statistics and distillation.needs.teacher else ()))
+
+  @property
+  def method_config(self) -> ml_collections.ConfigDict:
+    """The method fields of the run's config (on the schema)."""
+    config = config_lib.get_config()
+    config.update_from_flattened_dict(config_lib.flatten(json.loads(self.method)))
+    config.teacher, config.student = self.teacher, self.student
+    return config
+
+  @property
+  def context(self) -> methods.Context:
+    return methods.Context(teacher=self.teacher, student=self.student,
+                           num_classes=self.num_classes, num_examples=self.num_examples)
+
+  def optimizer(self) -> optax.GradientTransformation:
+    config = ml_collections.ConfigDict(dict(
+        lr=self.base_lr, student=self.student, lr_decay_epochs=self.lr_decay_epochs,
+        lr_decay_rate=self.lr_decay_rate, momentum=self.momentum,
+        weight_decay=self.weight_decay))
+    return optim.create_optimizer(config, self.steps_per_epoch)
+
+
+def method_key(config: ml_collections.ConfigDict) -> str:
+  """Canonical JSON of the method fields of ``config`` (part of the compiled Setup)."""
+  fields = {name: config[name] for name in config_lib.method_fields()}
+  return json.dumps(json.loads(ml_collections.ConfigDict(fields).to_json()), sort_keys=True)
+
+
+def context(config: ml_collections.ConfigDict, source: sources.Source) -> methods.Context:
+  """What a method may be built from besides its settings (models, classes, train size)."""
+  return methods.Context(teacher=config.teacher, student=config.student,
+                         num_classes=source.num_classes, num_examples=source.num_train)
+
+
+def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
+  """``statistics.statistic_sums`` options of a run: the gamma of its logged KL to the
+  transformed teacher (``eval_ttm_gamma``, else ``ttm.gamma``), its LS base temperature and
+  its max-logit settings."""
+  gamma = config.eval_ttm_gamma if config.eval_ttm_gamma is not None else config.ttm.gamma
+  return (('gamma', float(gamma)), ('ls_tau', float(config.logit.temperature)),
+          ('order', int(config.max_logit.order)),
+          ('teacher_only', bool(config.max_logit.teacher_only)))
+
+
+# CPU auto setting of conv_batch_chunks: slices of 16 examples per device, at most 4 of them,
+# for images of at least 32 pixels a side (experiments.benchmark's chunks section).
+CPU_CONV_CHUNK, CPU_MAX_CONV_CHUNKS, CPU_CHUNK_MIN_SIDE = 16, 4, 32
+
+
+def resolved_conv_batch_chunks(config: ml_collections.ConfigDict, num_shards: int,
+                               image_shape: tuple[int, ...]) -> int:
+  """``config.conv_batch_chunks``, with 0 (auto) resolved for the backend, batch and images.
+
+  Auto is 1 on GPU/TPU, whose convolution libraries want the whole batch. On
+  CPU, XLA's convolutions of large activations run faster on slices of the
+  batch, so auto slices each device's batch into chunks of ``CPU_CONV_CHUNK``
+  examples when it divides (at most ``CPU_MAX_CONV_CHUNKS``) for images of at
+  least ``CPU_CHUNK_MIN_SIDE`` pixels a side.
+  """
+  if config.conv_batch_chunks:
+    return int(config.conv_batch_chunks)
+  per_device = config.batch_size // max(num_shards, 1)
+  if (jax.default_backend() != 'cpu' or per_device % CPU_CONV_CHUNK
+      or min(image_shape[:2]) < CPU_CHUNK_MIN_SIDE):
+    return 1
+  return min(per_device // CPU_CONV_CHUNK, CPU_MAX_CONV_CHUNKS)
+
+
+def dtype_of(name: str):
+  return {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[name]
+
+
+@functools.lru_cache(maxsize=64)
+def create_model(name: str, num_classes: int, compute_dtype: str,
+                 conv_batch_chunks: int = 1) -> nn.Module:
+  """The registry model ``name`` (cached, so that jitted functions can be shared)."""
+  try:  # TEMP until the model-features branch lands
+    return models.create(name, num_classes=num_classes, dtype=dtype_of(compute_dtype),
+                         conv_batch_chunks=conv_batch_chunks)
+  except TypeError:
+    return models.create(name, num_classes=num_classes, dtype=dtype_of(compute_dtype))
+
+
+def forward(module: nn.Module, variables: Any, x: Array, *, train: bool,
+            features: bool) -> tuple[methods.Outputs, Any]:
+  """``(Outputs, batch_stats updates or None)`` of one model on one view."""
+  mutable = (['batch_stats'] if train else []) + (['intermediates'] if features else [])
+  if not mutable:
+    return methods.Outputs(logits=module.apply(variables, x, train=train)), None
+  logits, updates = module.apply(variables, x, train=train, mutable=mutable)
+  out = methods.Outputs(
+      logits=logits,
+      features=models.features_from_intermediates(updates['intermediates']) if features
+      else None)
+  return out, updates.get('batch_stats')
+
+
+def _precision(name: str) -> str | None:
+  return None if name == 'default' else name
+
+
+def _with_precision(fn: Callable[..., Any], precision: str) -> Callable[..., Any]:
+  """``fn`` traced under ``jax.default_matmul_precision(precision)`` (a property of the program)."""
+  @functools.wraps(fn)
+  def wrapped(*args, **kwargs):
+    with jax.default_matmul_precision(_precision(precision)):
+      return fn(*args, **kwargs)
+  return wrapped
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+  """The jitted functions of one Setup.
+
+  Attributes:
+    setup: what was compiled.
+    distillation: the run's objective (``kdjax.methods.Distillation``).
+    init: ``init(seed) -> TrainState`` (replicated).
+    train_step: ``(state, acc, teacher_vars, arrays, batch, scalars, cached_teacher=None)
+      -> (state, acc)``; ``batch`` is sharded over the mesh, ``scalars`` holds ``seed``,
+      ``epoch``, ``step`` (uint32) and the methods' per-epoch values; ``cached_teacher =
+      (epoch_logits, offset)`` replaces the teacher's forward by rows ``offset:offset + B`` of
+      the epoch's cached ``[rows, views, K]`` logits (``kdjax.teacher_cache``).
+    teacher_logits: ``(teacher_vars, arrays, batch, scalars) -> [B, views, K]`` float32
+      logits of the teacher on the batch's train views (what the cache stores), or None.
+    evaluate: ``(state, teacher_vars, arrays, batch) -> sums``: the top-1 / top-5 hit counts
+      of the student on a padded test batch (``hits``) and, when the batch carries the
+      teacher's logits, the ``statistics.statistic_sums`` against them.
+    teacher_test_logits: ``(teacher_vars, arrays, batch) -> ([B, K] float32 logits, [2] hits)``
+      of the teacher on a padded test batch (replicated), or None.
+    metric_names: the names the train step accumulates.
+  """
+  setup: Setup
+  distillation: methods.Distillation
+  init: Callable[..., TrainState]
+  train_step: Callable[..., tuple[TrainState, dict[str, Array]]]
+  teacher_logits: Callable[..., Array] | None
+  evaluate: Callable[..., dict[str, Array]]
+  teacher_test_logits: Callable[..., Array] | None
+  metric_names: tuple[str, ...]
+
+
+def _run_once_compiler_options() -> dict[str, Any] | None:
+  """XLA options of functions run once per run (initialisers): no backend optimisation on CPU,
+  where optimising the random-number generators dominates their compile time."""
+  return {'xla_backend_optimization_level': 0} if jax.default_backend() == 'cpu' else None
+
+
+@functools.lru_cache(maxsize=32)
+def _student_init(student: str, num_classes: int, compute_dtype: str,
+                  image_shape: tuple[int, int, int]) -> Callable[[Array], Any]:
+  """Jitted ``key -> {'params', 'batch_stats'}`` of a student (shared by every method)."""
+  module = create_model(student, num_classes, compute_dtype)
+
+  def init(key):
+    dummy = jnp.zeros((1, *image_shape), dtype_of(compute_dtype))
+    variables = module.init(key, dummy, train=False)
+    return {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+
+  return jax.jit(init, compiler_options=_run_once_compiler_options())
+
+
+def example_inputs(setup: Setup, distillation: methods.Distillation) -> methods.StepInputs:
+  """Zero ``StepInputs`` of the shapes the step will pass (what a method's ``init`` sees)."""
+  needs = distillation.needs
+  batch = 2
+  dtype = dtype_of(setup.compute_dtype)
+  x = jax.ShapeDtypeStruct((batch, *setup.image_shape), dtype)
+
+  def outputs(name: str, train: bool) -> methods.Outputs:
+    module = create_model(name, setup.num_classes, setup.compute_dtype)
+
+    def run(key, x):
+      variables = module.init(key, x, train=False)
+      variables = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+      return forward(module, variables, x, train=train, features=needs.features)[0]
+
+    shapes = jax.eval_shape(run, jax.random.key(0), x)
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+  student = outputs(setup.student, True)
+  teacher = outputs(setup.teacher, False) if needs.teacher else None
+  return methods.StepInputs(
+      student=student, labels=jnp.zeros((batch,), jnp.int32), teacher=teacher,
+      student_strong=student if needs.strong_view else None,
+      teacher_strong=teacher if needs.strong_view else None,
+      indices=jnp.zeros((batch,), jnp.int32),
+      scalars={name: jnp.float32(0.0) for name in ('ctkd_lambda', 'dkd_warmup')})
+
+
+def _method_variables(variables: Any) -> tuple[Any, Any, Any]:
+  """``(params, batch_stats, state)`` collections of a method's variables ({} when absent)."""
+  return (dict(variables.get('params', {})), dict(variables.get('batch_stats', {})),
+          dict(variables.get('state', {})))
+
+
+@functools.lru_cache(maxsize=64)
+def build_program(setup: Setup) -> Program:
+  """Builds (once per Setup) the jitted init, train and evaluation functions."""
+  dtype = dtype_of(setup.compute_dtype)
+  distillation = methods.build(setup.method_config, setup.context)
+  needs = distillation.needs
+  student = create_model(setup.student, setup.num_classes, setup.compute_dtype,
+                         setup.conv_batch_chunks)
+  teacher = (create_model(setup.teacher, setup.num_classes, setup.compute_dtype,
+                          setup.conv_batch_chunks) if needs.teacher else None)
+  tx = setup.optimizer()
+  mesh, views = setup.mesh, setup.views
+  replicated, batch_sharding = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  metric_names = distillation.term_names + distillation.stat_names + ('loss', 'top1')
+  student_init = _student_init(setup.student, setup.num_classes, setup.compute_dtype,
+                               setup.image_shape)
+  method_example = example_inputs(setup, distillation)
+
+  def init(seed):
+    student_key, method_key_ = jax.random.split(jax.random.key(seed))
+    student_vars = student_init(student_key)
+    method_vars = jax.jit(distillation.init, static_argnames='train',
+                          compiler_options=_run_once_compiler_options())(
+                              {'params': method_key_, 'sample': method_key_}, method_example,
+                              train=False)
+    method_params, method_stats, method_state = _method_variables(method_vars)
+    params = {'student': student_vars['params'], 'method': method_params}
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                       batch_stats={'student': student_vars['batch_stats'],
+                                    'method': method_stats},
+                       method_state=method_state, opt_state=tx.init(params))
+    return jax.device_put(state, replicated)
+
+  def keys_of(batch, scalars):
+    return sources.example_keys(scalars['seed'], scalars['epoch'], scalars['step'],
+                                batch['index'].shape[0], batch_sharding)
+
+  def teacher_views(teacher_vars, weak, strong):
+    """The teacher's Outputs on the views (inference mode, constants)."""
+    outs = [forward(teacher, teacher_vars, x, train=False, features=needs.features)[0]
+            for x in (weak, strong) if x is not None]
+    outs = jax.lax.stop_gradient(outs)
+    return outs[0], (outs[1] if strong is not None else None)
+
+  def teacher_logits(teacher_vars, arrays, batch, scalars):
+    batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+    weak, strong, _ = views.train(arrays, batch, keys_of(batch, scalars), dtype)
+    t_weak, t_strong = teacher_views(teacher_vars, weak, strong)
+    logits = [t.logits for t in (t_weak, t_strong) if t is not None]
+    return jnp.stack(logits, axis=1).astype(jnp.float32)
+
+  def train_step(state, acc, teacher_vars, arrays, batch, scalars, cached_teacher=None):
+    batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+    weak, strong, labels = views.train(arrays, batch, keys_of(batch, scalars), dtype)
+    t_weak = t_strong = None
+    if teacher is not None:
+      if cached_teacher is None:
+        t_weak, t_strong = teacher_views(teacher_vars, weak, strong)
+      else:  # This batch's rows of the epoch's cached logits (storage dtype -> float32).
+        epoch_logits, offset = cached_teacher
+        rows = jax.lax.with_sharding_constraint(jax.lax.dynamic_slice_in_dim(
+            epoch_logits, offset, labels.shape[0]).astype(jnp.float32), batch_sharding)
+        t_weak = methods.Outputs(logits=rows[:, 0])
+        t_strong = methods.Outputs(logits=rows[:, 1]) if needs.strong_view else None
+    sample_key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
+        jax.random.key(scalars['seed']), scalars['epoch']), scalars['step']), SAMPLE_STREAM)
+    method_scalars = {k: v for k, v in scalars.items() if k not in ('seed', 'epoch', 'step')}
+
+    def objective(params):
+      variables = {'params': params['student'], 'batch_stats': state.batch_stats['student']}
+      out, student_stats = forward(student, variables, weak, train=True,
+                                   features=needs.features)
+      out_strong = None
+      if strong is not None:  # Second BN pass: running statistics updated twice, as in torch.
+        variables = {'params': params['student'], 'batch_stats': student_stats}
+        out_strong, student_stats = forward(student, variables, strong, train=True,
+                                            features=needs.features)
+      inputs = methods.StepInputs(
+          student=out, labels=labels, teacher=t_weak, student_strong=out_strong,
+          teacher_strong=t_strong, indices=batch['index'] if needs.example_index else None,
+          teacher_variables=teacher_vars if needs.teacher_variables else None,
+          scalars=method_scalars)
+      method_vars = {'params': params['method'], 'batch_stats': state.batch_stats['method'],
+                     'state': state.method_state}
+      (loss, terms), method_updates = distillation.apply(
+          method_vars, inputs, train=True, mutable=['batch_stats', 'state'],
+          rngs={'sample': sample_key})
+      return loss, (terms, student_stats, method_updates, out.logits)
+
+    (loss, (terms, student_stats, method_updates, logits)), grads = jax.value_and_grad(
+        objective, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    _, method_stats, method_state = _method_variables(method_updates)
+    new_state = TrainState(
+        step=state.step + 1, params=optax.apply_updates(state.params, updates),
+        batch_stats={'student': student_stats, 'method': method_stats or
+                     state.batch_stats['method']},
+        method_state=method_state or state.method_state, opt_state=opt_state)
+    step_metrics = dict(terms, loss=loss,
+                        top1=jnp.mean(jnp.argmax(logits, -1) == labels).astype(jnp.float32))
+    return new_state, metrics_lib.accumulate(acc, step_metrics,
+                                             jnp.float32(labels.shape[0]))
+
+  def evaluate(state, teacher_vars, arrays, batch):
+    batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+    x, labels = views.test(arrays, batch, dtype)
+    variables = {'params': state.params['student'], 'batch_stats': state.batch_stats['student']}
+    out, _ = forward(student, variables, x, train=False, features=needs.eval_features)
+    logits = distillation.apply(
+        {'params': state.params['method'], 'batch_stats': state.batch_stats['method'],
+         'state': state.method_state}, out, teacher_vars,
+        method=methods.Distillation.eval_logits).astype(jnp.float32)
+    sums = {'hits': metrics_lib.topk_hits(logits, labels, batch['mask'])}
+    if 'teacher_logits' in batch:
+      sums.update(statistics.statistic_sums(logits, batch['teacher_logits'], batch['mask'],
+                                            **dict(setup.statistics)))
+    return sums
+
+  def teacher_test_logits(teacher_vars, arrays, batch):
+    batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+    x, labels = views.test(arrays, batch, dtype)
+    logits = teacher.apply(teacher_vars, x, train=False).astype(jnp.float32)
+    return logits, metrics_lib.topk_hits(logits, labels, batch['mask'])
+
+  def jit(fn, **kwargs):
+    return jax.jit(_with_precision(fn, setup.precision), **kwargs)
+
+  return Program(
+      setup=setup, distillation=distillation, init=init,
+      train_step=jit(train_step, out_shardings=(replicated, replicated), donate_argnums=(0, 1)),
+      teacher_logits=(jit(teacher_logits, out_shardings=replicated)
+                      if teacher is not None else None),
+      evaluate=jit(evaluate, out_shardings=replicated),
+      teacher_test_logits=(jit(teacher_test_logits, out_shardings=replicated)
+                           if teacher is not None else None),
+      metric_names=metric_names)
+
+
+def scalars_of(config: ml_collections.ConfigDict, epoch: int) -> dict[str, np.ndarray]:
+  """The step's per-epoch inputs: the seed, the epoch and every method's epoch scalars."""
+  values = {'seed': np.uint32(config.seed), 'epoch': np.uint32(epoch)}
+  values.update({k: np.float32(v) for k, v in methods.epoch_scalars(config, epoch).items()})
+  return values
