@@ -19,6 +19,7 @@ loss. The published combinations are calls (``Z = temperature.zscore``):
   DKD+LS              ``dkd(Z(z), Z(v), y, alpha=9, beta=8 * 9, temperature=2)``
   MLKD (+LS)          ``mlkd(..., temperature=4, standardize=False)`` (``2, True``)
   TTM / WTTM          ``ttm(z, v, gamma=0.1)`` / ``wttm(z, v, gamma=0.1)``
+  DIST                ``dist(z, v, beta=1, gamma=1, temperature=4)`` (a batch scalar)
   zKD+max-logit       ``kd(Z(z), Z(v), temperature=max_logit(z, v))``
   zDKD+max-logit      ``dkd(Z(z), Z(v), y, ..., temperature=max_logit(z, v))``
   ==================  ==========================================================
@@ -43,6 +44,7 @@ ArrayLike = Any
 NCKD_MASK = 1000.0  # DKD's reference subtracts 1000 * onehot AFTER dividing by T.
 MLKD_EXTRA_TEMPERATURES = (3.0, 5.0, 2.0, 6.0)  # TS = [T0, 3, 5, 2, 6] (released MLKD)
 MLKD_MASKINGS = ("released", "per_sample")
+DIST_EPS = 1e-8  # DIST's cosine-similarity eps (zkxufo/TTM distiller_zoo/dist.py)
 
 
 class NonFiniteError(ValueError):
@@ -264,6 +266,71 @@ def wttm(student_logits: ArrayLike, teacher_logits: ArrayLike, *, gamma: ArrayLi
   """
   kl, log_u = _ttm_terms(student_logits, teacher_logits, gamma)
   return jnp.exp(log_u) * kl
+
+
+# ----------------------------------------------------------------------------- DIST
+
+
+def _centered_cosine(a: Array, b: Array) -> Array:
+  """Pearson correlation over the last axis as DIST computes it: ``cos(a - a_bar, b - b_bar)``.
+
+  ``sum(a' b') / (||a'|| ||b'|| + DIST_EPS)``; the norms have a zero (not NaN)
+  gradient at 0, where the value is 0 as in the reference.
+  """
+  a = a - jnp.mean(a, axis=-1, keepdims=True)
+  b = b - jnp.mean(b, axis=-1, keepdims=True)
+
+  def norm(x):
+    squared = jnp.sum(jnp.square(x), axis=-1)
+    positive = squared > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+
+  return jnp.sum(a * b, axis=-1) / (norm(a) * norm(b) + DIST_EPS)
+
+
+def dist(student_logits: ArrayLike, teacher_logits: ArrayLike, *, beta: ArrayLike = 1.0,
+         gamma: ArrayLike = 1.0, temperature: ArrayLike = 1.0) -> Array:
+  """DIST (Huang, You, Wang, Qian, Xu, "Knowledge Distillation from A Stronger
+  Teacher", NeurIPS 2022): relations instead of exact matches of predictions.
+
+  Batch-level by nature (the intra-class term correlates each class across the
+  batch): takes ``[B, K]`` logits and returns a scalar. With
+  ``Y = softmax(logits / tau)`` (``[B, K]``) and
+  ``rho(a, b) = sum(a' b') / (||a'|| ||b'|| + 1e-8)``, ``a' = a - mean(a)``::
+
+    inter = tau^2 * (1 - mean_b rho(Y_s[b, :], Y_t[b, :]))   (per sample, over classes)
+    intra = tau^2 * (1 - mean_k rho(Y_s[:, k], Y_t[:, k]))   (per class, over the batch)
+    dist  = beta * inter + gamma * intra
+
+  Matches zkxufo/TTM ``distiller_zoo/dist.py`` (``DIST``; the eps 1e-8 sits in
+  its ``cosine_similarity`` denominator, both terms are means). 0 when the
+  student's and teacher's softened predictions are equal (up to the eps).
+  The TTM repository's CIFAR default is ``tau = 4`` (``--dist_tau``).
+
+  Args:
+    student_logits: ``[B, K]`` student logits.
+    teacher_logits: ``[B, K]`` teacher logits.
+    beta: weight of the inter-class term.
+    gamma: weight of the intra-class term.
+    temperature: ``tau``, a scalar (the ``tau^2`` scales batch means).
+
+  Returns:
+    Scalar loss.
+  """
+  z, v = temperature_lib.check_pair(student_logits, teacher_logits)
+  if z.ndim != 2:
+    raise ValueError(
+        f"dist couples the batch (intra-class relation): logits must be [batch, num_classes]; "
+        f"got shape {z.shape}. Flatten leading axes into the batch axis.")
+  if jnp.ndim(temperature) != 0:
+    raise ValueError(
+        f"dist's temperature must be a scalar (tau^2 scales batch means); got shape "
+        f"{jnp.shape(temperature)}.")
+  tau = jnp.asarray(temperature, z.dtype)
+  y_s, y_t = jax.nn.softmax(z / tau, axis=-1), jax.nn.softmax(v / tau, axis=-1)
+  inter = jnp.square(tau) * (1.0 - jnp.mean(_centered_cosine(y_s, y_t)))
+  intra = jnp.square(tau) * (1.0 - jnp.mean(_centered_cosine(y_s.T, y_t.T)))
+  return beta * inter + gamma * intra
 
 
 # ----------------------------------------------------------------------------- MLKD

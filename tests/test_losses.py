@@ -1,4 +1,7 @@
-"""Tests for kdjax.losses (KD, CE, DKD, TTM/WTTM, MLKD, input checks) against numpy references."""
+"""Tests for kdjax.losses (KD, CE, DKD, TTM/WTTM, DIST, MLKD, input checks).
+
+Against numpy references; DIST also against a PyTorch re-implementation (skipped without torch).
+"""
 
 import functools
 import math
@@ -215,6 +218,82 @@ def test_ttm_eq15_identity_and_gradient():
   gamma = np.array([0.1, 0.2, 0.5, 1.0])
   np.testing.assert_allclose(losses.wttm(z, v, gamma=gamma), np.prod(np_ttm_terms(z, v, gamma), 0),
                              rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- DIST
+
+
+DIST = jax.jit(losses.dist)   # one compile per shape (eager dispatch is slow on a busy CPU)
+
+
+def torch_dist(z_s, z_t, beta, gamma, tau):
+  """zkxufo/TTM distiller_zoo/dist.py behaviour (torch tensors in, a torch scalar out)."""
+  def pearson(a, b, eps=1e-8):
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+  y_s, y_t = (z_s / tau).softmax(1), (z_t / tau).softmax(1)
+  inter = tau ** 2 * (1 - pearson(y_s, y_t).mean())
+  intra = tau ** 2 * (1 - pearson(y_s.t(), y_t.t()).mean())
+  return beta * inter + gamma * intra
+
+
+def test_dist_hand_value():
+  # B = 2, K = 3, tau = 1. Softmax rows, then Pearson by hand (means, centred dot, norms).
+  z = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]])
+  v = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+  y_s = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+  y_t = np.exp(v) / np.exp(v).sum(1, keepdims=True)
+
+  def rho(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    return (a * b).sum() / (math.sqrt((a * a).sum()) * math.sqrt((b * b).sum()) + 1e-8)
+
+  inter = 1 - (rho(y_s[0], y_t[0]) + rho(y_s[1], y_t[1])) / 2
+  intra = 1 - sum(rho(y_s[:, k], y_t[:, k]) for k in range(3)) / 3
+  # With two samples every centred class column is (d, -d): rho = +-1 (the sign of d_s d_t);
+  # class 0 and 2 move in opposite directions, class 1 in the same one.
+  assert abs(intra - (1 - (-1 + 1 - 1) / 3)) < 1e-4   # up to the eps (small norms)
+  got = DIST(z.astype(np.float32), v.astype(np.float32), beta=2.0, gamma=0.5)
+  np.testing.assert_allclose(got, 2.0 * inter + 0.5 * intra, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tau, beta, gamma", [(1.0, 1.0, 1.0), (4.0, 2.0, 0.5)])
+def test_dist_matches_torch(tau, beta, gamma):
+  torch = pytest.importorskip("torch")
+  z, v = np.random.default_rng(1).normal(0, 3, (2, 8, 10)).astype(np.float32)
+  z64, v64 = torch.tensor(z, dtype=torch.float64), torch.tensor(v, dtype=torch.float64)
+  want = torch_dist(z64, v64, beta, gamma, tau).item()
+  got = DIST(z, v, beta=beta, gamma=gamma, temperature=tau)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # gradients w.r.t. the student logits as well
+  z64.requires_grad_(True)
+  torch_dist(z64, v64, beta, gamma, tau).backward()
+  grad = jax.jit(jax.grad(lambda a: losses.dist(a, v, beta=beta, gamma=gamma,
+                                                 temperature=tau)))(z)
+  np.testing.assert_allclose(grad, z64.grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_dist_properties_and_jit_matches_eager():
+  z, v = np.random.default_rng(2).normal(0, 2, (2, 6, 5)).astype(np.float32)
+  assert abs(float(DIST(z, z, temperature=4.0))) < 1e-4   # 0 up to the 1e-8 eps
+  assert float(DIST(z, v)) > 0
+  # One sample: every class column is constant (zero norm): finite value and gradient.
+  grad = jax.jit(jax.grad(lambda a: losses.dist(a, v[:1])))(z[:1])
+  assert np.all(np.isfinite(grad))
+  kwargs = dict(beta=1.0, gamma=2.0, temperature=4.0)
+  np.testing.assert_allclose(DIST(z, v, **kwargs), losses.dist(z, v, **kwargs),
+                             rtol=1e-5, atol=1e-7)
+
+
+def test_dist_bad_inputs():
+  z = np.zeros((2, 3, 4), np.float32)
+  with pytest.raises(ValueError, match=r"\[batch, num_classes\]"):
+    losses.dist(z, z)
+  with pytest.raises(ValueError, match="same shape"):
+    losses.dist(z[0], z[0, :2])
+  with pytest.raises(ValueError, match="scalar"):
+    losses.dist(z[0], z[0], temperature=np.ones(3))
 
 
 # ----------------------------------------------------------------------------- MLKD
