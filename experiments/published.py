@@ -34,6 +34,7 @@ OVERRIDE_KEYS = {
     'ce_weight': 'cross-entropy weight',
     'logit.weight': 'distillation weight (for DKD+LS / zDKD+Ours: the weight w multiplying alpha '
                     'and beta)',
+    'logit.temperature': 'base temperature (LS tau)',
     'preprocess': "logit pre-process before the KD softmax: 'none' (z), 'center' (z - mean), "
                   "'scale' (z / std) or 'zscore' (LS)",
 }
