@@ -194,7 +194,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.momentum = 0.9
   c.weight_decay = 5e-4
   c.compute_dtype = 'float32'  # float32 | bfloat16 (params and losses stay float32).
-  # Batch slices each convolution runs in (same result; kdjax.models.layers.conv_batch_chunks):
+  # Batch slices each convolution runs in (same result; models.create(conv_batch_chunks=)):
   # 0 = auto (4 on CPU, where it is faster, 1 on GPU/TPU).
   c.conv_batch_chunks = 0
   # Bookkeeping.

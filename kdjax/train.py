@@ -50,7 +50,6 @@ from kdjax import logs
 from kdjax import losses
 from kdjax import methods
 from kdjax import models
-from kdjax.models import layers
 from kdjax import parallel
 from kdjax import teacher_cache
 
@@ -269,19 +268,13 @@ def resolved_conv_batch_chunks(config: ml_collections.ConfigDict, num_shards: in
   return min(per_device // CPU_CONV_CHUNK, CPU_MAX_CONV_CHUNKS)
 
 
-def _in_conv_chunks(fn: Callable[..., Any], chunks: int) -> Callable[..., Any]:
-  """``fn`` traced inside ``layers.conv_batch_chunks(chunks)`` (see ``kdjax.models.layers``)."""
-  @functools.wraps(fn)
-  def wrapped(*args, **kwargs):
-    with layers.conv_batch_chunks(chunks):
-      return fn(*args, **kwargs)
-  return wrapped
-
-
 @functools.lru_cache(maxsize=32)
-def create_model(name: str, num_classes: int, compute_dtype: str) -> nn.Module:
-  """The registry model ``name`` in ``compute_dtype`` (cached, so jitted functions can be shared)."""
-  return models.create(name, num_classes=num_classes, dtype=_dtype(compute_dtype))
+def create_model(name: str, num_classes: int, compute_dtype: str,
+                 conv_batch_chunks: int = 1) -> nn.Module:
+  """The registry model ``name`` in ``compute_dtype``, its convolutions on ``conv_batch_chunks``
+  batch slices (cached, so jitted functions can be shared)."""
+  return models.create(name, num_classes=num_classes, dtype=_dtype(compute_dtype),
+                       conv_batch_chunks=conv_batch_chunks)
 
 
 @functools.lru_cache(maxsize=32)
@@ -289,7 +282,7 @@ def _test_logits_fn(model: str, num_classes: int, compute_dtype: str, conv_batch
                     mean: tuple[float, ...], std: tuple[float, ...],
                     mesh: jax.sharding.Mesh) -> Callable[..., Array]:
   """Jitted ``(variables, images, indices) -> [b, K]`` float32 logits of the test view."""
-  module = create_model(model, num_classes, compute_dtype)
+  module = create_model(model, num_classes, compute_dtype, conv_batch_chunks)
   batch = parallel.data_sharding(mesh)
 
   def test_logits(variables, images, indices):
@@ -297,7 +290,7 @@ def _test_logits_fn(model: str, num_classes: int, compute_dtype: str, conv_batch
     x = data.test_view(images[indices], mean, std).astype(_dtype(compute_dtype))
     return module.apply(variables, x, train=False).astype(jnp.float32)
 
-  return jax.jit(_in_conv_chunks(test_logits, conv_batch_chunks), out_shardings=batch)
+  return jax.jit(test_logits, out_shardings=batch)
 
 
 @functools.lru_cache(maxsize=32)
@@ -388,8 +381,10 @@ def build_program(setup: Setup) -> Program:
   """Builds (once per Setup) the jitted init, train and eval functions."""
   dtype = _dtype(setup.compute_dtype)
   spec = setup.loss
-  student = create_model(setup.student, setup.num_classes, setup.compute_dtype)
-  teacher = (create_model(setup.teacher, setup.num_classes, setup.compute_dtype)
+  student = create_model(setup.student, setup.num_classes, setup.compute_dtype,
+                         setup.conv_batch_chunks)
+  teacher = (create_model(setup.teacher, setup.num_classes, setup.compute_dtype,
+                          setup.conv_batch_chunks)
              if spec.needs_teacher else None)
   loss_fn = methods.make_loss_fn(spec)
   tx = setup.optimizer()
@@ -459,11 +454,9 @@ def build_program(setup: Setup) -> Program:
 
   return Program(
       student=student, teacher=teacher, init=_init_fn(_init_key(setup)),
-      train_step=jax.jit(_in_conv_chunks(train_step, setup.conv_batch_chunks),
-                         out_shardings=(replicated, replicated),
+      train_step=jax.jit(train_step, out_shardings=(replicated, replicated),
                          donate_argnums=(0, 1)),
-      teacher_logits=(jax.jit(_in_conv_chunks(teacher_logits, setup.conv_batch_chunks),
-                              out_shardings=replicated)
+      teacher_logits=(jax.jit(teacher_logits, out_shardings=replicated)
                       if teacher is not None else None),
       evaluate_student=_eval_fn(setup.student, *evaluate_args, setup.statistics),
       test_logits=(_test_logits_fn(setup.teacher, *evaluate_args)
