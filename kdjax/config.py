@@ -95,7 +95,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Matmul/convolution precision of float32 work (jax.default_matmul_precision): 'highest' is
   # full float32, as the papers' pre-TF32 GPUs computed; 'default' lets GPUs use TF32.
   c.precision = 'highest'
-  # Batch slices each convolution runs in (same result; kdjax.models.layers):
+  # Batch slices each convolution runs in (same result; models.create(conv_batch_chunks=)):
   # 0 = auto (slices of 16 examples on CPU, where it is faster; 1 on GPU/TPU).
   c.conv_batch_chunks = 0
   # Bookkeeping.

@@ -176,11 +176,8 @@ def dtype_of(name: str):
 def create_model(name: str, num_classes: int, compute_dtype: str,
                  conv_batch_chunks: int = 1) -> nn.Module:
   """The registry model ``name`` (cached, so that jitted functions can be shared)."""
-  try:  # TEMP until the model-features branch lands
-    return models.create(name, num_classes=num_classes, dtype=dtype_of(compute_dtype),
-                         conv_batch_chunks=conv_batch_chunks)
-  except TypeError:
-    return models.create(name, num_classes=num_classes, dtype=dtype_of(compute_dtype))
+  return models.create(name, num_classes=num_classes, dtype=dtype_of(compute_dtype),
+                       conv_batch_chunks=conv_batch_chunks)
 
 
 def forward(module: nn.Module, variables: Any, x: Array, *, train: bool,

@@ -96,48 +96,46 @@ def _shapes(tree) -> dict:
   return jax.tree.map(lambda x: tuple(x.shape), tree)
 
 
-# Torch submodule whose forward output is a sown JAX feature: (path, collection, index).
-def _feature_taps(name: str) -> list[tuple[str, str, int]]:
-  if name.startswith("wrn"):
-    return [(f"block{i}", "feats", i) for i in (1, 2, 3)]
-  if name.startswith("vgg"):  # torch stages end at their last BN
-    return [(f"block{i}", "preact_feats", i) for i in (1, 2, 3, 4)]
-  if name == "MobileNetV2":
-    return [(f"blocks.{g}", "feats", i) for i, g in enumerate((1, 2, 4, 6), start=1)]
-  if name == "MobileNetV1":  # torch units end with their ReLU
-    return [(f"model.{u}", "feats", i) for i, u in enumerate((3, 5, 11, 13))]
-  num_stages = 4 if name in ("ResNet18", "ResNet50", "resnet18", "resnet34", "resnet50") else 3
-  return [(f"layer{i}", "feats", i) for i in range(1, num_stages + 1)]
+def _nhwc_to_nchw(x) -> np.ndarray:
+  return np.asarray(x).transpose(0, 3, 1, 2)
 
 
 def compare_with_torch(name: str, seed: int = 0) -> dict:
-  """Inference-mode logits and features of kdjax vs PyTorch on the same random weights."""
+  """Inference-mode logits and features of kdjax vs PyTorch on the same random weights.
+
+  The reference features are ``torch_models``' ``forward_features`` (mdistiller's feature dict);
+  kdjax's come from ``models.apply_with_features``.
+  """
   torch.manual_seed(seed)
   reference = torch_models.build(name, _num_classes(name))
   _randomize_batchnorm(reference)
   reference.eval()
   height, width, _ = models.input_shape(name)
   x = torch.randn(_batch_size(name), 3, height, width)
-  taps, hooks = {}, []
-  for path, _, _ in _feature_taps(name):
-    hooks.append(reference.get_submodule(path).register_forward_hook(
-        lambda module, args, out, path=path: taps.__setitem__(path, out.detach().numpy())))
   with torch.no_grad():
     expected = reference(x).numpy()
-  for hook in hooks:
-    hook.remove()
+    feature_logits, torch_feats = reference.forward_features(x)
+  # forward_features is the same network as forward.
+  assert _rel_err(feature_logits.numpy(), expected) <= 1e-6
 
   module = models.create(name, num_classes=_num_classes(name))
   variables = state_dict_to_variables(reference.state_dict())
-  apply = functools.partial(module.apply, mutable=["intermediates"])
-  logits, state = _compile(apply, variables, _nchw_to_nhwc(x))(variables, _nchw_to_nhwc(x))
-  inter = state["intermediates"]
-  feature_errors = {
-      path: _rel_err(np.asarray(inter[collection][index]).transpose(0, 3, 1, 2), taps[path])
-      for path, collection, index in _feature_taps(name)
-  }
-  return dict(logits=np.asarray(logits), expected=expected, variables=variables, inter=inter,
-              rel_err=_rel_err(logits, expected), feature_errors=feature_errors)
+  apply = functools.partial(models.apply_with_features, module, train=False)
+  logits, features, updates = _compile(apply, variables, _nchw_to_nhwc(x))(
+      variables, _nchw_to_nhwc(x))
+  assert updates == {}
+  feature_errors = {}
+  for key in ("feats", "preact_feats"):
+    ours, theirs = getattr(features, key), torch_feats.get(key, [])
+    assert len(ours) == len(theirs), (key, len(ours), len(theirs))
+    for index, (got, want) in enumerate(zip(ours, theirs)):
+      assert _nhwc_to_nchw(got).shape == tuple(want.shape), (key, index)
+      feature_errors[f"{key}[{index}]"] = _rel_err(_nhwc_to_nchw(got), want.numpy())
+  assert features.pooled.shape == tuple(torch_feats["pooled_feat"].shape)
+  feature_errors["pooled_feat"] = _rel_err(features.pooled, torch_feats["pooled_feat"].numpy())
+  return dict(logits=np.asarray(logits), expected=expected, variables=variables,
+              features=features, rel_err=_rel_err(logits, expected),
+              feature_errors=feature_errors)
 
 
 # ----------------------------------------------------------------------------- layouts
@@ -149,11 +147,33 @@ def test_torch_reference_matches_layout_file(name):
   assert sum(p.numel() for p in reference.parameters()) == LAYOUTS[name]["trainable_params"]
 
 
+def _count_primitive(jaxpr, name: str) -> int:
+  """Occurrences of primitive ``name`` in a (closed) jaxpr, sub-jaxprs included."""
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+  count = 0
+  for eqn in jaxpr.eqns:
+    count += eqn.primitive.name == name
+    for param in eqn.params.values():
+      for sub in (param if isinstance(param, (tuple, list)) else (param,)):
+        if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+          count += _count_primitive(sub, name)
+  return count
+
+
+def _num_conv_kernels(params) -> int:
+  return sum(1 for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+             if path[-1].key == "kernel" and leaf.ndim == 4)
+
+
 @pytest.mark.parametrize("name", models.names())
 def test_flax_variables_mirror_state_dict(name):
-  module = models.create(name, num_classes=_num_classes(name))
-  dummy = jnp.zeros((1, *models.input_shape(name)), jnp.float32)
-  init = jax.eval_shape(module.init, jax.random.key(0), dummy)
+  """The variables mirror the state dict, whatever ``conv_batch_chunks`` (here 2, traced on a
+  batch of 2: every convolution of the model is computed on two slices)."""
+  module = models.create(name, num_classes=_num_classes(name), conv_batch_chunks=2)
+  dummy = jnp.zeros((2, *models.input_shape(name)), jnp.float32)
+  jaxpr, init = jax.make_jaxpr(functools.partial(module.init, train=False),
+                               return_shape=True)(jax.random.key(0), dummy)
+  assert _count_primitive(jaxpr, "conv_general_dilated") == 2 * _num_conv_kernels(init["params"])
   flax_vars = {"params": init["params"], "batch_stats": init["batch_stats"]}
   converted = state_dict_to_variables(_reference_layout(name))
   assert _shapes(converted) == _shapes(flax_vars)
@@ -188,20 +208,88 @@ def test_unknown_name_lists_known_models():
 
 
 # ----------------------------------------------------------------------------- equivalence
+def _check_bn_before_relu(name: str, variables: dict, features) -> None:
+  """``bn_before_relu``: the BNs exist, sit where the reference takes them, and have the
+  channels of the ``preact_feats`` (MobileNetV2: ``feats``) entries they belong to."""
+  if name in ("ShuffleV1", "ShuffleV2"):  # the reference models do not define it
+    with pytest.raises(NotImplementedError, match="get_bn_before_relu"):
+      models.bn_before_relu(name, variables)
+    return
+  bns = models.bn_before_relu(name, variables)
+  paths = models.bn_before_relu_paths(name)
+  expected_count = {"resnet18": 3, "resnet34": 3, "resnet50": 3, "MobileNetV1": 4}.get(
+      name, len(features.feats) - 1)
+  assert len(bns) == len(paths) == expected_count
+  targets = (features.preact_feats or features.feats)[-len(bns):]
+  params = variables["params"]
+  for path, bn, target in zip(paths, bns, targets):
+    assert sorted(bn) == ["bias", "mean", "scale", "var"]
+    for key in bn:
+      assert bn[key].shape == (target.shape[-1],), (path, key)
+    np.testing.assert_array_equal(bn["scale"], _at(params, path)["scale"])
+    np.testing.assert_array_equal(bn["var"], _at(variables["batch_stats"], path)["var"])
+    stage = path[:2] if path[0] == "blocks" else path[:1]
+    if path[0].startswith("layer") or path[0] == "blocks":  # the stage's LAST block
+      assert int(path[len(stage)]) == max(int(k) for k in _at(params, stage)), path
+    if name.startswith("vgg"):  # the stage's LAST BN
+      block = params[path[0]]
+      assert int(path[1]) == max(int(k) for k, v in block.items() if "scale" in v), path
+  if name.startswith("wrn"):  # WRN's preacts are exactly these BNs applied to the groups
+    for bn, feat, preact in zip(bns, features.feats[1:], features.preact_feats[1:]):
+      normalised = (np.asarray(feat) - bn["mean"]) / np.sqrt(np.asarray(bn["var"]) + 1e-5)
+      assert _rel_err(normalised * bn["scale"] + bn["bias"], preact) <= TOLERANCE
+
+
+def _at(tree, path):
+  for key in path:
+    tree = tree[key]
+  return tree
+
+
 @pytest.mark.parametrize("name", models.names())
 def test_inference_matches_torch(name):
+  """Logits and EVERY feature (feats, preact_feats, pooled_feat) equal the reference's; the
+  features API (stage_channels, classify, bn_before_relu) agrees with them."""
   result = compare_with_torch(name)
   assert result["logits"].shape == (_batch_size(name), _num_classes(name))
   assert result["logits"].dtype == np.float32
   assert result["rel_err"] <= TOLERANCE, result["rel_err"]
-  for path, err in result["feature_errors"].items():
-    assert err <= TOLERANCE, (path, err)
-  # The sown pooled feature is what the classifier reads.
-  params = result["variables"]["params"]
-  head = next(params[k] for k in ("fc", "linear", "classifier") if k in params)
-  head = head.get("0", head)
-  pooled = np.asarray(result["inter"]["pooled_feat"][0])
-  assert _rel_err(pooled @ head["kernel"] + head["bias"], result["expected"]) <= TOLERANCE
+  for key, err in result["feature_errors"].items():
+    assert err <= TOLERANCE, (key, err)
+  features, variables = result["features"], result["variables"]
+  assert models.stage_channels(name) == tuple(f.shape[-1] for f in features.feats)
+  shapes = models.feature_shapes(name, batch_size=_batch_size(name))
+  assert _shapes(shapes) == _shapes(features)
+  # The classifier reads the sown pooled feature.
+  kernel, bias = models.classifier(name, variables)
+  assert kernel.shape == (features.pooled.shape[-1], _num_classes(name))
+  assert bias.shape == (_num_classes(name),)
+  np.testing.assert_allclose(models.classify(name, variables, features.pooled),
+                             result["logits"], rtol=1e-5, atol=1e-5)
+  _check_bn_before_relu(name, variables, features)
+  _check_feature_relations(name, features)
+
+
+def _check_feature_relations(name: str, features) -> None:
+  """How each model's preacts relate to its feats (the reference particulars)."""
+  feats, preacts = features.feats, features.preact_feats
+  if name == "MobileNetV2":  # the reference defines no preact_feats
+    assert preacts == () and len(feats) == 5
+    return
+  assert len(preacts) == len(feats)
+  if name == "MobileNetV1":  # no stem entry; every entry is a true pre-ReLU
+    pairs = list(zip(feats, preacts))
+  else:  # the first entry is the same tensor in both lists (activated, or WRN's raw conv1)
+    np.testing.assert_array_equal(preacts[0], feats[0])
+    pairs = list(zip(feats, preacts))[1:]
+  if name.startswith("wrn"):  # preacts are BN(feats), checked in _check_bn_before_relu
+    return
+  for feat, preact in pairs:
+    if name == "ShuffleV2":  # the preact is taken before the block's channel shuffle
+      np.testing.assert_array_equal(feat, layers.channel_shuffle(jax.nn.relu(preact), 2))
+    else:
+      np.testing.assert_array_equal(feat, jax.nn.relu(preact))
+    assert float(jnp.min(preact)) < 0  # really before the ReLU
 
 
 @pytest.mark.parametrize("name", ["resnet8x4", "wrn_16_2", "ShuffleV1"])
@@ -315,22 +403,95 @@ def test_bfloat16_computation_keeps_float32_state():
   assert max(jax.tree.leaves(errors)) < 5e-2
 
 
-def test_intermediates_are_sown_only_when_mutable():
-  module = models.create("resnet8x4", num_classes=10)
-  variables = models.init_variables(module, jax.random.key(0))
-  x = jnp.ones((2, 32, 32, 3))
+def test_apply_with_features_in_training():
+  """Train mode: same logits and BN updates as ``module.apply``; features packed as a pytree;
+  a plain ``apply`` sows nothing; a stale ``'intermediates'`` entry in the variables is ignored."""
+  module = models.create("resnet8", num_classes=10)
+  variables = models.init_variables(module, jax.random.key(0), (16, 16, 3))
+  x = jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
   plain = jax.eval_shape(module.apply, variables, x)
   assert isinstance(plain, jax.ShapeDtypeStruct) and plain.shape == (2, 10)
-  apply = functools.partial(module.apply, mutable=["intermediates"])
-  logits, state = _compile(apply, variables, x)(variables, x)
-  inter = state["intermediates"]
-  assert [f.shape for f in inter["feats"]] == [
-      (2, 32, 32, 32), (2, 32, 32, 64), (2, 16, 16, 128), (2, 8, 8, 256)]
-  assert len(inter["preact_feats"]) == 4 and inter["pooled_feat"][0].shape == (2, 256)
-  for feat, preact in list(zip(inter["feats"], inter["preact_feats"]))[1:]:
+
+  def both(variables, x):
+    reference = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    return reference, models.apply_with_features(module, variables, x, train=True,
+                                                 mutable="batch_stats")
+
+  stale = dict(variables, intermediates={"feats": (jnp.zeros(1),)})
+  (ref_logits, ref_state), (logits, features, updates) = _compile(both, stale, x)(stale, x)
+  assert isinstance(features, models.Features)
+  np.testing.assert_array_equal(logits, ref_logits)
+  assert set(updates) == {"batch_stats"}
+  for got, want in zip(jax.tree.leaves(updates), jax.tree.leaves(ref_state)):
+    np.testing.assert_array_equal(got, want)
+  assert [f.shape for f in features.feats] == [
+      (2, 16, 16, 16), (2, 16, 16, 16), (2, 8, 8, 32), (2, 4, 4, 64)]
+  assert len(features.preact_feats) == 4 and features.pooled.shape == (2, 64)
+  np.testing.assert_array_equal(features.preact_feats[0], features.feats[0])  # activated stem
+  for feat, preact in list(zip(features.feats, features.preact_feats))[1:]:
     np.testing.assert_array_equal(feat, jax.nn.relu(preact))
-  np.testing.assert_allclose(inter["pooled_feat"][0], inter["feats"][-1].mean((1, 2)), rtol=1e-6)
-  assert logits.shape == (2, 10)
+    assert float(jnp.min(preact)) < 0
+  np.testing.assert_allclose(features.pooled, features.feats[-1].mean((1, 2)), rtol=1e-6)
+  assert models.apply_with_features(module, variables, x, train=False)[2] == {}
+  assert _shapes(models.feature_shapes("resnet8", [16, 16, 3], 2)) == _shapes(features)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "ResNet50", "wrn_16_2", "vgg13", "MobileNetV2",
+                                  "resnet34", "MobileNetV1"])
+def test_bn_before_relu_feeds_its_feature(name):
+  """Each ``bn_before_relu`` BN's output has the full shape (stage resolution included) of the
+  ``preact_feats`` entry it belongs to (``feats`` for MobileNetV2); traced only."""
+  module = models.create(name, num_classes=10)
+  x = jax.ShapeDtypeStruct((1, *models.input_shape(name)), jnp.float32)
+  paths = set(models.bn_before_relu_paths(name))
+  variables = jax.eval_shape(functools.partial(module.init, train=False), jax.random.key(0), x)
+  _, state = jax.eval_shape(functools.partial(
+      module.apply, train=False, mutable=["intermediates"],
+      capture_intermediates=lambda mdl, method: mdl.path in paths), variables, x)
+  features = models.features_from_intermediates(state["intermediates"])
+  outputs = [_at(state["intermediates"], path)["__call__"][0]
+             for path in models.bn_before_relu_paths(name)]
+  targets = (features.preact_feats or features.feats)[-len(outputs):]
+  assert [o.shape for o in outputs] == [t.shape for t in targets]
+
+
+
+def test_conv_batch_chunks_compute_the_same_convolutions():
+  """A model with ``conv_batch_chunks=4`` convolves 4 strided batch slices per layer (4
+  convolutions in the jaxpr per conv layer) and gives the same logits and batch statistics; a
+  chunk count that does not divide the batch convolves it whole."""
+  x = jax.random.normal(jax.random.key(1), (8, 16, 16, 3))
+  whole = models.create("resnet8", num_classes=10)
+  variables = models.init_variables(whole, jax.random.key(0), (16, 16, 3))
+  sliced = models.create("resnet8", num_classes=10, conv_batch_chunks=4)
+  assert sliced.conv_batch_chunks == 4
+
+  def forward(module, variables):
+    return module.apply(variables, x, train=True, mutable=["batch_stats"])
+
+  def convolutions(module):
+    jaxpr = jax.make_jaxpr(functools.partial(forward, module))(variables)
+    return _count_primitive(jaxpr, "conv_general_dilated")
+
+  layers_count = _num_conv_kernels(variables["params"])
+  assert convolutions(whole) == layers_count > 0
+  assert convolutions(sliced) == 4 * layers_count  # The slices are really convolved apart.
+  undivided = models.create("resnet8", num_classes=10, conv_batch_chunks=3)
+  assert convolutions(undivided) == layers_count  # 3 does not divide 8: the whole batch.
+
+  def run(variables):
+    return forward(whole, variables), forward(sliced, variables)
+
+  (logits, stats), (sliced_logits, sliced_stats) = _compile(run, variables)(variables)
+  np.testing.assert_allclose(sliced_logits, logits, rtol=1e-5)
+  for got, want in zip(jax.tree.leaves(sliced_stats), jax.tree.leaves(stats)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  # Parameters and names do not depend on the chunk count.
+  shapes = jax.eval_shape(functools.partial(sliced.init, train=False), jax.random.key(0), x)
+  assert _shapes(shapes) == _shapes(variables)
+  for bad in (0, -1, 2.0, True):
+    with pytest.raises(ValueError, match="conv_batch_chunks must be an int >= 1"):
+      models.create("resnet8", num_classes=10, conv_batch_chunks=bad)
 
 
 def _print_table() -> None:
@@ -345,30 +506,3 @@ def _print_table() -> None:
 
 if __name__ == "__main__":
   _print_table()
-
-
-def test_conv_batch_chunks_compute_the_same_convolutions():
-  """Each convolution on strided batch slices: same logits, batch statistics and gradients."""
-  module = models.create('resnet8', num_classes=10)
-  variables = models.init_variables(module, jax.random.key(0), (16, 16, 3))
-  x = jax.random.normal(jax.random.key(1), (8, 16, 16, 3))
-
-  def loss(params, chunks):
-    with layers.conv_batch_chunks(chunks):
-      logits, updates = module.apply({'params': params, 'batch_stats': variables['batch_stats']},
-                                     x, train=True, mutable=['batch_stats'])
-    return jnp.sum(jnp.sin(logits)), (logits, updates['batch_stats'])
-
-  def convolutions(chunks):
-    jaxpr = jax.make_jaxpr(lambda p: loss(p, chunks))(variables['params'])
-    return str(jaxpr).count('conv_general_dilated')
-
-  assert convolutions(4) == 4 * convolutions(1) > 0  # The slices are really convolved apart.
-  whole = jax.grad(loss, has_aux=True)(variables['params'], 1)
-  for chunks in (2, 4, 3):  # 3 does not divide the batch: the whole batch is used.
-    sliced = jax.grad(loss, has_aux=True)(variables['params'], chunks)
-    for got, want in zip(jax.tree.leaves(sliced), jax.tree.leaves(whole)):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  with pytest.raises(ValueError, match='conv_batch_chunks must be >= 1'):
-    with layers.conv_batch_chunks(0):
-      pass

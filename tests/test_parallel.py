@@ -64,7 +64,7 @@ def _run(num_devices, tmp_path, conv_batch_chunks=1):
 
 @pytest.fixture(scope='module')
 def four_devices(tmp_path_factory):
-  # Each convolution on 2 strided slices of the batch (kdjax.models.layers.conv_batch_chunks):
+  # Each convolution on 2 strided slices of the batch (models.create(conv_batch_chunks=2)):
   # the result must still be the 1-device, whole-batch one, without resharding.
   return _run(4, tmp_path_factory.mktemp('four'), conv_batch_chunks=2)
 

@@ -1,9 +1,18 @@
 """Compact PyTorch reference definitions of every kdjax model (tests only).
 
-Written from the architecture descriptions in ``shared/spec/models.md``; module attribute names
-and registration order reproduce the reference state-dict layouts key for key, and the
-initialisers are the reference code's. ``build(name, num_classes)`` returns the module;
-``forward`` returns logits only.
+Our own compact code for the CIFAR models of RepDistiller (github.com/HobbitLong/RepDistiller,
+``models/*.py``) and mdistiller (github.com/megvii-research/mdistiller,
+``mdistiller/models/cifar/*.py``) and for the ImageNet models (torchvision's ResNets; mdistiller's
+``mdistiller/models/imagenet/*.py``): module attribute names and registration order reproduce the
+reference state-dict layouts key for key, and the initialisers are the reference code's.
+``build(name, num_classes)`` returns the module; ``forward`` returns logits only, and
+``forward_features(x)`` returns ``(logits, feats)`` with the feature dict mdistiller's models
+return (``feats``, ``preact_feats`` where the reference defines it, ``pooled_feat``), computed
+the way the reference computes it (including its quirks: the in-place ReLU that makes the
+ImageNet ResNets' stem "preact" the activated stem, WRN's BNs re-applied to the group outputs,
+ShuffleNetV2's unshuffled preacts). Global average pools are means over H, W (the reference's
+fixed-size pools at the models' default input sizes), so the ImageNet models also run on smaller
+images.
 """
 
 from __future__ import annotations
@@ -58,10 +67,15 @@ class BasicBlock(nn.Module):
     if stride != 1 or cin != planes:
       setattr(self, shortcut_name, _conv_bn(cin, planes, 1, stride))
 
-  def forward(self, x):
+  def forward_pre(self, x):
+    """(output, output before the final ReLU)."""
     out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
     short = getattr(self, self.shortcut_name, None)
-    return F.relu(out + (short(x) if short is not None else x))
+    pre = out + (short(x) if short is not None else x)
+    return F.relu(pre), pre
+
+  def forward(self, x):
+    return self.forward_pre(x)[0]
 
 
 class Bottleneck(nn.Module):
@@ -76,11 +90,15 @@ class Bottleneck(nn.Module):
     if stride != 1 or cin != 4 * planes:
       setattr(self, shortcut_name, _conv_bn(cin, 4 * planes, 1, stride))
 
-  def forward(self, x):
+  def forward_pre(self, x):
     out = F.relu(self.bn1(self.conv1(x)))
     out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
     short = getattr(self, self.shortcut_name, None)
-    return F.relu(out + (short(x) if short is not None else x))
+    pre = out + (short(x) if short is not None else x)
+    return F.relu(pre), pre
+
+  def forward(self, x):
+    return self.forward_pre(x)[0]
 
 
 class ResNet(nn.Module):
@@ -110,6 +128,24 @@ class ResNet(nn.Module):
     for stage in self.stages:
       x = getattr(self, stage)(x)
     return getattr(self, self.head_name)(x.mean((2, 3)))
+
+  def forward_features(self, x):
+    if self.imagenet:  # mdistiller/models/imagenet/resnet.py
+      stem = self.bn1(self.conv1(x))
+      x = F.relu(stem, inplace=True)  # as the reference: the kept "preact" stem is activated too
+      feats, preacts = [x], [stem]
+      x = F.max_pool2d(x, 3, 2, 1)
+    else:  # mdistiller/models/cifar/resnet.py, resnetv2.py
+      x = F.relu(self.bn1(self.conv1(x)))
+      feats, preacts = [x], [x]
+    for stage in self.stages:
+      for block in getattr(self, stage):
+        x, pre = block.forward_pre(x)
+      feats.append(x)
+      preacts.append(pre)
+    pooled = x.mean((2, 3))
+    logits = getattr(self, self.head_name)(pooled)
+    return logits, {"feats": feats, "preact_feats": preacts, "pooled_feat": pooled}
 
 
 # ----------------------------------------------------------------------------- WRN
@@ -157,6 +193,17 @@ class WideResNet(nn.Module):
     x = self.block3(self.block2(self.block1(self.conv1(x))))
     return self.fc(F.relu(self.bn1(x)).mean((2, 3)))
 
+  def forward_features(self, x):  # mdistiller/models/cifar/wrn.py
+    f0 = self.conv1(x)
+    f1 = self.block1(f0)
+    f2 = self.block2(f1)
+    f3 = self.block3(f2)
+    pooled = F.relu(self.bn1(f3)).mean((2, 3))
+    # The reference re-applies the BNs that follow each group to the group outputs.
+    preacts = [f0, self.block2.layer[0].bn1(f1), self.block3.layer[0].bn1(f2), self.bn1(f3)]
+    return self.fc(pooled), {"feats": [f0, f1, f2, f3], "preact_feats": preacts,
+                             "pooled_feat": pooled}
+
 
 # ----------------------------------------------------------------------------- VGG
 VGG_CFG = {
@@ -189,6 +236,19 @@ class VGG(nn.Module):
         x = F.max_pool2d(x, 2, 2)
       x = F.relu(getattr(self, f"block{i}")(x))
     return self.classifier(x.mean((2, 3)))
+
+  def forward_features(self, x):  # mdistiller/models/cifar/vgg.py
+    h, feats, preacts = x.shape[2], [], []
+    for i in range(5):
+      if i in (1, 2, 3) or (i == 4 and h == 64):
+        x = F.max_pool2d(x, 2, 2)
+      pre = getattr(self, f"block{i}")(x)
+      x = F.relu(pre)
+      feats.append(x)
+      preacts.append(x if i == 0 else pre)  # stage 0's "preact" is its activated output
+    pooled = x.mean((2, 3))
+    return self.classifier(pooled), {"feats": feats, "preact_feats": preacts,
+                                     "pooled_feat": pooled}
 
 
 # ----------------------------------------------------------------------------- MobileNets
@@ -231,6 +291,16 @@ class MobileNetV2(nn.Module):
       x = group(x)
     return self.classifier(self.conv2(x).mean((2, 3)))
 
+  def forward_features(self, x):  # mdistiller/models/cifar/mobilenetv2.py: no preact_feats
+    x = self.conv1(x)
+    feats = [x]
+    for index, group in enumerate(self.blocks):
+      x = group(x)
+      if index in (1, 2, 4, 6):
+        feats.append(x)
+    pooled = self.conv2(x).mean((2, 3))
+    return self.classifier(pooled), {"feats": feats, "pooled_feat": pooled}
+
 
 class MobileNetV1(nn.Module):
   UNITS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
@@ -249,6 +319,17 @@ class MobileNetV1(nn.Module):
   def forward(self, x):
     return self.fc(self.model(x).flatten(1))
 
+  def forward_features(self, x):  # mdistiller/models/imagenet/mobilenetv1.py
+    m = self.model
+    pre1 = m[3][:-1](m[0:3](x))  # units end with BN, ReLU: [:-1] stops before the ReLU
+    pre2 = m[5][:-1](m[4](F.relu(pre1)))
+    pre3 = m[11][:-1](m[6:11](F.relu(pre2)))
+    pre4 = m[13][:-1](m[12](F.relu(pre3)))
+    preacts = [pre1, pre2, pre3, pre4]
+    pooled = F.relu(pre4).mean((2, 3))
+    return self.fc(pooled), {"feats": [F.relu(p) for p in preacts], "preact_feats": preacts,
+                             "pooled_feat": pooled}
+
 
 # ----------------------------------------------------------------------------- ShuffleNets
 class ShuffleV1Block(nn.Module):
@@ -261,12 +342,17 @@ class ShuffleV1Block(nn.Module):
     self.conv2, self.bn2 = _conv(mid, mid, 3, stride, 1, groups=mid), nn.BatchNorm2d(mid)
     self.conv3, self.bn3 = _conv(mid, cout, 1, groups=groups), nn.BatchNorm2d(cout)
 
-  def forward(self, x):
+  def forward_pre(self, x):
     out = _channel_shuffle(F.relu(self.bn1(self.conv1(x))), self.g)
     out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
     if self.stride == 2:
-      return F.relu(torch.cat([out, F.avg_pool2d(x, 3, 2, 1)], 1))
-    return F.relu(out + x)
+      pre = torch.cat([out, F.avg_pool2d(x, 3, 2, 1)], 1)
+    else:
+      pre = out + x
+    return F.relu(pre), pre
+
+  def forward(self, x):
+    return self.forward_pre(x)[0]
 
 
 class ShuffleNetV1(nn.Module):
@@ -286,6 +372,9 @@ class ShuffleNetV1(nn.Module):
     x = self.layer3(self.layer2(self.layer1(x)))
     return self.linear(x.mean((2, 3)))
 
+  def forward_features(self, x):  # mdistiller/models/cifar/ShuffleNetv1.py
+    return _shufflenet_features(self, x, head=lambda out: out)
+
 
 class ShuffleV2Down(nn.Module):
 
@@ -304,6 +393,10 @@ class ShuffleV2Down(nn.Module):
     right = F.relu(self.bn5(self.conv5(right)))
     return _channel_shuffle(torch.cat([left, right], 1), 2)
 
+  def forward_pre(self, x):
+    out = self.forward(x)
+    return out, out
+
 
 class ShuffleV2Basic(nn.Module):
 
@@ -314,12 +407,16 @@ class ShuffleV2Basic(nn.Module):
     self.conv2, self.bn2 = _conv(c, c, 3, 1, 1, groups=c), nn.BatchNorm2d(c)
     self.conv3, self.bn3 = _conv(c, c, 1), nn.BatchNorm2d(c)
 
-  def forward(self, x):
+  def forward_pre(self, x):
+    """(shuffled output, unshuffled ``cat([x1, bn3(..)])``: the reference's preact)."""
     c = x.shape[1] // 2
     x1, x2 = x[:, :c], x[:, c:]
     out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x2)))))
-    out = F.relu(self.bn3(self.conv3(out)))
-    return _channel_shuffle(torch.cat([x1, out], 1), 2)
+    pre = self.bn3(self.conv3(out))
+    return _channel_shuffle(torch.cat([x1, F.relu(pre)], 1), 2), torch.cat([x1, pre], 1)
+
+  def forward(self, x):
+    return self.forward_pre(x)[0]
 
 
 class ShuffleNetV2(nn.Module):
@@ -339,6 +436,22 @@ class ShuffleNetV2(nn.Module):
     x = F.relu(self.bn1(self.conv1(x)))
     x = self.layer3(self.layer2(self.layer1(x)))
     return self.linear(F.relu(self.bn2(self.conv2(x))).mean((2, 3)))
+
+  def forward_features(self, x):  # mdistiller/models/cifar/ShuffleNetv2.py
+    return _shufflenet_features(self, x, head=lambda out: F.relu(self.bn2(self.conv2(out))))
+
+
+def _shufflenet_features(model, x, head):
+  """Stem, then each stage's (output, preact of its last block); pooled = mean of head(out)."""
+  x = F.relu(model.bn1(model.conv1(x)))
+  feats, preacts = [x], [x]
+  for layer in (model.layer1, model.layer2, model.layer3):
+    for block in layer:
+      x, pre = block.forward_pre(x)
+    feats.append(x)
+    preacts.append(pre)
+  pooled = head(x).mean((2, 3))
+  return model.linear(pooled), {"feats": feats, "preact_feats": preacts, "pooled_feat": pooled}
 
 
 # ----------------------------------------------------------------------------- registry

@@ -3,15 +3,62 @@
 Every layer here reproduces its PyTorch counterpart bit-for-bit in layout and up to float
 rounding in value: symmetric explicit padding (PyTorch ``padding=p``), BatchNorm with eps 1e-5,
 running-average momentum 0.1 (0.9 in Flax terms) and an UNBIASED running variance, and the
-initialisers of the reference CIFAR KD code (RepDistiller / mdistiller). Parameters and batch
-statistics are always float32; ``dtype`` is the computation dtype.
+initialisers of the reference CIFAR KD code (RepDistiller, github.com/HobbitLong/RepDistiller,
+Tian et al., "Contrastive Representation Distillation", ICLR 2020; mdistiller,
+github.com/megvii-research/mdistiller, Zhao et al., "Decoupled Knowledge Distillation",
+CVPR 2022). Parameters and batch statistics are always float32; ``dtype`` is the computation
+dtype.
+
+Convolutions on batch slices: every model takes ``conv_batch_chunks`` (``kdjax.models.create``)
+and passes it to each ``conv``, whose ``conv_general_dilated`` (``batch_chunked_conv``) then
+convolves that many strided slices of the batch separately: the same result and parameters,
+a smaller working set for XLA's CPU convolutions. It is a field of the modules, so what a
+``model.apply`` compiles depends on the model alone.
+
+Features (``sow_features``; packed by ``kdjax.models.apply_with_features``). Every model sows
+what its mdistiller reference model returns next to the logits (``mdistiller/models/cifar/`` and
+``mdistiller/models/imagenet/``); "stem" is the activated stem, "sK" the output of stage K,
+"sK pre" stage K before its final ReLU:
+
+* resnet8..110, resnet8x4/32x4 (``cifar/resnet.py``): feats = stem, s1, s2, s3; preacts =
+  stem, s1..s3 pre; bn_before_relu of s1..s3.
+* ResNet18/50 (``cifar/resnetv2.py``): feats = stem, s1..s4; preacts = stem, s1..s4 pre;
+  bn_before_relu of s1..s4.
+* wrn_D_W (``cifar/wrn.py``): feats = ``conv1`` (no BN, no ReLU), g1, g2, g3 (group outputs,
+  not activated); preacts = ``conv1``, then the BN that follows each group
+  (``block2.layer.0.bn1``, ``block3.layer.0.bn1``, ``bn1``), which are the bn_before_relu.
+* vgg8..19 (``cifar/vgg.py``): feats = relu(block0..block4); preacts = relu(block0), then
+  block1..4 (their last BN's output); bn_before_relu of s1..s4.
+* MobileNetV2 (``cifar/mobilenetv2.py``): feats = stem, groups 1, 2, 4, 6; no preacts;
+  bn_before_relu = the last BN of groups 1, 2, 4, 6.
+* ShuffleV1 (``cifar/ShuffleNetv1.py``), ShuffleV2 (``cifar/ShuffleNetv2.py``): feats = stem,
+  s1, s2, s3; preacts = stem, s1..s3 pre (ShuffleV2's before its channel shuffle); no
+  bn_before_relu.
+* resnet18/34/50 (``imagenet/resnet.py``): feats = stem (before the max-pool), s1..s4; preacts =
+  stem (activated, as the reference's in-place ReLU makes it), s1..s4 pre; bn_before_relu of
+  s2..s4.
+* MobileNetV1 (``imagenet/mobilenetv1.py``): feats = units 3, 5, 11, 13 (no stem); preacts =
+  the same before their last ReLU; bn_before_relu of all four.
+
+``pooled_feat`` is the global average of the last activated feature map (what the classifier
+reads). bn_before_relu names the stages of the reference's ``get_bn_before_relu`` BNs (OFD's
+margins; ``kdjax.models.bn_before_relu``), which are the last entries of ``preact_feats`` (of
+``feats`` for MobileNetV2). Each model's docstring gives the details and where the reference
+differs from what one might expect (an activated "preact" stem, MobileNetV2 without preacts,
+ShuffleNetV2's unshuffled preacts, WRN's features computed by re-applying BNs).
+
+Papers of the architectures: He et al., "Deep Residual Learning for Image Recognition", CVPR
+2016; Zagoruyko, Komodakis, "Wide Residual Networks", BMVC 2016; Simonyan, Zisserman, "Very
+Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015; Sandler et al.,
+"MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018; Howard et al.,
+"MobileNets", arXiv:1704.04861; Zhang et al., "ShuffleNet", CVPR 2018; Ma et al., "ShuffleNet
+V2", ECCV 2018.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Any, Callable, Iterator, Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -42,44 +89,44 @@ def torch_default_bias_init(fan_in: int) -> Initializer:
   return init
 
 
-# Batch slices each convolution is computed in (``conv_batch_chunks``); read at trace time.
-_CONV_BATCH_CHUNKS = contextvars.ContextVar('kdjax_conv_batch_chunks', default=1)
-
-
-@contextlib.contextmanager
-def conv_batch_chunks(chunks: int) -> Iterator[None]:
-  """Within the block, every ``conv`` layer convolves ``chunks`` slices of the batch separately.
-
-  The result is the same convolution (each example's output depends on that
-  example only; BatchNorm and everything else still see the whole batch); only
-  the kernel's working set shrinks, which XLA's CPU convolutions reward
-  (``experiments.benchmark``'s ``chunks`` section). Use it inside the function
-  that is traced (the setting is read when ``jax.jit`` traces, so a jitted
-  function must set it itself to stay consistent with its cached compilation).
-  A batch that ``chunks`` does not divide is convolved whole.
-  """
-  if chunks < 1:
-    raise ValueError(f'conv_batch_chunks must be >= 1, got {chunks}')
-  token = _CONV_BATCH_CHUNKS.set(chunks)
-  try:
-    yield
-  finally:
-    _CONV_BATCH_CHUNKS.reset(token)
-
-
-def _batch_chunked_conv(lhs: jax.Array, rhs: jax.Array, *args, **kwargs) -> jax.Array:
-  """``lax.conv_general_dilated`` over ``conv_batch_chunks`` slices of the batch (NHWC).
+def _batch_chunked_conv(lhs: jax.Array, rhs: jax.Array, *args, chunks: int,
+                        **kwargs) -> jax.Array:
+  """``lax.conv_general_dilated`` over ``chunks`` strided slices of the batch (NHWC).
 
   Slice ``j`` holds the examples ``j, j + chunks, ...``, so a batch sharded in
   contiguous blocks over devices is sliced on every device alike (no transfer).
+  A batch that ``chunks`` does not divide is convolved whole.
   """
-  chunks, batch = _CONV_BATCH_CHUNKS.get(), lhs.shape[0]
+  batch = lhs.shape[0]
   if chunks == 1 or batch % chunks:
     return jax.lax.conv_general_dilated(lhs, rhs, *args, **kwargs)
   strided = lhs.reshape(batch // chunks, chunks, *lhs.shape[1:])
   parts = [jax.lax.conv_general_dilated(strided[:, j], rhs, *args, **kwargs)
            for j in range(chunks)]
   return jnp.stack(parts, axis=1).reshape(batch, *parts[0].shape[1:])
+
+
+def check_conv_batch_chunks(chunks: int) -> int:
+  """Returns ``chunks`` if it is a valid ``conv_batch_chunks`` (an int >= 1), else raises."""
+  if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+    raise ValueError(f"conv_batch_chunks must be an int >= 1, got {chunks!r}")
+  return chunks
+
+
+def batch_chunked_conv(chunks: int = 1) -> Callable[..., jax.Array]:
+  """The ``conv_general_dilated`` of a ``conv`` layer that convolves ``chunks`` batch slices.
+
+  ``chunks == 1`` returns ``jax.lax.conv_general_dilated`` itself. Otherwise every
+  convolution is computed on ``chunks`` strided slices of the batch (slice ``j`` holds the
+  examples ``j, j + chunks, ...``) and the outputs are interleaved back: the same convolution
+  (each example's output depends on that example only; BatchNorm and everything else still
+  see the whole batch), only the kernel's working set shrinks, which XLA's CPU convolutions
+  reward (``experiments.benchmark``'s ``chunks`` section). A batch that ``chunks`` does not
+  divide is convolved whole.
+  """
+  if check_conv_batch_chunks(chunks) == 1:
+    return jax.lax.conv_general_dilated
+  return functools.partial(_batch_chunked_conv, chunks=chunks)
 
 
 def conv(
@@ -92,12 +139,15 @@ def conv(
     use_bias: bool = False,
     kernel_init: Initializer = torch_default_kernel_init,
     dtype: Dtype = jnp.float32,
+    conv_batch_chunks: int = 1,
     name: str | None = None,
 ) -> nn.Conv:
   """A ``nn.Conv`` equal to ``torch.nn.Conv2d(.., kernel_size, stride, padding, groups=groups)``.
 
   Padding is explicit and symmetric (PyTorch semantics), never ``'SAME'``. The conv bias (VGG
-  only) is zero-initialised, as in every reference model that has one.
+  only) is zero-initialised, as in every reference model that has one. ``conv_batch_chunks``
+  convolves that many strided slices of the batch separately (``batch_chunked_conv``; the
+  parameters do not depend on it).
   """
   return nn.Conv(
       features,
@@ -110,7 +160,7 @@ def conv(
       bias_init=zeros_init,
       dtype=dtype,
       param_dtype=jnp.float32,
-      conv_general_dilated=_batch_chunked_conv,
+      conv_general_dilated=batch_chunked_conv(conv_batch_chunks),
       name=name,
   )
 
@@ -204,11 +254,13 @@ class ConvBN(nn.Module):
   padding: int = 0
   kernel_init: Initializer = torch_default_kernel_init
   dtype: Dtype = jnp.float32
+  conv_batch_chunks: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     x = conv(self.features, self.kernel_size, stride=self.stride, padding=self.padding,
-             kernel_init=self.kernel_init, dtype=self.dtype, name="0")(x)
+             kernel_init=self.kernel_init, dtype=self.dtype,
+             conv_batch_chunks=self.conv_batch_chunks, name="0")(x)
     return BatchNorm(dtype=self.dtype, name="1")(x, train)
 
 
@@ -271,8 +323,9 @@ def sow_features(
 
   After ``apply(..., mutable=['intermediates'])`` the collection holds ``feats`` (tuple of stage
   outputs), ``preact_feats`` (the same stages before their final ReLU, where the reference model
-  defines them) and ``pooled_feat`` (1-tuple: the pooled feature fed to the classifier). When the
-  collection is not mutable this records nothing and costs nothing.
+  defines them; nothing is sown for ``None``) and ``pooled_feat`` (1-tuple: the pooled feature
+  fed to the classifier); ``kdjax.models.apply_with_features`` packs them into ``Features``.
+  When the collection is not mutable this records nothing and costs nothing.
   """
   for feat in feats:
     module.sow("intermediates", "feats", feat)
@@ -282,7 +335,8 @@ def sow_features(
 
 
 __all__ = [
-    "BatchNorm", "ConvBN", "Stack", "avg_pool", "channel_shuffle", "classifier_normal_init",
-    "conv", "fan_out_normal_init", "global_avg_pool", "linear", "max_pool", "sow_features",
-    "torch_default_bias_init", "torch_default_kernel_init", "zeros_init",
+    "BatchNorm", "ConvBN", "Stack", "avg_pool", "batch_chunked_conv", "channel_shuffle",
+    "check_conv_batch_chunks", "classifier_normal_init", "conv", "fan_out_normal_init",
+    "global_avg_pool", "linear", "max_pool", "sow_features", "torch_default_bias_init",
+    "torch_default_kernel_init", "zeros_init",
 ]
