@@ -214,7 +214,8 @@ class Program:
   Attributes:
     setup: what was compiled.
     distillation: the run's objective (``kdjax.methods.Distillation``).
-    init: ``init(seed) -> TrainState`` (replicated).
+    init: ``init(seed, dataset_labels=None) -> TrainState`` (replicated; the train labels for
+      a method that ``Needs.dataset_labels``).
     train_step: ``(state, acc, teacher_vars, arrays, batch, scalars, cached_teacher=None)
       -> (state, acc)``; ``batch`` is sharded over the mesh, ``scalars`` holds ``seed``,
       ``epoch``, ``step`` (uint32) and the methods' per-epoch values; ``cached_teacher =
@@ -259,7 +260,8 @@ def _student_init(student: str, num_classes: int, compute_dtype: str,
   return jax.jit(init, compiler_options=_run_once_compiler_options())
 
 
-def example_inputs(setup: Setup, distillation: methods.Distillation) -> methods.StepInputs:
+def example_inputs(setup: Setup, distillation: methods.Distillation,
+                   dataset_labels: Any = None) -> methods.StepInputs:
   """Zero ``StepInputs`` of the shapes the step will pass (what a method's ``init`` sees)."""
   needs = distillation.needs
   batch = 2
@@ -283,7 +285,7 @@ def example_inputs(setup: Setup, distillation: methods.Distillation) -> methods.
       student=student, labels=jnp.zeros((batch,), jnp.int32), teacher=teacher,
       student_strong=student if needs.strong_view else None,
       teacher_strong=teacher if needs.strong_view else None,
-      indices=jnp.zeros((batch,), jnp.int32),
+      indices=jnp.zeros((batch,), jnp.int32), dataset_labels=dataset_labels,
       scalars={name: jnp.float32(0.0) for name in ('ctkd_lambda', 'dkd_warmup')})
 
 
@@ -309,14 +311,19 @@ def build_program(setup: Setup) -> Program:
   metric_names = distillation.term_names + distillation.stat_names + ('loss', 'top1')
   student_init = _student_init(setup.student, setup.num_classes, setup.compute_dtype,
                                setup.image_shape)
-  method_example = example_inputs(setup, distillation)
+  method_init = jax.jit(distillation.init, static_argnames='train',
+                        compiler_options=_run_once_compiler_options())
 
-  def init(seed):
+  def init(seed, dataset_labels=None):
+    """The initial state; ``dataset_labels`` (the train labels) when the method needs them."""
+    if needs.dataset_labels and dataset_labels is None:
+      raise ValueError(f'method {distillation.term_names} needs the training labels at init: '
+                       f'pass init(seed, dataset_labels=source.train_labels())')
     student_key, method_key_ = jax.random.split(jax.random.key(seed))
     student_vars = student_init(student_key)
-    method_vars = jax.jit(distillation.init, static_argnames='train',
-                          compiler_options=_run_once_compiler_options())(
-                              {'params': method_key_, 'sample': method_key_}, method_example,
+    example = example_inputs(setup, distillation, jnp.asarray(dataset_labels, jnp.int32)
+                             if needs.dataset_labels else None)
+    method_vars = method_init({'params': method_key_, 'sample': method_key_}, example,
                               train=False)
     method_params, method_stats, method_state = _method_variables(method_vars)
     params = {'student': student_vars['params'], 'method': method_params}
@@ -331,8 +338,10 @@ def build_program(setup: Setup) -> Program:
                                 batch['index'].shape[0], batch_sharding)
 
   def teacher_views(teacher_vars, weak, strong):
-    """The teacher's Outputs on the views (inference mode, constants)."""
-    outs = [forward(teacher, teacher_vars, x, train=False, features=needs.features)[0]
+    """The teacher's Outputs on the views (inference mode, constants; with ``teacher_train_bn``
+    its BatchNorms use the batch's statistics and their running statistics are discarded)."""
+    outs = [forward(teacher, teacher_vars, x, train=needs.teacher_train_bn,
+                    features=needs.features)[0]
             for x in (weak, strong) if x is not None]
     outs = jax.lax.stop_gradient(outs)
     return outs[0], (outs[1] if strong is not None else None)
@@ -374,6 +383,7 @@ def build_program(setup: Setup) -> Program:
           student=out, labels=labels, teacher=t_weak, student_strong=out_strong,
           teacher_strong=t_strong, indices=batch['index'] if needs.example_index else None,
           teacher_variables=teacher_vars if needs.teacher_variables else None,
+          student_variables={'params': params['student']} if needs.student_variables else None,
           scalars=method_scalars)
       method_vars = {'params': params['method'], 'batch_stats': state.batch_stats['method'],
                      'state': state.method_state}

@@ -148,6 +148,13 @@ def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
   return parallel.put_replicated(run.cache.epoch_logits(epoch, compute), run.mesh)
 
 
+def init_data(run: Run) -> dict[str, Any]:
+  """What ``program.init`` needs besides the seed (the train labels, for CRD's sampling)."""
+  if not run.program.distillation.needs.dataset_labels:
+    return {}
+  return {'dataset_labels': run.source.train_labels()}
+
+
 @dataclasses.dataclass
 class Position:
   """Where the run is: epochs completed, steps done of the next one, and the metadata saved."""
@@ -286,7 +293,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   run = prepare_run(config)
   resuming = checkpointing.check_config(workdir, config)
   checkpoints = checkpointing.Checkpoints(workdir, keep=config.checkpoint_keep)
-  state = run.program.init(np.uint32(config.seed))
+  state = run.program.init(np.uint32(config.seed), **init_data(run))
   position = Position()
   restored = checkpoints.restore_latest(state) if resuming else None
   if restored is not None:

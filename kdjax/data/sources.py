@@ -148,6 +148,10 @@ class Source:
     del split, mesh
     return {}
 
+  def train_labels(self) -> np.ndarray:
+    """int32 ``[num_train]`` labels of the training split, by dataset index."""
+    raise NotImplementedError
+
   def train_batches(self, seed: int, epoch: int, steps: int, start_step: int,
                     batch_size: int, mesh: jax.sharding.Mesh, *,
                     strong: bool = False) -> Iterator[dict[str, np.ndarray]]:
@@ -176,6 +180,9 @@ class InMemorySource(Source):
     self.num_classes, self.image_shape = train.num_classes, train.image_shape
     self.mean, self.std = tuple(mean), tuple(std)
     self.num_train, self.num_test = len(train), len(test)
+
+  def train_labels(self) -> np.ndarray:
+    return self.train.labels
 
   def device_arrays(self, split: str, mesh: jax.sharding.Mesh) -> dict[str, Array]:
     dataset = self.train if split == 'train' else self.test
@@ -209,6 +216,11 @@ class StreamingSource(Source):
     self.resize_size, self.num_workers = resize_size, num_workers
     self.mean, self.std = tuple(mean), tuple(std)
     self.num_train, self.num_test = len(train_records), len(test_records)
+
+  def train_labels(self) -> np.ndarray:
+    """The labels of every training record (one read of the records; ImageNet: cache them)."""
+    return np.asarray([int(self.train_records[i]['label']) for i in range(self.num_train)],
+                      np.int32)
 
   def _rows(self, size: int, mesh: jax.sharding.Mesh) -> slice:
     return parallel.process_rows(size, mesh)

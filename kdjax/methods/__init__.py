@@ -13,10 +13,11 @@ A run's objective (``Distillation``) is
 Either may be absent; every combination is a configuration (e.g. WTTM + CRD is
 ``logit.loss='wttm'`` with ``feature.loss='crd'``), never a copy of loss code.
 
-Adding a method: write one module with a ``Term`` subclass decorated with
-``@register`` (its ``NAME``, ``NEEDS``, ``default_config``, ``from_config``,
-``__call__``) and its ``PRESETS`` (method name -> config overrides), import it
-below, and give its published cells a config entry (``kdjax.recipes``).
+Adding a method: write one module with a ``Term`` subclass (its ``NAME``,
+``NEEDS``, ``default_config``, ``from_config``, ``__call__``) exported as
+``TERM``, and its ``PRESETS`` (method name -> config overrides); add the module
+to ``TERM_MODULES`` below, and give its published cells a recipe entry
+(``kdjax.recipes``). ``kdjax/methods/fitnet.py`` is the smallest example.
 
 The method's name is derived from the switches (``method_name``): ``kd``,
 ``kd_ls``, ``ctkd_ls``, ``dkd_maxlogit``, ``crd``, ``wttm+crd``, ``wttm_noce``;
@@ -214,6 +215,14 @@ def build(config: ml_collections.ConfigDict, context: Context | None = None) -> 
 
 
 add_presets(logit_lib.PRESETS)
+
+# The feature terms: one module each (its ``TERM`` class and ``PRESETS``).
+from kdjax.methods import fitnet  # pylint: disable=wrong-import-position
+
+TERM_MODULES = (fitnet,)
+for _module in TERM_MODULES:
+  register(_module.TERM)
+  add_presets(_module.PRESETS)
 
 __all__ = [
     'Context', 'Distillation', 'Needs', 'Outputs', 'StepInputs', 'Term', 'add_presets', 'build',

@@ -50,6 +50,13 @@ class Needs:
       its BatchNorms, a reused classifier).
     eval_features: the student's features at evaluation (a term whose
       ``eval_logits`` replaces the student's head, e.g. SimKD).
+    student_variables: the student's parameters in the step, differentiable
+      (a term that reads the student's own classifier, e.g. CAT-KD's CAMs).
+    teacher_train_bn: the teacher runs with BatchNorm in training mode (batch
+      statistics, its running statistics left untouched), as mdistiller's OFD
+      does (its ``train()`` never puts the teacher in eval mode).
+    dataset_labels: the training set's labels at initialisation
+      (``StepInputs.dataset_labels``; CRD draws its negatives from other classes).
   """
   teacher: bool = False
   features: bool = False
@@ -57,6 +64,9 @@ class Needs:
   example_index: bool = False
   teacher_variables: bool = False
   eval_features: bool = False
+  student_variables: bool = False
+  teacher_train_bn: bool = False
+  dataset_labels: bool = False
 
   def __or__(self, other: 'Needs') -> 'Needs':
     return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name)
@@ -81,6 +91,9 @@ class StepInputs:
     labels: int32 ``[B]``.
     indices: int32 ``[B]`` dataset indices of the examples (``Needs.example_index``).
     teacher_variables: the teacher's ``{'params', 'batch_stats'}`` (``Needs.teacher_variables``).
+    student_variables: the student's ``{'params'}``, differentiable (``Needs.student_variables``).
+    dataset_labels: int32 ``[N]`` labels of the training set, at ``init`` only
+      (``Needs.dataset_labels``; None in the step).
     scalars: the per-epoch values of every term's ``epoch_scalars`` (float32 arrays).
   """
   student: Outputs
@@ -90,6 +103,8 @@ class StepInputs:
   teacher_strong: Outputs | None = None
   indices: Array | None = None
   teacher_variables: Any = None
+  student_variables: Any = None
+  dataset_labels: Array | None = None
   scalars: Mapping[str, Array] = flax.struct.field(default_factory=dict)
 
 
