@@ -1,0 +1,154 @@
+"""Shared checks for the distillation methods: smoke training, exact resume, 1 vs N devices.
+
+Every method module's tests use these, so each method is checked the same way:
+
+* ``smoke(method, ...)``: a two-epoch, two-step-per-epoch smoke config of a method on small
+  models (random data of CIFAR shape, random teacher);
+* ``assert_resumes_exactly(config, tmp_path)``: a run stopped after epoch 1 and resumed ends with
+  exactly the state (parameters, BatchNorm statistics, method state such as a memory bank,
+  optimizer state) of an uninterrupted run, and logs the same metrics;
+* ``run_on_devices(configs, num_devices, tmp_path)``: trains configs in a subprocess with
+  ``num_devices`` simulated CPU devices (one process for all, to share JAX's start-up) and
+  returns each run's final state leaves and metric rows; ``assert_same_runs`` compares two such
+  results (1 vs N devices: the same step on a sharded batch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+import numpy as np
+
+from kdjax import config as config_lib
+from kdjax import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class StopAfterFirstEpoch(Exception):
+  """Stands in for a preemption after epoch 1."""
+
+
+def smoke(method: str, teacher: str = 'resnet8', student: str = 'resnet8', *,
+          recipe: str | None = None, **overrides: Any) -> ml_collections.ConfigDict:
+  """The smoke config of ``method`` (``overrides``: dotted fields), validated."""
+  from kdjax import recipes  # pylint: disable=import-outside-toplevel
+  config = config_lib.smoke_config(recipes.resolve(method, teacher, student, recipe=recipe).config)
+  config.update_from_flattened_dict(overrides)
+  config.method = None
+  return config_lib.validate(config)
+
+
+def metric_rows(workdir: str) -> list[dict[str, Any]]:
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def assert_same_state(a: Any, b: Any) -> None:
+  """Bit-identical pytrees (structure and every leaf)."""
+  leaves_a, tree_a = jax.tree.flatten(jax.device_get(a))
+  leaves_b, tree_b = jax.tree.flatten(jax.device_get(b))
+  assert tree_a == tree_b
+  for x, y in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def assert_resumes_exactly(config: ml_collections.ConfigDict, tmp_path: Any,
+                           keys: tuple[str, ...] = ('train_loss', 'test_top1', 'lr')) -> Any:
+  """Uninterrupted vs stopped-after-epoch-1-and-resumed: same final state and metrics."""
+  reference = train.train_and_evaluate(config, str(tmp_path / 'uninterrupted'))
+  workdir = str(tmp_path / 'interrupted')
+
+  def stop(epoch, row):
+    del row
+    if epoch == 1:
+      raise StopAfterFirstEpoch
+
+  try:
+    train.train_and_evaluate(config, workdir, epoch_callback=stop)
+  except StopAfterFirstEpoch:
+    pass
+  else:
+    raise AssertionError('the run did not stop after epoch 1')
+  epochs = []
+  resumed = train.train_and_evaluate(config, workdir,
+                                     epoch_callback=lambda epoch, _: epochs.append(epoch))
+  assert epochs == list(range(2, config.epochs + 1)), epochs  # resumed, not restarted
+  assert_same_state(resumed.state, reference.state)
+  rows, reference_rows = metric_rows(workdir), metric_rows(str(tmp_path / 'uninterrupted'))
+  assert [r['epoch'] for r in rows] == [r['epoch'] for r in reference_rows]
+  for row, ref in zip(rows, reference_rows):
+    for key in keys:
+      assert row[key] == ref[key], (key, row[key], ref[key])
+  return reference
+
+
+_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import jax, numpy as np
+    from kdjax import config as config_lib, train
+    root, configs = sys.argv[1], json.loads(sys.argv[2])
+    facts = {'devices': jax.device_count()}
+    for name, values in configs.items():
+      config = config_lib.from_mapping(values)
+      result = train.train_and_evaluate(config, f'{root}/{name}')
+      leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(result.state))
+      np.savez(f'{root}/{name}.npz', **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+      facts[name] = {'rows': [json.loads(l) for l in open(f'{root}/{name}/metrics.jsonl')],
+                     'replicated': all(x.sharding.is_fully_replicated for _, x in
+                                       jax.tree_util.tree_leaves_with_path(result.state))}
+    json.dump(facts, open(f'{root}/facts.json', 'w'))
+''')
+
+
+def run_on_devices(configs: Mapping[str, ml_collections.ConfigDict], num_devices: int,
+                   tmp_path: Any) -> dict[str, Any]:
+  """Trains every config in one subprocess with ``num_devices`` simulated CPU devices.
+
+  Returns:
+    ``{name: {'state': {leaf path: array}, 'rows': [...], 'replicated': bool}, 'devices': n}``.
+  """
+  root = str(tmp_path / f'devices{num_devices}')
+  os.makedirs(root, exist_ok=True)
+  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES=str(num_devices),
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
+             PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+  payload = json.dumps({name: json.loads(config_lib.to_json(c)) for name, c in configs.items()})
+  done = subprocess.run([sys.executable, '-c', _SCRIPT, root, payload], env=env, cwd=REPO,
+                        capture_output=True, text=True, timeout=1200)
+  if done.returncode:
+    raise AssertionError(f'the {num_devices}-device run failed:\n{done.stderr[-4000:]}')
+  with open(os.path.join(root, 'facts.json')) as f:
+    facts = json.load(f)
+  out = {'devices': facts['devices']}
+  for name in configs:
+    with np.load(os.path.join(root, f'{name}.npz')) as arrays:
+      out[name] = {'state': dict(arrays), 'rows': facts[name]['rows'],
+                   'replicated': facts[name]['replicated']}
+  return out
+
+
+def assert_same_runs(a: Mapping[str, Any], b: Mapping[str, Any], *, rtol: float = 1e-3,
+                     atol: float = 1e-4) -> None:
+  """Two ``run_on_devices`` results of one config agree.
+
+  Summation order differs between 1 and N devices, and a smoke run's large early gradients
+  amplify it over its four updates (about 1e-5 absolute on the parameters); statistics over
+  per-device instead of global batches would differ by orders of magnitude more. Use the
+  CIFAR ResNets: at initialisation, models with near-constant BatchNorm channels (VGG's biased
+  convs, depthwise MobileNet / ShuffleNet blocks, WRN) have gradients so ill-conditioned that
+  float32 rounding alone (even XLA's optimisation level on one device) moves them by 1% or more.
+  """
+  assert a['state'].keys() == b['state'].keys()
+  for key in a['state']:
+    np.testing.assert_allclose(a['state'][key], b['state'][key], rtol=rtol, atol=atol,
+                               err_msg=key)
+  for row_a, row_b in zip(a['rows'], b['rows']):
+    np.testing.assert_allclose(row_a['train_loss'], row_b['train_loss'], rtol=rtol)
