@@ -415,6 +415,14 @@ IMAGENET_TEACHERS = {
 }
 
 
+# Feature-based methods: per recipe, per method, the settings of the codebase that produced the
+# paper's row (seed 001's rows are mdistiller's published numbers, seed 002's the CRD codebase's
+# or the TTM repository's), each sourced. ``PRESET_SOURCES`` names where each preset comes from.
+PRESET_SOURCES['fitnet'] = (f'{MDISTILLER} mdistiller/engine/cfg.py (FITNET: CE 1, FEAT 100, '
+                            f'HINT_LAYER 2) = {CRD_REPO} --distill hint -r 1 -a 0 -b 100')
+FEATURE_SETTINGS: dict[str, dict[str, dict[str, Setting]]] = {recipe: {} for recipe in RECIPES}
+
+
 @dataclasses.dataclass
 class Resolved:
   """A resolved config and the source of each value set on top of the schema."""
@@ -448,6 +456,8 @@ def _pair_tables(method: str, recipe: str) -> tuple[PairTable, ...]:
 
 
 def _method_settings(method: str, recipe: str) -> dict[str, Setting]:
+  if method in FEATURE_SETTINGS[recipe]:
+    return dict(FEATURE_SETTINGS[recipe][method])
   if recipe == 'imagenet':
     return dict(IMAGENET.get(method, {}))
   if recipe == 'seed000':
