@@ -3,7 +3,7 @@
 Timing each candidate in its own block makes a ratio depend on what the other
 jobs of the machine did meanwhile; timing them in interleaved rounds
 (ABC ABC ...) and comparing medians exposes every candidate to the same load.
-Used by ``experiments.bench_losses``.
+Used by ``experiments.benchmark`` and ``experiments.bench_losses``.
 """
 
 from __future__ import annotations
