@@ -19,7 +19,9 @@ parameters of an uninterrupted one: everything else a step uses derives from
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging as std_logging
 import os
 import shutil
 import sys
@@ -61,6 +63,23 @@ def _quiet_closed_loop_callbacks() -> None:
 
   hook._kdjax_quiet = True  # pylint: disable=protected-access
   sys.unraisablehook = hook
+
+
+class _DropOrbaxRecords(std_logging.Filter):
+  """Drops orbax's own log records (its messages about a damaged file repeat ours)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return '/orbax/' not in record.pathname
+
+
+@contextlib.contextmanager
+def _orbax_silenced():
+  logger, drop = std_logging.getLogger('absl'), _DropOrbaxRecords()
+  logger.addFilter(drop)
+  try:
+    yield
+  finally:
+    logger.removeFilter(drop)
 
 
 class ConfigMismatchError(ValueError):
@@ -136,7 +155,8 @@ class Checkpoints:
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, CHECKPOINT_DIR)
     self._keep, self._asynchronous = keep, asynchronous
-    self._manager = self._open()
+    with _orbax_silenced():  # a damaged checkpoint is reported once, by restore_latest
+      self._manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
     policy = ocp.checkpoint_managers.AnyPreservationPolicy([
@@ -196,9 +216,12 @@ class Checkpoints:
     """
     failures: list[tuple[int, str]] = []
     _quiet_closed_loop_callbacks()
-    for checkpoint in reversed(self.steps()):
+    with _orbax_silenced():
+      candidates = self.steps()
+    for checkpoint in reversed(candidates):
       try:
-        restored = self.restore(checkpoint, target)
+        with _orbax_silenced():
+          restored = self.restore(checkpoint, target)
       except Exception as error:  # orbax raises many types for damaged files.  # pylint: disable=broad-except
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
         failures.append((checkpoint, f'{type(error).__name__}: {reason[:160]}'))

@@ -11,6 +11,7 @@ batch (``global_batch``).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import jax
@@ -22,10 +23,21 @@ DATA_AXIS = 'data'
 
 
 def initialize_distributed() -> None:
-  """``jax.distributed.initialize()`` (coordinator from the cluster environment); idempotent."""
+  """``jax.distributed.initialize`` for a multi-process run (idempotent).
+
+  The processes find each other through ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of
+  process 0), ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` when they are set (any launcher
+  can set them), else through JAX's cluster detection (SLURM, Open MPI, Cloud TPU, ...).
+  """
   if jax.distributed.is_initialized():
     return
-  jax.distributed.initialize()
+  env = os.environ
+  if all(k in env for k in ('JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')):
+    jax.distributed.initialize(coordinator_address=env['JAX_COORDINATOR_ADDRESS'],
+                               num_processes=int(env['JAX_NUM_PROCESSES']),
+                               process_id=int(env['JAX_PROCESS_ID']))
+  else:
+    jax.distributed.initialize()
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
 

@@ -345,12 +345,18 @@ def open_for_run(config: Any, program: Any, teacher_vars: Any, source: Any, *,
     raise TeacherCacheError(
         f'method {config.method!r} reads the teacher\'s features, which the teacher-logit '
         f'cache does not store: drop teacher_cache for this method')
-  key = CacheKey(
-      teacher=config.teacher, teacher_checksum=checksum_tree(teacher_vars),
-      num_classes=source.num_classes, compute_dtype=config.compute_dtype,
-      data_checksum=checksum_arrays(source.train.images, source.train.labels),
-      num_examples=source.num_train, augmentation=augmentation_key(program.setup.views),
-      seed=int(config.seed), batch_size=int(config.batch_size), rows=rows,
-      storage_dtype=config.teacher_cache_dtype)
+  key = run_key(config, program.setup.views, teacher_vars, source.train, rows=rows)
   return TeacherCache(config.teacher_cache, key, steps=steps,
                       verify_batches=config.teacher_cache_verify)
+
+
+def run_key(config: Any, views: Any, teacher_vars: Any, train: Any, *, rows: int) -> CacheKey:
+  """What the teacher logits of a run depend on: teacher (name, checksum of its variables,
+  compute dtype), data (checksum of the train images and labels), the views' augmentation,
+  seed, batch size, the epoch's rows and the storage dtype."""
+  return CacheKey(
+      teacher=config.teacher, teacher_checksum=checksum_tree(teacher_vars),
+      num_classes=train.num_classes, compute_dtype=config.compute_dtype,
+      data_checksum=checksum_arrays(train.images, train.labels), num_examples=len(train),
+      augmentation=augmentation_key(views), seed=int(config.seed),
+      batch_size=int(config.batch_size), rows=rows, storage_dtype=config.teacher_cache_dtype)

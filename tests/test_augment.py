@@ -214,14 +214,24 @@ def test_cutout_matches_release(images):
     assert painted.sum() <= (int(sides[n]) + 1) ** 2
 
 
-def test_views_share_the_crop_and_compose_as_documented(images):
+def test_views_compose_as_documented_with_independent_or_shared_crops(images):
+  """Both MLKD releases crop and flip the strong view independently (its own RandomCrop and
+  RandomHorizontalFlip); 'shared' reuses the weak view's crop, 'none' takes host crops."""
   keys = data.example_keys(9, 1, 4, B)
   x = jnp.asarray(images)
   weak, strong = (np.asarray(v) for v in _views(keys, x))
   assert weak.shape == strong.shape == (B, 32, 32, 3) and strong.dtype == np.float32
   cropped = _crop_flip(keys, x)
   np.testing.assert_allclose(weak, data.normalize(cropped, MEAN, STD), atol=1e-6)
-  expected = _cutout(augment.fold_keys(keys, 2),
-                     _randaugment(augment.fold_keys(keys, 1), cropped))
+  own_crop = _crop_flip(augment.fold_keys(keys, 3), x)
+  expected = _cutout(augment.fold_keys(keys, 2), _randaugment(augment.fold_keys(keys, 1), own_crop))
   np.testing.assert_allclose(strong, data.normalize(expected, MEAN, STD), atol=1e-6)
   assert not np.allclose(weak, strong)
+  shared = np.asarray(jax.jit(lambda k, x: data.strong_view(k, x, MEAN, STD, crop='shared'))(keys, x))
+  expected = _cutout(augment.fold_keys(keys, 2), _randaugment(augment.fold_keys(keys, 1), cropped))
+  np.testing.assert_allclose(shared, data.normalize(expected, MEAN, STD), atol=1e-6)
+  host = np.asarray(jax.jit(lambda k, x: data.strong_view(k, x, MEAN, STD, crop='none'))(keys, x))
+  expected = _cutout(augment.fold_keys(keys, 2), _randaugment(augment.fold_keys(keys, 1), x))
+  np.testing.assert_allclose(host, data.normalize(expected, MEAN, STD), atol=1e-6)
+  with pytest.raises(ValueError, match='crop must be one of'):
+    data.strong_view(keys, x, MEAN, STD, crop='random')

@@ -17,6 +17,8 @@ from PIL import Image
 from kdjax import data
 from kdjax.data import cifar
 from kdjax.data import imagenet
+from kdjax.data import sources
+from kdjax import parallel
 
 _TRAIN, _TEST = 6, 4
 
@@ -330,73 +332,70 @@ def test_example_keys_are_per_example_and_jittable():
 
 
 @pytest.fixture(scope='module')
-def imagenet_runs(tmp_path_factory):
-  """Loader outputs on 10 mock images (random sizes), computed once."""
+def imagenet_source(tmp_path_factory):
+  """The TFDS imagenet2012 loading path on 10 mock images of random sizes."""
   data_dir = str(tmp_path_factory.mktemp('imagenet'))
-  common = dict(data_dir=data_dir, image_size=64, resize_size=72)
   with tfds.testing.mock_data(num_examples=10):
-    def run(split, **kwargs):
-      return list(data.make_imagenet_loader(split, **common, **kwargs))
-
-    runs = {
-        'train': run('train', batch_size=4, seed=0, process_index=0, process_count=1),
-        'again': run('train', batch_size=4, seed=0, process_index=0, process_count=1),
-        'epoch1': run('train', batch_size=4, seed=0, epoch=1, process_index=0,
-                      process_count=1),
-        'shards': [run('train', batch_size=4, seed=0, process_index=p, process_count=2)
-                   for p in range(2)],
-        'train6': run('train', batch_size=6, seed=0, process_index=0, process_count=1),
-        'shards3': [run('train', batch_size=6, seed=0, process_index=p, process_count=3)
-                    for p in range(3)],
-        'resumed': run('train', batch_size=4, seed=0, start_step=1, process_index=0,
-                       process_count=1),
-        'test': run('test', batch_size=4, seed=0),
-    }
-    source = tfds.data_source('imagenet2012', split='validation', data_dir=data_dir)
-    runs['labels'] = [int(source[i]['label']) for i in range(10)]
-  return runs
+    train = imagenet.load_source('train', data_dir=data_dir)
+    test = imagenet.load_source('validation', data_dir=data_dir)
+    labels = [int(test[i]['label']) for i in range(10)]
+  return train, test, labels
 
 
-def test_imagenet_train_batches(imagenet_runs):
-  train = imagenet_runs['train']
-  assert len(train) == 2  # 10 examples, batch 4, last partial batch dropped
-  for batch in train:
-    assert set(batch) == {'image', 'label'}
-    assert batch['image'].shape == (4, 64, 64, 3) and batch['image'].dtype == np.uint8
-    assert batch['label'].shape == (4,) and batch['label'].dtype == np.int32
-  for a, b in zip(train, imagenet_runs['again']):
+def _train_batch(train, *, seed=0, epoch=1, batch=4, rows=slice(None), strong=False):
+  order = data.epoch_permutation(seed, epoch, len(train))
+  return imagenet.TrainBatch(train, order, batch, rows, seed=seed, epoch=epoch, image_size=32,
+                             strong_view=strong)
+
+
+def test_imagenet_train_batches_are_functions_of_seed_epoch_and_step(imagenet_source):
+  train, _, _ = imagenet_source
+  batches = list(imagenet.iterate(_train_batch(train), range(0, 2)))
+  assert len(batches) == 2
+  for step, batch in enumerate(batches):
+    assert set(batch) == {'image', 'label', 'index'}
+    assert batch['image'].shape == (4, 32, 32, 3) and batch['image'].dtype == np.uint8
+    order = data.epoch_permutation(0, 1, 10)
+    np.testing.assert_array_equal(batch['index'], data.batch_indices(order, step, 4))
+    np.testing.assert_array_equal(batch['label'], [int(train[i]['label']) for i in batch['index']])
+  again = list(imagenet.iterate(_train_batch(train), range(0, 2), num_workers=0))
+  for a, b in zip(batches, again):
     np.testing.assert_array_equal(a['image'], b['image'])
-    np.testing.assert_array_equal(a['label'], b['label'])
-  assert not all(np.array_equal(a['image'], b['image'])
-                 for a, b in zip(train, imagenet_runs['epoch1']))
-  np.testing.assert_array_equal(imagenet_runs['resumed'][0]['image'], train[1]['image'])
+  resumed = list(imagenet.iterate(_train_batch(train), range(1, 2)))  # the iterator's state: the step
+  np.testing.assert_array_equal(resumed[0]['image'], batches[1]['image'])
+  other_epoch = _train_batch(train, epoch=2)(0)
+  assert not np.array_equal(other_epoch['index'], batches[0]['index'])
 
 
-def test_imagenet_shards_partition_the_global_batch(imagenet_runs):
-  train, shards = imagenet_runs['train'], imagenet_runs['shards']
-  for step in range(2):
-    for p in range(2):
-      local = shards[p][step]
-      assert local['image'].shape == (2, 64, 64, 3)
-      # Process p holds global positions p, p + 2 of the batch, crops included.
-      np.testing.assert_array_equal(local['image'], train[step]['image'][p::2])
-      np.testing.assert_array_equal(local['label'], train[step]['label'][p::2])
+def test_imagenet_processes_decode_their_rows_of_the_global_batch(imagenet_source):
+  train, _, _ = imagenet_source
+  whole = _train_batch(train)(1)
+  halves = [_train_batch(train, rows=slice(p * 2, (p + 1) * 2))(1) for p in range(2)]
+  for key in ('image', 'label', 'index'):
+    np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), whole[key])
 
 
-def test_imagenet_uneven_shards_get_equal_batch_counts(imagenet_runs):
-  # 10 examples over 3 processes at global batch 6: one step, 2 images each.
-  (global_batch,) = imagenet_runs['train6']
-  for p, shard in enumerate(imagenet_runs['shards3']):
-    assert len(shard) == 1
-    np.testing.assert_array_equal(shard[0]['image'], global_batch['image'][p::3])
+def test_imagenet_strong_view_draws_its_own_crop(imagenet_source):
+  train, _, _ = imagenet_source
+  batch = _train_batch(train, strong=True)(0)
+  assert batch['image_strong'].shape == batch['image'].shape
+  assert not np.array_equal(batch['image_strong'], batch['image'])
+  np.testing.assert_array_equal(_train_batch(train)(0)['image'], batch['image'])
 
 
-def test_imagenet_test_batches_keep_order_and_remainder(imagenet_runs):
-  test = imagenet_runs['test']
-  assert [len(b['label']) for b in test] == [4, 4, 2]
-  np.testing.assert_array_equal(np.concatenate([b['label'] for b in test]),
-                                imagenet_runs['labels'])
-  assert test[0]['image'].shape == (4, 64, 64, 3)
+def test_imagenet_streaming_source_keeps_the_partial_batch_and_pads_evaluation(imagenet_source):
+  train, test, labels = imagenet_source
+  source = sources.StreamingSource(train, test, name='mock', num_classes=1000, image_size=32,
+                                   resize_size=36, mean=data.IMAGENET_MEAN,
+                                   std=data.IMAGENET_STD)
+  mesh = parallel.create_mesh()
+  batches = list(source.train_batches(0, 1, 3, 0, 4, mesh))
+  assert [len(b['index']) for b in batches] == [4, 4, 2]  # 10 examples at batch 4
+  evals = list(source.eval_batches(4, mesh))
+  assert [b['mask'].tolist() for b in evals] == [[1] * 4, [1] * 4, [1, 1, 0, 0]]
+  got = np.concatenate([b['label'][b['mask'] > 0] for b in evals])
+  np.testing.assert_array_equal(got, labels)
+  np.testing.assert_array_equal(source.train_labels(), [int(train[i]['label']) for i in range(10)])
 
 
 def test_imagenet_transforms():
@@ -420,9 +419,6 @@ def test_imagenet_transforms():
 
 def test_imagenet_missing_says_how_to_prepare(tmp_path):
   with pytest.raises(data.DatasetNotFoundError) as info:
-    data.make_imagenet_loader('train', data_dir=str(tmp_path), batch_size=8, seed=0)
+    imagenet.load_source('train', data_dir=str(tmp_path))
   for expected in ('tfds build imagenet2012', '--manual_dir', 'image-net.org', str(tmp_path)):
     assert expected in str(info.value)
-  with pytest.raises(ValueError, match='multiple'):
-    imagenet.imagenet_batches('train', data_dir=None, batch_size=5, seed=0, process_index=0,
-                              process_count=2, source=[])

@@ -44,6 +44,7 @@ def trained(tmp_path_factory):
   config = config_lib.smoke_config(config_lib.method_config('kd', 'resnet8', 'resnet8'))
   config.update(dict(dataset='digits', epochs=EPOCHS, smoke_examples=40, eval_batch_size=40,
                      checkpoint_keep=EPOCHS))
+  config.method = None
   out = []
   for seed in (0, 1):
     config.seed = seed
@@ -93,13 +94,14 @@ def test_logits_are_the_runs_models(runs, trained, command):
   restored = figures.student_variables(run, EPOCHS, context)
   final = trained[0][1]
   for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(
-      {'params': final.params['student'], 'batch_stats': final.batch_stats})):
+      {'params': final.params['student'], 'batch_stats': final.batch_stats['student']})):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
   pair = figures.run_logits(run, epoch=EPOCHS)
   images = np.asarray(context.test.images, np.float32) / 255.0
   x = (images - np.asarray(context.mean, np.float32)) / np.asarray(context.std, np.float32)
-  direct = context.program.student.apply(
-      {'params': final.params['student'], 'batch_stats': final.batch_stats}, x, train=False)
+  direct = context.student.apply(
+      {'params': final.params['student'], 'batch_stats': final.batch_stats['student']}, x,
+      train=False)
   np.testing.assert_allclose(pair['student'], np.asarray(direct), rtol=1e-5, atol=1e-5)
   assert pair['student_top1'] == pytest.approx(run.rows[-1]['test_top1'], abs=100 / 40 + 1e-6)
   assert pair['teacher_top1'] == pytest.approx(run.summary['teacher_top1'], abs=100 / 40 + 1e-6)
@@ -172,7 +174,7 @@ def test_log_figure_numbers_equal_the_metrics_logs(runs, command):
     assert kl['value'][epoch - 1] == pytest.approx((np.exp(log_p) * (log_p - log_q)).sum(-1).mean(),
                                                    rel=1e-4, abs=1e-6)
     direct = analysis.epoch_statistics(pair['student'], pair['teacher'], gamma=index['gamma'],
-                                       ls_tau=float(run.config.temperature))
+                                       ls_tau=float(run.config.logit.temperature))
     logged = run.rows[epoch - 1]
     for name in analysis.EPOCH_STATISTICS:
       assert logged[f'test_{name}'] == pytest.approx(float(direct[name]), rel=1e-4, abs=1e-6), name
@@ -273,7 +275,7 @@ def test_wrong_teacher_gives_clear_errors(runs, tmp_path):
   with pytest.raises(figures.TeacherMismatchError, match='not the teacher the run distilled from'):
     figures.run_logits(figures.load_run(other_weights))
 
-  ce_only = copy_run(runs[0], tmp_path / 'ce_only', method='ce', loss='none')
+  ce_only = copy_run(runs[0], tmp_path / 'ce_only', method='ce', logit={'loss': 'none'})
   with pytest.raises(figures.TeacherMismatchError, match='CE only .* has no teacher'):
     figures.run_logits(figures.load_run(ce_only))
 

@@ -95,7 +95,7 @@ def test_same_parameters_statistics_and_loss_on_one_and_four_devices(one_device,
     for name in ('train_loss', 'train_kd', 'train_ce', 'train_temperature_mean'):
       np.testing.assert_allclose(row4[name], row1[name], rtol=1e-5, atol=1e-5, err_msg=name)
   # The run trained: the CTKD temperature parameter moved from its initial 1.0.
-  theta = arrays1["['params']['temperature']['theta']"]
+  theta = arrays1["['params']['method']['logit']['temperature']['theta']"]
   assert float(theta) != 1.0
 
 
@@ -108,3 +108,60 @@ def test_helpers_on_this_process():
   np.testing.assert_array_equal(parallel.to_host(batch), np.arange(n))
   tree = parallel.put_replicated({'a': np.ones(3)}, mesh)
   assert tree['a'].sharding.is_fully_replicated
+
+
+_MULTI_HOST_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import jax, numpy as np
+    from kdjax import config as config_lib, recipes, train
+    workdir, out, distributed = sys.argv[1], sys.argv[2], sys.argv[3] == '1'
+    config = config_lib.smoke_config(recipes.resolve('ctkd', 'resnet14', 'resnet8').config)
+    config.distributed, config.method = distributed, None
+    result = train.train_and_evaluate(config, workdir)
+    if jax.process_index() == 0:
+      leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(result.state))
+      np.savez(out, **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+      json.dump({'devices': jax.device_count(), 'processes': jax.process_count(),
+                 'summary': result.summary}, open(out + '.json', 'w'))
+''')
+
+
+def _free_port():
+  import socket  # pylint: disable=import-outside-toplevel
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_one_process_result(tmp_path):
+  """jax.distributed on CPU (localhost coordinator, gloo): 2 processes x 1 device == 1 x 2."""
+  base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='1',
+              PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+  port = _free_port()
+  procs = []
+  for rank in range(2):
+    env = dict(base, JAX_COORDINATOR_ADDRESS=f'localhost:{port}', JAX_NUM_PROCESSES='2',
+               JAX_PROCESS_ID=str(rank))
+    procs.append(subprocess.Popen(
+        [sys.executable, '-c', _MULTI_HOST_SCRIPT, str(tmp_path / 'multi'),
+         str(tmp_path / f'multi{rank}.npz'), '1'], env=env, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  for proc in procs:
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+  single_env = dict(base, JAX_NUM_CPU_DEVICES='2',
+                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  subprocess.run([sys.executable, '-c', _MULTI_HOST_SCRIPT, str(tmp_path / 'single'),
+                  str(tmp_path / 'single.npz'), '0'], env=single_env, cwd=REPO, check=True,
+                 capture_output=True, text=True, timeout=900)
+  multi = json.load(open(tmp_path / 'multi0.npz.json'))
+  single = json.load(open(tmp_path / 'single.npz.json'))
+  assert (multi['processes'], multi['devices']) == (2, 2)
+  assert (single['processes'], single['devices']) == (1, 2)
+  a, b = np.load(tmp_path / 'multi0.npz'), np.load(tmp_path / 'single.npz')
+  assert sorted(a.files) == sorted(b.files)
+  for key in a.files:
+    np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7, err_msg=key)
+  for key in ('best_top1', 'last_top1', 'teacher_top1', 'epochs_done'):
+    assert multi['summary'][key] == single['summary'][key], key

@@ -1,5 +1,11 @@
-"""Runs that survive: exact resume, fallback past an unreadable checkpoint, config guard."""
+"""Runs that survive: exact resume (at epoch ends and mid-epoch), fallback past an unreadable
+checkpoint with one warning, the config guard.
 
+Checkpoint ids are optimizer-update counts: a smoke run's epochs have 2 steps, so its epoch-end
+checkpoints are 2 and 4.
+"""
+
+import dataclasses
 import json
 import logging
 import os
@@ -20,7 +26,8 @@ class Interrupted(Exception):
 
 @pytest.fixture(scope='module')
 def config():
-  return config_lib.smoke_config(config_lib.method_config('kd', 'resnet14', 'resnet8'))
+  return config_lib.validate(config_lib.smoke_config(
+      config_lib.method_config('kd', 'resnet14', 'resnet8')))
 
 
 @pytest.fixture(scope='module')
@@ -69,7 +76,7 @@ def test_interrupted_run_resumes_to_exactly_the_same_parameters(config, uninterr
   with pytest.raises(Interrupted):
     train.train_and_evaluate(config, workdir, epoch_callback=stop_after_first_epoch)
   assert [r['epoch'] for r in _rows(workdir)] == [1]
-  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1']
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
   epochs_run = []
   result = train.train_and_evaluate(config, workdir,
                                     epoch_callback=lambda epoch, _: epochs_run.append(epoch))
@@ -88,14 +95,18 @@ def test_unreadable_newest_checkpoint_falls_back_with_a_warning(config, uninterr
                                                                  caplog):
   reference_dir, reference_state, _ = uninterrupted
   workdir = _copy(reference_dir, tmp_path)
-  _corrupt(workdir, 2)
+  _corrupt(workdir, 4)
   epochs_run = []
   with caplog.at_level(logging.WARNING):
     result = train.train_and_evaluate(config, workdir,
                                       epoch_callback=lambda epoch, _: epochs_run.append(epoch))
   assert epochs_run == [2]
-  assert 'checkpoint of epoch 2' in caplog.text and 'unreadable' in caplog.text
-  assert os.path.isdir(os.path.join(workdir, 'unreadable_checkpoints', '2'))
+  warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+  assert len(warnings) == 1, [r.getMessage() for r in warnings]
+  message = warnings[0].getMessage()
+  assert 'unreadable checkpoint(s) 4 moved to' in message and 'unreadable_checkpoints' in message
+  assert 'resuming from checkpoint 2 (epoch 1, step 0)' in message
+  assert os.path.isdir(os.path.join(workdir, 'unreadable_checkpoints', '4'))
   _assert_same_state(result.state, reference_state)  # Epoch 2 was trained again, identically.
   assert [r['epoch'] for r in _rows(workdir)] == [1, 2]
 
@@ -111,8 +122,8 @@ def test_no_readable_checkpoint_is_an_error_not_a_silent_restart(config, uninter
 def test_a_different_config_in_the_workdir_is_refused(config, uninterrupted, tmp_path):
   workdir = _copy(uninterrupted[0], tmp_path)
   other = config_lib.from_mapping(config.to_dict())
-  other.kd_weight = 0.5
-  with pytest.raises(checkpointing.ConfigMismatchError, match=r'kd_weight: workdir has 0\.9'):
+  other.logit.weight = 0.5
+  with pytest.raises(checkpointing.ConfigMismatchError, match=r'logit.weight: workdir has 0\.9'):
     train.train_and_evaluate(other, workdir)
   relaxed = config_lib.from_mapping(config.to_dict())
   relaxed.log_every = 7  # Bookkeeping fields may change between restarts.
@@ -142,3 +153,45 @@ def test_keeps_the_last_checkpoints_and_the_best(tmp_path):
   np.testing.assert_array_equal(restored['w'], np.arange(3.0) + 2)
   assert meta == {'epoch': 2}
   checkpoints.close()
+
+
+def test_mid_epoch_checkpoint_resumes_to_exactly_the_same_run(config, uninterrupted, tmp_path):
+  """checkpoint_every_steps=1: a run killed in the middle of epoch 2 loses one step, not an epoch."""
+  reference_dir, reference_state, reference_summary = uninterrupted
+  mid = config_lib.from_mapping(config.to_dict())
+  mid.checkpoint_every_steps = 1  # a resumable (bookkeeping) field: the runs are comparable
+  workdir = str(tmp_path / 'run')
+  calls = {'n': 0}
+  real_train_epoch = train.train_epoch
+
+  def crash_in_epoch_two(run, state, epoch, position, **kwargs):
+    if epoch == 2:
+      program = run.program
+      real_step = program.train_step
+
+      def step_then_crash(*args, **kw):
+        calls['n'] += 1
+        if calls['n'] == 2:  # the second step of epoch 2, after the first one was saved
+          raise Interrupted
+        return real_step(*args, **kw)
+      run = dataclasses.replace(run, program=dataclasses.replace(program,
+                                                                 train_step=step_then_crash))
+    return real_train_epoch(run, state, epoch, position, **kwargs)
+
+  train.train_epoch = crash_in_epoch_two
+  try:
+    with pytest.raises(Interrupted):
+      train.train_and_evaluate(mid, workdir)
+  finally:
+    train.train_epoch = real_train_epoch
+  checkpoints = checkpointing.Checkpoints(workdir)
+  meta = checkpoints.read_meta(checkpoints.steps()[-1])
+  checkpoints.close()
+  assert (meta['epoch'], meta['step']) == (1, 1) and meta['accumulator']['count'] == 8.0
+  result = train.train_and_evaluate(mid, workdir)
+  _assert_same_state(result.state, reference_state)
+  rows, reference_rows = _rows(workdir), _rows(reference_dir)
+  assert [r['epoch'] for r in rows] == [1, 2]
+  for key in ('train_loss', 'train_kd', 'train_top1', 'test_top1'):
+    assert rows[1][key] == reference_rows[1][key], key  # the partial epoch's sums were kept
+  assert result.summary['best_top1'] == reference_summary['best_top1']

@@ -19,7 +19,10 @@ from kdjax import config as config_lib
 from kdjax import data
 from kdjax import parallel
 from kdjax import teacher_cache
+from kdjax import steps
+from kdjax import teachers
 from kdjax import train
+from kdjax.data import sources
 
 ROWS, BATCH, CLASSES = 10, 4, 6  # 3 steps: rows 0-3, 4-7, 8-9.
 
@@ -152,7 +155,8 @@ def test_two_views_are_stored_side_by_side(tmp_path):
 def _run_config(**overrides):
   c = config_lib.smoke_config(config_lib.method_config('kd', 'resnet8', 'resnet8'))
   c.update(smoke_examples=20, smoke_steps=3, **overrides)  # Steps of 8, 8 and 4 examples.
-  return c
+  c.method = None
+  return config_lib.validate(c)
 
 
 def _compiles(records, name='train_step'):
@@ -222,9 +226,10 @@ def test_cache_holds_the_teachers_logits_on_the_augmented_views(runs):
   assert sorted(os.listdir(cache_dir)) == ['epoch_0001.bin', 'epoch_0001.json', 'epoch_0002.bin',
                                            'epoch_0002.json', 'meta.json']
   config = _run_config()
-  train_split, _, mean, std = train.load_datasets(config)
-  teacher_vars = train.load_teacher_variables(config, 100, train_split.image_shape)
-  teacher = train.create_model('resnet8', 100, 'float32')
+  source = sources.open_source(config)
+  train_split, mean, std = source.train, source.mean, source.std
+  teacher_vars = teachers.load_variables(config, 100, train_split.image_shape)
+  teacher = steps.create_model('resnet8', 100, 'float32')
 
   @jax.jit
   def logits_of(image, seed, epoch, step, slot):
@@ -244,27 +249,32 @@ def test_cache_holds_the_teachers_logits_on_the_augmented_views(runs):
 
 def test_changed_seed_or_teacher_or_data_opens_another_cache(runs, tmp_path):
   config = _cached_config(runs['cache_dir'])
-  mesh = parallel.create_mesh()
-  train_split, _, mean, std = train.load_datasets(config)
-  teacher_vars = train.load_teacher_variables(config, 100, train_split.image_shape)
-  setup = train.Setup.from_config(config, num_classes=100, image_shape=(32, 32, 3), mean=mean,
-                                  std=std, steps_per_epoch=3, mesh=mesh)
-  key = train.teacher_cache_key(config, setup, teacher_vars, train_split, steps=3)
+  source = sources.open_source(config)
+  train_split = source.train
+  teacher_vars = teachers.load_variables(config, 100, train_split.image_shape)
+  views = source.views(strong=False, strong_crop='independent')
+  key = teacher_cache.run_key(config, views, teacher_vars, train_split, rows=20)
   assert key.digest() == _cache_dirs(runs['cache_dir'])[0]  # The runs' cache.
   other_seed = _cached_config(runs['cache_dir'], seed=1)
   bumped = jax.tree.map(lambda x: x, teacher_vars)
   bumped['params']['fc']['bias'] = bumped['params']['fc']['bias'] + 1e-3
   images = train_split.images.copy()
   images[0, 0, 0, 0] ^= 1
+  bf16 = _cached_config(runs['cache_dir'], compute_dtype='bfloat16')
   changed = [
-      train.teacher_cache_key(other_seed, setup, teacher_vars, train_split, steps=3),
-      train.teacher_cache_key(config, setup, bumped, train_split, steps=3),
-      train.teacher_cache_key(config, setup, teacher_vars,
-                              dataclasses.replace(train_split, images=images), steps=3),
-      train.teacher_cache_key(config, dataclasses.replace(setup, compute_dtype='bfloat16'),
-                              teacher_vars, train_split, steps=3),
+      teacher_cache.run_key(other_seed, views, teacher_vars, train_split, rows=20),
+      teacher_cache.run_key(config, views, bumped, train_split, rows=20),
+      teacher_cache.run_key(config, views, teacher_vars,
+                            dataclasses.replace(train_split, images=images), rows=20),
+      teacher_cache.run_key(bf16, views, teacher_vars, train_split, rows=20),
+      teacher_cache.run_key(config, source.views(strong=True, strong_crop='independent'),
+                            teacher_vars, train_split, rows=20),
+      teacher_cache.run_key(config, source.views(strong=True, strong_crop='shared'),
+                            teacher_vars, train_split, rows=20),
   ]
-  assert len({k.digest() for k in changed} | {key.digest()}) == 5
+  assert len({k.digest() for k in changed} | {key.digest()}) == 7
+  strong = dict(changed[-1].augmentation)['strong']
+  assert dict(strong)['crop'] == 'shared' and dict(strong)['randaugment_ops'] == 2
   # A run with another seed fills a second cache next to the first.
   train.train_and_evaluate(other_seed, str(tmp_path / 'seed1'))
   assert len(_cache_dirs(runs['cache_dir'])) == 2
@@ -282,8 +292,18 @@ def test_corrupt_cache_is_a_clear_error(runs, tmp_path):
     train.train_and_evaluate(_cached_config(cache_dir), str(tmp_path / 'run'))
 
 
+def test_streaming_data_and_feature_methods_refuse_the_cache_clearly(tmp_path):
+  imagenet = config_lib.smoke_config(config_lib.method_config('kd', 'resnet34', 'resnet18'))
+  imagenet.teacher_cache, imagenet.method = str(tmp_path / 'cache'), None
+  with pytest.raises(teacher_cache.TeacherCacheError, match='augmentation on the devices'):
+    train.train_and_evaluate(imagenet, str(tmp_path / 'imagenet'))
+  fitnet = _run_config(teacher_cache=str(tmp_path / 'cache'))
+  fitnet = config_lib.validate(config_lib.apply_preset(fitnet, 'fitnet'))
+  with pytest.raises(teacher_cache.TeacherCacheError, match="teacher's features"):
+    train.train_and_evaluate(fitnet, str(tmp_path / 'fitnet'))
+
+
 def test_config_dtypes_are_the_storage_dtypes():
   assert set(config_lib.TEACHER_CACHE_DTYPES) == set(teacher_cache.STORAGE_DTYPES)
-  c = _run_config(teacher_cache_dtype='int8')
   with pytest.raises(ValueError, match='teacher_cache_dtype'):
-    config_lib.validate(c)
+    _run_config(teacher_cache_dtype='int8')
