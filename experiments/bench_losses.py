@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from absl import app
 from absl import flags
+
+from experiments import cli
 import jax
 import jax.numpy as jnp
 
@@ -130,4 +131,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "experiments.bench_losses")

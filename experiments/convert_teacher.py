@@ -17,6 +17,8 @@ import time
 from absl import app
 from absl import flags
 
+from experiments import cli
+
 from kdjax import convert
 
 _MODEL = flags.DEFINE_string("model", None, "Model name, e.g. resnet32x4 (kdjax.models.names()).")
@@ -52,13 +54,9 @@ def convert_and_save(model: str, checkpoint: str, out: str, num_classes: int | N
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  try:
-    report = convert_and_save(_MODEL.value, _CHECKPOINT.value, _OUT.value, _NUM_CLASSES.value,
-                              _OVERWRITE.value)
-  except (ValueError, FileExistsError, FileNotFoundError) as err:  # CheckpointError: ValueError
-    raise SystemExit(f"convert_teacher: error: {err}") from err
-  print(report)
+  print(convert_and_save(_MODEL.value, _CHECKPOINT.value, _OUT.value, _NUM_CLASSES.value,
+                         _OVERWRITE.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, "experiments.convert_teacher")

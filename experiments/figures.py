@@ -37,6 +37,8 @@ from typing import Any, Sequence
 
 from absl import app
 from absl import flags
+
+from experiments import cli
 from absl import logging
 import jax
 import ml_collections
@@ -432,4 +434,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main, 'experiments.figures')

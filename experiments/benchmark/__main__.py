@@ -8,6 +8,8 @@ from typing import Any
 from absl import app
 from absl import flags
 
+from experiments import cli
+
 from experiments.benchmark import SECTIONS
 from experiments.benchmark import report
 from experiments.benchmark import runner
@@ -67,4 +69,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main, 'experiments.benchmark')
