@@ -10,8 +10,9 @@
 * Logs are quiet by default (warnings and errors only: no TPU probe, no orbax
   INFO lines); ``--verbosity=0`` brings the INFO logs back.
 * A user error (a bad config, missing data or teacher, a workdir holding
-  another run, a corrupt checkpoint, ...) prints one short message naming the
-  problem and the fix, and exits with status 2; ``--debug`` (or
+  another run, a corrupt checkpoint, ...), also one raised by the config file's
+  ``get_config`` (an unknown method, cell or model), prints one short message
+  naming the problem and the fix, and exits with status 2; ``--debug`` (or
   ``KDJAX_DEBUG=1``) shows the traceback instead.
 * SIGINT (Ctrl-C) and SIGTERM stop a training run after its current step,
   save a checkpoint, print where it stopped and that the same command resumes,
@@ -92,6 +93,55 @@ def _message(error: BaseException) -> str:
   return text
 
 
+def user_error(error: BaseException) -> BaseException | None:
+  """The user error behind ``error`` (None: a bug, shown with its traceback).
+
+  A config file's error reaches us wrapped: absl re-raises it as an
+  ``IllegalFlagValueError`` while handling ml_collections' ``Error whilst parsing
+  config file`` copy (whose text is the traceback), and ml_collections defers an
+  ``IOError`` of ``get_config`` (e.g. a missing teacher) as ``Configuration is not
+  available ...``, raised from the original on first access.
+  """
+  def config_file_copy(e: BaseException | None) -> bool:
+    return (isinstance(e, (TypeError, ValueError)) and e.__context__ is not None
+            and str(e).startswith('Error whilst parsing config file'))
+
+  while True:
+    if isinstance(error, flags.Error) and config_file_copy(error.__context__):
+      error = error.__context__
+    elif config_file_copy(error):
+      error = error.__context__
+    elif (isinstance(error, OSError) and error.__cause__ is not None
+          and str(error).startswith('Configuration is not available')):
+      error = error.__cause__
+    else:
+      return error if isinstance(error, USER_ERRORS) else None
+
+
+def _report(command: str, error: BaseException) -> None:
+  print(f'{command}: error: {_message(error)}\n(--debug shows the traceback)',
+        file=sys.stderr, flush=True)
+  sys.exit(USER_ERROR_EXIT)
+
+
+def parse_flags(command: str) -> Callable[[list[str]], list[str]]:
+  """absl's flag parser, with a config file's user error reported briefly (exit status 2)."""
+
+  def parse(argv: list[str]) -> list[str]:
+    try:
+      return flags.FLAGS(argv)
+    except Exception as error:  # pylint: disable=broad-except
+      cause = user_error(error)
+      debug = any(a in ('--debug', '--debug=true', '--debug=1', '--debug=True') for a in argv)
+      if cause is None or debug or os.environ.get('KDJAX_DEBUG'):
+        if isinstance(error, flags.Error):
+          return app.parse_flags_with_usage(argv)  # absl's usage message, exit status 1
+        raise
+      _report(command, cause)
+
+  return parse
+
+
 def guarded(main: Callable[[list[str]], None], command: str) -> Callable[[list[str]], None]:
   """``main`` with user errors and interrupts reported briefly (see the module docstring)."""
 
@@ -111,12 +161,11 @@ def guarded(main: Callable[[list[str]], None], command: str) -> Callable[[list[s
       print(f'\n{command}: stopped by {name}; finished runs and saved checkpoints are kept: '
             f'run the same command again to resume', file=sys.stderr, flush=True)
       sys.exit(143 if isinstance(stopped, Terminated) else 130)
-    except USER_ERRORS as error:
-      if _debugging():
+    except Exception as error:  # pylint: disable=broad-except
+      cause = user_error(error)
+      if cause is None or _debugging():
         raise
-      print(f'{command}: error: {_message(error)}\n(--debug shows the traceback)',
-            file=sys.stderr, flush=True)
-      sys.exit(USER_ERROR_EXIT)
+      _report(command, cause)
 
   return wrapped
 
@@ -127,7 +176,7 @@ def run(main: Callable[[list[str]], None], command: str | None = None) -> None:
   sys.argv[:] = resolve_config_argv(sys.argv)
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   signal.signal(signal.SIGTERM, _terminate)
-  app.run(guarded(main, command))
+  app.run(guarded(main, command), flags_parser=parse_flags(command))
 
 
 def define_config_flag(default: str, help_text: str) -> None:

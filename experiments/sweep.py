@@ -266,9 +266,14 @@ def run_table(table: str, root: str, seeds: Sequence[int] | None = None, *,
 
   Raises:
     RuntimeError: some runs failed (the markdown is still written; the message names the runs).
+    ValueError: a ``teacher_cache`` for the ImageNet table (refused before any run), or a task
+      index outside ``[0, num_tasks)``.
   """
   if not 0 <= task_index < num_tasks:
     raise ValueError(f'task_index must be in [0, num_tasks={num_tasks}), got {task_index}')
+  if teacher_cache and any(cell.recipe == 'imagenet' for cell in published.cells_of(table)):
+    raise ValueError('the teacher-logit cache is for the CIFAR tables (ImageNet crops are made on '
+                     'the host, kdjax.teacher_cache): drop --teacher_cache')
   selected = select_cells(table, cells)
   failures = []
   if not collect_only:

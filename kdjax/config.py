@@ -23,6 +23,7 @@ refuses a name that disagrees with them.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, Mapping
 
@@ -113,6 +114,18 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
+def copy_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """An independent, unlocked copy that keeps the field types of the schema.
+
+  ``ConfigDict(config.to_dict())`` would turn every unset placeholder (``data_dir``,
+  ``method``, ``lr``, ...) into a plain None, which ``--config.<field>=<value>`` can then no
+  longer override ("Type NoneType ... is not supported for overriding").
+  """
+  c = copy.deepcopy(config)
+  c.unlock()
+  return c
+
+
 def method_fields() -> tuple[str, ...]:
   """The config fields that define the method (reset before a preset is applied)."""
   return ('ce_weight',) + tuple(methods.config_groups())
@@ -127,7 +140,7 @@ def apply_preset(config: ml_collections.ConfigDict, method: str) -> ml_collectio
   all_presets = methods.presets()
   if method not in all_presets:
     raise ValueError(f'unknown method {method!r}; choose one of {sorted(all_presets)}')
-  c = ml_collections.ConfigDict(config.to_dict())
+  c = copy_config(config)
   schema = get_config()
   for field in method_fields():
     c[field] = schema[field]
@@ -162,7 +175,7 @@ def smoke_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   shape, a random-init teacher unless a checkpoint is given, schedules
   compressed so that the LR decay, the DKD warm-up and the CTKD lambda all move.
   """
-  c = ml_collections.ConfigDict(config.to_dict())
+  c = copy_config(config)
   c.update(dict(smoke=True, epochs=2, batch_size=8, eval_batch_size=16, smoke_examples=16,
                 smoke_steps=2, lr_decay_epochs=(1,), log_every=1, progress_bar=False,
                 checkpoint_keep=2))

@@ -41,6 +41,7 @@ MV2, SV1, SV2 = 'MobileNetV2', 'ShuffleV1', 'ShuffleV2'
 LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
 RECIPES = ('seed001', 'seed002', 'seed000', 'imagenet', 'scratch')
 DEFAULT = 'default'
+KDJAX = 'kdjax'  # the source of a setting that is this codebase's choice, not a paper's value
 
 # Repositories (github.com/...) the sources name.
 MDISTILLER = 'megvii-research/mdistiller'
@@ -133,14 +134,15 @@ IMAGENET_PROTOCOL = {
     'lr_decay_rate': Setting(0.1, _IMAGENET),
     'momentum': Setting(0.9, _IMAGENET),
     'weight_decay': Setting(1e-4, _IMAGENET),
-    'eval_batch_size': Setting(500, f'{DEFAULT}: evaluation batch (any value gives the same '
+    'eval_batch_size': Setting(500, f'{KDJAX}: evaluation batch (any value gives the same '
                                     f'numbers)'),
 }
 # Reproduction cells run float32 at full precision (jax 'highest'): the papers do not say which
 # GPUs they used; pre-Ampere GPUs (V100, seed 000's) compute fp32 exactly, while PyTorch >= 1.7 on
 # Ampere runs fp32 convolutions in TF32 (cudnn.allow_tf32 defaults to True). 'default' (TF32 on
 # GPUs) is the faster alternative.
-PRECISION = Setting('highest', f'{DEFAULT}: full float32 (the papers name no GPU; V100 runs '
+# Its source is kdjax's (not ``default:``, which marks a per-pair value no reference gives).
+PRECISION = Setting('highest', f'{KDJAX}: full float32 (the papers name no GPU; V100 runs '
                                f'were full fp32)')
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Composition (methods.md section 8): every published combination, and two new ones, as calls.
 
 Each combination is built only from kdjax.losses / kdjax.temperature calls and checked against
-a direct numpy formula written out here.
+the float64 numpy formulas of ``tests/references.py``.
 """
 
 import math
@@ -11,85 +11,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import references as ref
+from kdjax import config as config_lib
 from kdjax import losses
+from kdjax import methods
 from kdjax import temperature as tl
 
 B, K = 7, 10   # odd B: the sample and class mask fractions differ (4/7 vs 1/2)
-CTKD_T0 = 1 + 20 / (1 + math.exp(-1))          # 15.6212
-
-
-def np_log_softmax(x):
-  x = np.asarray(x, np.float64)
-  x = x - x.max(-1, keepdims=True)
-  return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
-def np_softmax(x):
-  return np.exp(np_log_softmax(x))
-
-
-def np_z(x):
-  x = np.asarray(x, np.float64)
-  return (x - x.mean(-1, keepdims=True)) / (1e-7 + x.std(-1, ddof=1, keepdims=True))
-
-
-def np_kd(z, v, t):
-  """t^2 sum p_t log(p_t / p_s), t scalar or [B]."""
-  t = np.asarray(t, np.float64)[..., None]
-  p_t = np_softmax(v / t)
-  return t[..., 0] ** 2 * np.sum(p_t * (np.log(p_t) - np_log_softmax(z / t)), -1)
-
-
-def np_dkd(z, v, y, alpha, beta, t):
-  """DKD as decoupled in the paper: alpha*TCKD + beta*KL of the renormalised non-target parts."""
-  t = np.asarray(t, np.float64)[..., None]
-  p_s, p_t = np_softmax(z / t), np_softmax(v / t)
-  rows = np.arange(len(y))
-  b_s = np.stack([p_s[rows, y], 1 - p_s[rows, y]], -1)
-  b_t = np.stack([p_t[rows, y], 1 - p_t[rows, y]], -1)
-  tckd = np.sum(b_t * np.log(b_t / b_s), -1)
-  keep = np.ones_like(p_s, bool)
-  keep[rows, y] = False
-  hat_s = p_s[keep].reshape(len(y), -1)
-  hat_t = p_t[keep].reshape(len(y), -1)
-  hat_s, hat_t = hat_s / hat_s.sum(-1, keepdims=True), hat_t / hat_t.sum(-1, keepdims=True)
-  nckd = np.sum(hat_t * np.log(hat_t / hat_s), -1)
-  return t[..., 0] ** 2 * (alpha * tckd + beta * nckd)
-
-
-def np_wttm(z, v, gamma, weighted=True):
-  p = np_softmax(v) ** gamma
-  u = p.sum(-1)
-  p = p / u[:, None]
-  kl = np.sum(p * (np.log(p) - np_log_softmax(z)), -1)
-  return u * kl if weighted else kl
-
-
-def np_max_logit(z, v):
-  return np.maximum(np_z(z).max(-1), np_z(v).max(-1)) * (1 + math.sqrt(3)) / 2
+CTKD_T0 = ref.ctkd_temperature(1.0)            # 1 + 20 sigmoid(1) = 15.6212
 
 
 def np_mlkd_total(sw, ss, tw, ts, y, t0, ce_w, kd_w, standardize):
   """Released MLKD total loss (CE + kd_weak + kd_strong + cc + bc), t0 scalar or [B]."""
-  prep = np_z if standardize else (lambda x: np.asarray(x, np.float64))
-  inst = lambda s, t, temp: np_kd(prep(s), prep(t), temp).mean()
-  def gram_terms(temp):
-    temp = np.asarray(temp, np.float64).reshape(-1, 1)
-    ps, pt = np_softmax(sw / temp), np_softmax(tw / temp)
-    cc = np.sum((pt.T @ pt - ps.T @ ps) ** 2) / K
-    bc = np.sum((pt @ pt.T - ps @ ps.T) ** 2) / B
-    return cc, bc
-  p = np_softmax(tw)
-  frac_s = np.mean(p.max(-1) <= np.percentile(p.max(-1), 50))
-  frac_c = np.mean(p.sum(0) <= np.percentile(p.sum(0), 50))
-  rows = np.arange(B)
-  total = -ce_w * (np_log_softmax(sw)[rows, y].mean() + np_log_softmax(ss)[rows, y].mean())
-  for temp in (t0, 3.0, 5.0, 2.0, 6.0):
-    cc, bc = gram_terms(temp)
-    total += kd_w * (inst(sw, tw, temp) * frac_s + cc * frac_c + bc * frac_s)
-  for s, t, temp in ((ss, ts, t0), (ss, ts, 3.0), (ss, ts, 5.0), (sw, tw, 2.0), (sw, tw, 6.0)):
-    total += kd_w * inst(s, t, temp)
-  return total
+  return sum(ref.mlkd(sw, ss, tw, ts, y, t0=t0, ce_weight=ce_w, kd_weight=kd_w,
+                      standardize=standardize).values())
 
 
 @pytest.fixture(scope="module")
@@ -108,47 +43,69 @@ def ctkd_temperature():
 
 
 Z = tl.zscore
+rZ = ref.zscore
 
 
-def published_and_new(z, v, y, views, ctkd_t):
-  """(kdjax composition, numpy formula) for every combination; views = (sw, ss, tw, ts)."""
-  tau = tl.max_logit(z, v)
-  mlkd_total = lambda **kw: sum(losses.mlkd(*views, y, ce_weight=0.1, **kw).values())
-  return {
-      "KD": (losses.kd(z, v, temperature=4.0), np_kd(z, v, 4.0)),
-      "KD+LS": (losses.kd(Z(z), Z(v), temperature=2.0), np_kd(np_z(z), np_z(v), 2.0)),
-      "CTKD": (losses.kd(z, v, temperature=ctkd_t), np_kd(z, v, CTKD_T0)),
-      "CTKD+LS": (losses.kd(Z(z), Z(v), temperature=ctkd_t), np_kd(np_z(z), np_z(v), CTKD_T0)),
-      "DKD": (losses.dkd(z, v, y, alpha=1.0, beta=8.0, temperature=4.0),
-              np_dkd(z, v, y, 1.0, 8.0, 4.0)),
-      "DKD+LS": (losses.dkd(Z(z), Z(v), y, alpha=9.0, beta=8.0 * 9, temperature=2.0),
-                 np_dkd(np_z(z), np_z(v), y, 9.0, 72.0, 2.0)),
-      "MLKD": (mlkd_total(temperature=4.0, kd_weight=0.9, standardize=False),
-               np_mlkd_total(*views, y, 4.0, 0.1, 0.9, False)),
-      "MLKD+LS": (mlkd_total(temperature=2.0, kd_weight=9.0, standardize=True),
-                  np_mlkd_total(*views, y, 2.0, 0.1, 9.0, True)),
-      "TTM": (losses.ttm(z, v, gamma=0.1), np_wttm(z, v, 0.1, weighted=False)),
-      "WTTM": (losses.wttm(z, v, gamma=0.1), np_wttm(z, v, 0.1)),
-      "zKD+max-logit": (losses.kd(Z(z), Z(v), temperature=tau),
-                        np_kd(np_z(z), np_z(v), np_max_logit(z, v))),
-      "zDKD+max-logit": (losses.dkd(Z(z), Z(v), y, alpha=1.0, beta=8.0, temperature=tau),
-                         np_dkd(np_z(z), np_z(v), y, 1.0, 8.0, np_max_logit(z, v))),
-      # Two combinations no paper ran:
-      "WTTM+LS": (losses.wttm(Z(z), Z(v), gamma=0.3), np_wttm(np_z(z), np_z(v), 0.3)),
-      "MLKD+max-logit": (
-          mlkd_total(temperature=tl.max_logit(views[0], views[2]), kd_weight=9.0, standardize=True),
-          np_mlkd_total(*views, y, np_max_logit(views[0], views[2]), 0.1, 9.0, True)),
-  }
+def _mlkd_total(views, y, **kw):
+  return sum(losses.mlkd(*views, y, ce_weight=0.1, **kw).values())
 
 
-def test_every_combination_matches_its_formula(data, ctkd_temperature):
+# name: (kdjax composition, numpy formula), both of (z, v, y, views, ctkd_t); views = (sw, ss, tw, ts).
+COMBINATIONS = {
+    "KD": (lambda z, v, y, views, t: losses.kd(z, v, temperature=4.0),
+           lambda z, v, y, views: ref.kd(z, v, 4.0)),
+    "KD+LS": (lambda z, v, y, views, t: losses.kd(Z(z), Z(v), temperature=2.0),
+              lambda z, v, y, views: ref.kd(rZ(z), rZ(v), 2.0)),
+    "CTKD": (lambda z, v, y, views, t: losses.kd(z, v, temperature=t),
+             lambda z, v, y, views: ref.kd(z, v, CTKD_T0)),
+    "CTKD+LS": (lambda z, v, y, views, t: losses.kd(Z(z), Z(v), temperature=t),
+                lambda z, v, y, views: ref.kd(rZ(z), rZ(v), CTKD_T0)),
+    "DKD": (lambda z, v, y, views, t: losses.dkd(z, v, y, alpha=1.0, beta=8.0, temperature=4.0),
+            lambda z, v, y, views: ref.dkd(z, v, y, 1.0, 8.0, 4.0)),
+    "DKD+LS": (lambda z, v, y, views, t: losses.dkd(Z(z), Z(v), y, alpha=9.0, beta=8.0 * 9,
+                                                    temperature=2.0),
+               lambda z, v, y, views: ref.dkd(rZ(z), rZ(v), y, 9.0, 72.0, 2.0)),
+    "MLKD": (lambda z, v, y, views, t: _mlkd_total(views, y, temperature=4.0, kd_weight=0.9,
+                                                   standardize=False),
+             lambda z, v, y, views: np_mlkd_total(*views, y, 4.0, 0.1, 0.9, False)),
+    "MLKD+LS": (lambda z, v, y, views, t: _mlkd_total(views, y, temperature=2.0, kd_weight=9.0,
+                                                      standardize=True),
+                lambda z, v, y, views: np_mlkd_total(*views, y, 2.0, 0.1, 9.0, True)),
+    "TTM": (lambda z, v, y, views, t: losses.ttm(z, v, gamma=0.1),
+            lambda z, v, y, views: ref.ttm(z, v, 0.1)),
+    "WTTM": (lambda z, v, y, views, t: losses.wttm(z, v, gamma=0.1),
+             lambda z, v, y, views: ref.wttm(z, v, 0.1)),
+    "zKD+max-logit": (lambda z, v, y, views, t: losses.kd(Z(z), Z(v), temperature=tl.max_logit(z, v)),
+                      lambda z, v, y, views: ref.kd(rZ(z), rZ(v), ref.max_logit(z, v))),
+    "zDKD+max-logit": (lambda z, v, y, views, t: losses.dkd(Z(z), Z(v), y, alpha=1.0, beta=8.0,
+                                                            temperature=tl.max_logit(z, v)),
+                       lambda z, v, y, views: ref.dkd(rZ(z), rZ(v), y, 1.0, 8.0, ref.max_logit(z, v))),
+    # Two combinations no paper ran:
+    "WTTM+LS": (lambda z, v, y, views, t: losses.wttm(Z(z), Z(v), gamma=0.3),
+                lambda z, v, y, views: ref.wttm(rZ(z), rZ(v), 0.3)),
+    "MLKD+max-logit": (
+        lambda z, v, y, views, t: _mlkd_total(views, y, temperature=tl.max_logit(views[0], views[2]),
+                                              kd_weight=9.0, standardize=True),
+        lambda z, v, y, views: np_mlkd_total(*views, y, ref.max_logit(views[0], views[2]), 0.1, 9.0,
+                                             True)),
+}
+
+
+@pytest.mark.parametrize('name', COMBINATIONS)
+def test_every_combination_matches_its_formula(data, ctkd_temperature, name):
   sw, ss, tw, ts, y = data
-  combos = published_and_new(sw, tw, y, (sw, ss, tw, ts), ctkd_temperature)
-  assert len(combos) == 14
-  for name, (ours, expected) in combos.items():
-    np.testing.assert_allclose(ours, expected, rtol=2e-4, atol=1e-5, err_msg=name)
-  # The temperature policies do matter (the combinations are not all the same number).
-  assert not np.allclose(combos["KD+LS"][0], combos["zKD+max-logit"][0], rtol=1e-2)
+  ours, formula = COMBINATIONS[name]
+  np.testing.assert_allclose(ours(sw, tw, y, (sw, ss, tw, ts), ctkd_temperature),
+                             formula(sw, tw, y, (sw, ss, tw, ts)), rtol=2e-4, atol=1e-5)
+
+
+def test_the_temperature_policies_matter(data):
+  """The combinations are not all the same number: LS's tau 2 vs the max-logit tau."""
+  sw, _, tw, _, y = data
+  ls = COMBINATIONS["KD+LS"][0](sw, tw, y, None, None)
+  max_logit = COMBINATIONS["zKD+max-logit"][0](sw, tw, y, None, None)
+  assert len(COMBINATIONS) == 14
+  assert not np.allclose(ls, max_logit, rtol=1e-2)
 
 
 def test_ls_is_kd_with_per_sample_teacher_and_student_temperatures(data):
@@ -189,8 +146,8 @@ def test_ctkd_gradient_reaches_theta_through_grl(data):
 
     grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, z64)
   step = 1e-3   # d loss / d T by a float64 central difference of the numpy formula
-  d_loss_d_t = (np_kd(np_z(z), np_z(v), CTKD_T0 + step).mean()
-                - np_kd(np_z(z), np_z(v), CTKD_T0 - step).mean()) / (2 * step)
+  d_loss_d_t = (ref.kd(rZ(z), rZ(v), CTKD_T0 + step).mean()
+                - ref.kd(rZ(z), rZ(v), CTKD_T0 - step).mean()) / (2 * step)
   sigmoid_grad = 20 / (1 + math.exp(-1)) * (1 - 1 / (1 + math.exp(-1)))
   assert float(grads[0]["params"]["theta"]) == pytest.approx(
       -0.5 * float(d_loss_d_t) * sigmoid_grad, rel=1e-4)
@@ -237,6 +194,7 @@ def test_trainer_style_composition_is_a_few_lines(data):
         assert np.all(np.isfinite(value)) and np.all(np.asarray(value) >= -1e-6)
 
 
+@pytest.mark.slow
 def test_standardized_compositions_finite_for_extreme_constant_and_bfloat16(data):
   """LS and max-logit (z-score inside) stay finite: eps keeps std 0 finite, tau has a floor."""
   _, _, _, _, y = data
@@ -265,3 +223,54 @@ def test_standardized_compositions_finite_for_extreme_constant_and_bfloat16(data
     assert np.isfinite(float(value)), case
     assert np.all(np.isfinite(np.asarray(grad_z, np.float32))), case
     assert np.isfinite(float(grad_params["params"]["theta"])), case
+
+
+POLICIES = ('fixed', 'ctkd', 'max_logit')
+BASES = ('kd', 'dkd', 'wttm')
+
+
+def _composed_config(policy, base, standardize):
+  """A config selecting LS x policy x base loss (weight 2, CE 0.3, T 3 / gamma 0.25, beta 8)."""
+  config = config_lib.get_config()
+  config.logit.loss, config.logit.policy, config.logit.standardize = base, policy, standardize
+  config.logit.weight, config.ce_weight, config.logit.temperature = 2.0, 0.3, 3.0
+  config.ttm.gamma = 0.25
+  config.ctkd.variant = 'instance'  # per-example T, 1 + 20 sigmoid(1) for every row at init
+  return config_lib.validate(config)
+
+
+def test_every_composition_has_its_own_name():
+  names = {(p, b, s): _composed_config(p, b, s).method
+           for p in POLICIES for b in BASES for s in (False, True)}
+  assert len(set(names.values())) == len(names) == 18
+  assert names['ctkd', 'wttm', True] == 'ctkd_wttm_ls'
+  assert names['max_logit', 'wttm', False] == 'wttm_maxlogit_raw'
+
+
+@pytest.mark.parametrize('standardize', [False, True], ids=['raw', 'ls'])
+@pytest.mark.parametrize('base', BASES)
+@pytest.mark.parametrize('policy', POLICIES)
+def test_config_composition_is_the_formula(data, policy, base, standardize):
+  """``methods.build(config)``: CE 0.3 + 2 * mean(base(LS?(z), LS?(v); T of the policy)).
+
+  kdjax/methods/logit.py: the term's weight multiplies DKD's alpha and beta (the LS release's
+  convention) and is TTM/WTTM's beta; TTM's gamma is 1 / T; max-logit's T comes from the raw
+  logits (z-scored inside); CTKD's instance MLP starts at T = 1 + 20 sigmoid(1) for every row.
+  """
+  z, _, v, _, y = data
+  config = _composed_config(policy, base, standardize)
+  distillation = methods.build(config)
+  inputs = methods.StepInputs(student=methods.Outputs(jnp.asarray(z)), labels=jnp.asarray(y),
+                              teacher=methods.Outputs(jnp.asarray(v)))
+  variables = distillation.init(jax.random.key(0), inputs)
+  loss, metrics = distillation.apply(variables, inputs)
+  t = {'fixed': 1 / 0.25 if base == 'wttm' else 3.0, 'ctkd': np.full(B, CTKD_T0),
+       'max_logit': ref.max_logit(z, v)}[policy]
+  zs, vs = (rZ(z), rZ(v)) if standardize else (z, v)
+  per_example = {'kd': lambda: ref.kd(zs, vs, t),
+                 'dkd': lambda: ref.dkd(zs, vs, y, 1.0, 8.0, t),  # w dkd(1, 8) = dkd(w, 8w)
+                 'wttm': lambda: ref.wttm(zs, vs, 1 / np.asarray(t))}[base]()
+  expected_kd = 2.0 * per_example.mean()
+  np.testing.assert_allclose(metrics['kd'], expected_kd, rtol=2e-5)
+  np.testing.assert_allclose(loss, 0.3 * ref.cross_entropy(z, y).mean() + expected_kd, rtol=2e-5)
+  np.testing.assert_allclose(metrics['temperature_mean'], np.mean(t), rtol=1e-5)

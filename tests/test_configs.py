@@ -1,26 +1,29 @@
-"""Tests of experiments/published.py and experiments/configs/: every published cell has a config that builds.
+"""Tests of experiments/published.py, experiments/configs/ and kdjax.recipes: every published cell has a
+config that builds, with the published settings of its recipe, each value with its source.
 
 `RESULTS_MD` is the text of spec/results.md (the published numbers); it is parsed here independently of
-`experiments/published.py` and every number is checked against the data there.
+`experiments/published.py` and every number is checked against the data there. The pinned settings cite
+the source `kdjax/recipes.py` records for them (and the test checks that source string).
 """
 
+import functools
 import importlib.util
 import os
 import re
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from experiments import imagenet
 from experiments import published
 from experiments import sweep
 from experiments.configs import common
 from kdjax import config as kdjax_config
 from kdjax import methods
 from kdjax import models
+from kdjax import recipes
+from kdjax import steps
 from kdjax import train
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'configs')
@@ -158,9 +161,9 @@ def parse_results_md(text):
 
 def _group(cell):
   if cell.table == 'seed001_table4':
-    return 'seed001_t4', (cell.overrides['preprocess'], cell.overrides['w_kd'])
+    return 'seed001_t4', (cell.overrides['preprocess'], cell.overrides['logit.weight'])
   if cell.table == 'seed000_table4':
-    return 'seed000_t4', cell.overrides['w_kd']
+    return 'seed000_t4', cell.overrides['logit.weight']
   if cell.table == 'seed001_table5':
     return 'seed001_t5', None
   return cell.table.split('_')[0], None
@@ -207,6 +210,18 @@ def test_table_split_and_swapped_rows():
     published.cells_of('table9')
 
 
+def test_seed001_table1_is_distinct_and_table2_same_architecture():
+  """Sun et al. 2024 Sec. 5.1: Table 1 = distinct architectures, Table 2 = identical ones."""
+  table1, table2 = common.cells('seed001_table1'), common.cells('seed001_table2')
+  assert 'resnet32x4-ShuffleV2-kd' in table1 and 'resnet32x4-ShuffleV2-kd' not in table2
+  assert 'resnet32x4-resnet8x4-kd' in table2 and 'resnet32x4-resnet8x4-kd' not in table1
+  for number in (1, 2):
+    cells = published.cells_of(f'seed001_table{number}')
+    assert len(cells) == 7 * 8 and all(c.source.endswith(f'Table {number}') for c in cells)
+    same = {recipes.family(c.teacher) == recipes.family(c.student) for c in cells}
+    assert same == {number == 2}
+
+
 def _config_module(table):
   spec = importlib.util.spec_from_file_location(f'config_{table}', os.path.join(CONFIG_DIR, f'{table}.py'))
   module = importlib.util.module_from_spec(spec)
@@ -223,11 +238,22 @@ def test_config_file_lists_cells_and_documents_them(table):
   assert text == common.config_file_text(table), 'stale file: run python -m experiments.configs.common'
   assert module.__doc__ == common.render_docstring(table)
   for cell in published.cells_of(table):
-    row = f'| {cell.cell} | {cell.pair} | {cell.column} | {published.format_number(cell.top1)} |'
+    row = (f'| {cell.cell} | {cell.pair} | {cell.column} | {published.format_number(cell.top1)} |'
+           + (f' {published.format_number(cell.top5)} |' if cell.top5 is not None else ''))
     assert row in module.__doc__
+  assert f'({"/".join(map(str, sorted({c.runs for c in published.cells_of(table)})))} run(s) per cell' \
+      in module.__doc__
 
 
-NEEDS_OPTION = {f'{p}-w{w:g}' for p in ('center', 'scale') for w in (0.9, 3, 6, 9, 12, 15, 18)}
+# Seed 001 Table 4 columns: the pre-process replaces LS's z-score; the derived name says which.
+TABLE4_NAMES = {'none': 'kd', 'center': 'kd_lscenter', 'scale': 'kd_lsscale', 'zscore': 'kd_ls'}
+
+
+def derived_name(cell):
+  """The method name the trainer derives for a cell (its preset's, but for Table 4's columns)."""
+  if cell.table == 'seed001_table4':
+    return TABLE4_NAMES[cell.overrides['preprocess']]
+  return cell.method
 
 
 @pytest.mark.parametrize('table', published.table_names())
@@ -235,112 +261,334 @@ def test_every_cell_builds_a_valid_config(table):
   module = _config_module(table)
   for cell in published.cells_of(table):
     config = module.get_config(cell.cell)
-    if table == 'seed001_table4' and cell.cell in NEEDS_OPTION:  # "z - mean" / "z / std" columns
-      assert config.standardize and config.ls_center == cell.cell.startswith('center')
-      assert config.ls_scale == cell.cell.startswith('scale')
-    kdjax_config.validate(config)
-    assert config.method == cell.method and config.student == cell.student
-    if cell.teacher:
-      assert config.teacher == cell.teacher
+    assert config.method is None, cell.cell  # the command derives it after --config.* overrides
+    if table == 'seed001_table4':  # "z", "z - mean", "z / std", "LS" columns
+      preprocess = cell.overrides['preprocess']
+      assert config.logit.standardize == (preprocess != 'none')
+      if config.logit.standardize:
+        assert (config.ls.center, config.ls.scale) == (preprocess != 'scale', preprocess != 'center')
+    assert kdjax_config.validate(config).method == derived_name(cell), cell.cell
+    assert config.student == cell.student and config.teacher == (cell.teacher or '')
     smoke = module.get_config(f'{cell.cell},runlocal')
-    assert smoke.smoke and smoke.epochs == 2 and not config.smoke
+    assert smoke.smoke and smoke.epochs == 2 and not config.smoke and smoke.method is None
     assert kdjax_config.flatten(smoke.to_dict()).keys() == kdjax_config.flatten(config.to_dict()).keys()
 
 
-def test_cell_settings_come_from_the_tables_and_the_overrides():
-  c = _config_module('seed001_table1').get_config('resnet110-resnet20-kd_ls')
-  assert (c.standardize, c.temperature, c.kd_weight, c.ce_weight) == (True, 4.0, 12.0, 0.1)
-  c = _config_module('seed001_table2').get_config('resnet32x4-ShuffleV2-mlkd')
+def test_cell_settings_come_from_the_tables_and_the_overrides(tmp_path):
+  c = _config_module('seed001_table2').get_config('resnet110-resnet20-kd_ls')
+  assert (c.logit.standardize, c.logit.temperature, c.logit.weight, c.ce_weight) == (True, 4.0, 12.0, 0.1)
+  c = _config_module('seed001_table1').get_config('resnet32x4-ShuffleV2-mlkd')
   assert (c.epochs, c.lr) == (960, 0.01)
   c = _config_module('seed001_table4').get_config('none-w12')
-  assert (c.standardize, c.temperature, c.kd_weight, c.ce_weight) == (False, 2.0, 12.0, 0.1)
+  assert (c.logit.standardize, c.logit.temperature, c.logit.weight, c.ce_weight) == (False, 2.0, 12.0, 0.1)
   c = _config_module('seed001_table4').get_config('zscore-w0.9')
-  assert (c.standardize, c.temperature, c.kd_weight, c.ce_weight) == (True, 2.0, 0.9, 0.1)
+  assert (c.logit.standardize, c.logit.temperature, c.logit.weight, c.ce_weight) == (True, 2.0, 0.9, 0.1)
   c = _config_module('seed000_table4').get_config('w15')
-  assert (c.temperature_policy, c.ce_weight, c.kd_weight) == ('max_logit', 1.0, 15.0)
+  assert (c.logit.policy, c.ce_weight, c.logit.weight) == ('max_logit', 1.0, 15.0)
   c = _config_module('seed002_ttm').get_config('wrn_40_2-ShuffleV1-wttm')
-  assert (c.loss, c.ttm_gamma, c.kd_weight, c.ce_weight) == ('wttm', 0.3, 3.0, 1.0)
+  assert (c.logit.loss, c.ttm.gamma, c.logit.weight, c.ce_weight) == ('wttm', 0.3, 3.0, 1.0)
   c = _config_module('imagenet').get_config('resnet50-MobileNetV1-dkd')
-  assert (c.epochs, c.batch_size, c.lr, c.weight_decay) == (100, 256, 0.1, 1e-4)
+  assert (c.epochs, c.batch_size, c.lr, c.weight_decay) == (100, 512, 0.2, 1e-4)
   assert tuple(c.lr_decay_epochs) == (30, 60, 90) and c.dataset == 'imagenet2012'
-  assert (c.dkd_beta, c.temperature, c.warmup_epochs) == (2.0, 1.0, 1)
-  c = _config_module('seed001_table1').get_config('vgg13-vgg8-kd,teachers=/ckpts/')
-  assert c.teacher_checkpoint == '/ckpts/vgg13_vanilla/ckpt_epoch_240.pth'
+  assert (c.dkd.beta, c.logit.temperature, c.dkd.warmup_epochs) == (2.0, 1.0, 1)
+  released = tmp_path / 'vgg13_vanilla' / 'ckpt_epoch_240.pth'
+  released.parent.mkdir()
+  released.write_bytes(b'')
+  c = _config_module('seed001_table2').get_config(f'vgg13-vgg8-kd,teachers={tmp_path}')
+  assert c.teacher_checkpoint == str(released)
+  with pytest.raises(FileNotFoundError, match='no resnet32x4 teacher in'):
+    _config_module('seed001_table2').get_config(f'resnet32x4-resnet8x4-kd,teachers={tmp_path}')
   with pytest.raises(ValueError, match='unknown config option'):
-    _config_module('seed001_table1').get_config('vgg13-vgg8-kd,fast')
+    _config_module('seed001_table2').get_config('vgg13-vgg8-kd,fast')
   with pytest.raises(published.UnknownCellError):
-    _config_module('seed001_table1').get_config('vgg13-vgg9-kd')
+    _config_module('seed001_table2').get_config('vgg13-vgg9-kd')
 
 
-def test_cells_without_published_pair_settings_are_marked():
-  defaults = {(c.table, c.cell) for c in published.all_cells()
-              if c.table != 'seed001_table4' and not common.uses_published_settings(c)}
-  assert ('seed001_table1', 'resnet110-resnet20-dkd') in defaults
-  assert ('seed000_table1', 'wrn_40_2-MobileNetV2-ttm') in defaults
-  assert ('seed001_table5', 'wrn_40_2-wrn_16_2-dkd') not in defaults
-  doc = _config_module('seed001_table1').__doc__
-  assert '| resnet110-resnet20-dkd | resnet110 -> resnet20 | DKD | 71.06 | defaults |' in doc
+# ------------------------------------------------------------------------------------------------
+# Every cell's resolved settings and sources (kdjax.recipes through experiments.configs.common).
+@functools.cache
+def resolved_cells():
+  """``{(table, cell): (PublishedCell, recipes.Resolved)}`` of every published cell."""
+  return {(c.table, c.cell): (c, common.resolve(c)) for c in published.all_cells()}
+
+
+def cells_where(table_prefix, method, pair=None):
+  out = [(c, r) for (t, _), (c, r) in resolved_cells().items()
+         if t.startswith(table_prefix) and c.method == method
+         and (pair is None or (c.teacher, c.student) == pair)]
+  assert out, (table_prefix, method, pair)
+  return out
+
+
+def setting(table, cell, field):
+  """(value, source) of one dotted field of a cell."""
+  _, resolved = resolved_cells()[table, cell]
+  return kdjax_config.flatten(resolved.config.to_dict())[field], resolved.sources.get(field, '')
+
+
+# The pairs of seed 001 Tables 1-2 and the DKD beta the references give each: mdistiller's
+# configs/cifar100/dkd/<pair>.yaml (8 where the file has no BETA: cfg.py), and for the five pairs
+# only the LS paper ran, the beta0 in the name of the LS release's DKD log of the pair.
+DKD_BETA = {('resnet32x4', 'resnet8x4'): 8.0, ('vgg13', 'vgg8'): 6.0, ('wrn_40_2', 'wrn_40_1'): 6.0,
+            ('wrn_40_2', 'wrn_16_2'): 6.0, ('resnet56', 'resnet20'): 2.0, ('resnet110', 'resnet32'): 2.0,
+            ('resnet32x4', 'ShuffleV2'): 8.0, ('vgg13', 'MobileNetV2'): 6.0,
+            ('ResNet50', 'MobileNetV2'): 8.0,
+            # LS-only pairs: logs/DKD/dkd,<teacher>,<student>,<tau>,<w>,<beta0>.txt
+            ('resnet110', 'resnet20'): 2.0, ('resnet32x4', 'wrn_16_2'): 2.0, ('resnet32x4', 'wrn_40_2'): 8.0,
+            ('wrn_40_2', 'resnet8x4'): 2.0, ('wrn_40_2', 'MobileNetV2'): 2.0}
+LS_ONLY_PAIRS = (('resnet110', 'resnet20'), ('resnet32x4', 'wrn_16_2'), ('resnet32x4', 'wrn_40_2'),
+                 ('wrn_40_2', 'resnet8x4'), ('wrn_40_2', 'MobileNetV2'))
+
+
+def test_seed001_dkd_beta_of_every_pair():
+  """mdistiller configs/cifar100/dkd/*.yaml; the LS-only pairs: the LS DKD log names (beta0)."""
+  cells = cells_where('seed001_table', 'dkd')
+  assert len(cells) == 14 + 6  # Tables 1-2 and Table 5
+  for cell, resolved in cells:
+    if cell.table == 'seed001_table5':
+      continue
+    pair = (cell.teacher, cell.student)
+    assert resolved.config.dkd.beta == DKD_BETA[pair], pair
+    source = resolved.sources['dkd.beta']
+    if pair in LS_ONLY_PAIRS:
+      assert f'logit-standardization-KD logs/DKD/dkd,{pair[0]},{pair[1]},' in source, source
+    else:
+      assert 'mdistiller configs/cifar100/dkd/' in source, source
+
+
+def test_ctkd_ls_uses_the_released_logs_temperature_range():
+  """LS logs/CTKD/ctkd,*,2,9.txt: T(epoch 1) 22.3-30.4, min 2.0013, so T = 2 + 40 sigmoid(theta)."""
+  cells = cells_where('seed001_table', 'ctkd_ls')
+  assert len(cells) == 14
+  for cell, resolved in cells:
+    c = resolved.config
+    assert (c.ctkd.t_start, c.ctkd.t_range) == (2.0, 40.0), cell.cell
+    assert 'logs/CTKD' in resolved.sources['ctkd.t_start'] and 'logs/CTKD' in resolved.sources['ctkd.t_range']
+    assert (c.logit.policy, c.logit.standardize, c.ce_weight, c.logit.weight) == ('ctkd', True, 0.1, 9.0)
+
+
+def test_plain_ctkd_and_seed000_zctkd_use_the_released_code_range():
+  """zhengli97/CTKD train_student.py (t_start 1, t_end 20); seed 000 Table 3 zCTKD (CE 0.1, KD 9,
+  its tau 4 the inert --kd_T of the LS release's CTKD code, which keeps t_start 1, t_end 20)."""
+  plain = cells_where('seed001_table', 'ctkd')
+  assert len(plain) == 14
+  for cell, resolved in plain:
+    c = resolved.config
+    assert (c.ctkd.t_start, c.ctkd.t_range, c.ctkd.lambda_epochs) == (1.0, 20.0, 10), cell.cell
+    assert (c.ce_weight, c.logit.weight, c.logit.standardize) == (0.1, 0.9, False)
+    assert resolved.sources['ctkd.t_start'].startswith('zhengli97/CTKD')
+  zctkd = cells_where('seed000_table', 'ctkd_ls')
+  assert len(zctkd) == 14
+  for cell, resolved in zctkd:
+    c = resolved.config
+    assert (c.ctkd.t_start, c.ctkd.t_range, c.ce_weight, c.logit.weight) == (1.0, 20.0, 0.1, 9.0)
+    assert 'Matsuyama et al. 2025, Table 3' in resolved.sources['ctkd.t_start']
+    assert resolved.sources['ce_weight'] == 'Matsuyama et al. 2025, Table 3'
+
+
+def test_mlkd_recipe():
+  """MLKD repo configs/cifar100/ours (CVPR'23 state): T0 4, CE 0.1, KD 0.9, 480 epochs (960 for
+  ShuffleV1/V2 students), lr 0.025 (0.01 MobileNet/ShuffleNet); LS configs/cifar100/mlkd and its
+  logs/MLKD/mlkd,<teacher>,<student>,2,<w>.txt for MLKD+LS; both releases draw the strong view's
+  crop independently."""
+  assert kdjax_config.get_config().mlkd.strong_crop == 'independent'
+  for method in ('mlkd', 'mlkd_ls'):
+    for cell, resolved in cells_where('seed001_table', method):
+      assert resolved.config.mlkd.strong_crop == 'independent'
+      assert resolved.config.epochs == (960 if cell.student == 'ShuffleV2' else 480), cell.cell
+  for cell, resolved in cells_where('seed001_table', 'mlkd'):
+    c = resolved.config
+    assert (c.logit.temperature, c.ce_weight, c.logit.weight) == (4.0, 0.1, 0.9)
+  assert setting('seed001_table2', 'vgg13-vgg8-mlkd', 'lr')[0] == 0.025
+  assert setting('seed001_table2', 'vgg13-vgg8-mlkd', 'epochs')[0] == 480
+  assert 'configs/cifar100/ours' in setting('seed001_table2', 'vgg13-vgg8-mlkd', 'lr')[1]
+  lr, source = setting('seed001_table2', 'vgg13-vgg8-mlkd_ls', 'lr')
+  assert lr == 0.01 and 'logs/MLKD/mlkd,vgg13,vgg8,2,6.txt' in source
+  assert setting('seed001_table2', 'vgg13-vgg8-mlkd_ls', 'logit.weight')[0] == 6.0
+  for method in ('mlkd', 'mlkd_ls'):
+    lr, source = setting('seed001_table1', f'wrn_40_2-MobileNetV2-{method}', 'lr')
+    assert lr == 0.005 and 'configs/cifar100/mlkd/wrn_40_2_MobileNetV2.yaml' in source
+    epochs, source = setting('seed001_table1', f'resnet32x4-ShuffleV2-{method}', 'epochs')
+    assert epochs == 960 and ('res32x4_shuv2.yaml' in source or 'resnet32x4_ShuffleV2.yaml' in source)
+
+
+SEED000_T3 = 'Matsuyama et al. 2025, Table 3'
+
+
+def test_seed000_uses_its_own_table3_for_every_pair():
+  """Seed 000 Table 3: zKD 0.1/9/tau 2, zDKD 1/1/tau 4 (beta = the pair's DKD beta0), zKD+Ours
+  0.1/9, zDKD+Ours 1/9, TTM and WTTM 1/1 with coefficient (gamma) 0.2, for every pair."""
+  expected = {'kd_ls': {'ce_weight': 0.1, 'logit.weight': 9.0, 'logit.temperature': 2.0},
+              'dkd_ls': {'ce_weight': 1.0, 'logit.weight': 1.0, 'logit.temperature': 4.0},
+              'kd_maxlogit': {'ce_weight': 0.1, 'logit.weight': 9.0},
+              'dkd_maxlogit': {'ce_weight': 1.0, 'logit.weight': 9.0},
+              'ttm': {'ce_weight': 1.0, 'logit.weight': 1.0, 'ttm.gamma': 0.2},
+              'wttm': {'ce_weight': 1.0, 'logit.weight': 1.0, 'ttm.gamma': 0.2}}
+  for method, values in expected.items():
+    cells = [(c, r) for c, r in cells_where('seed000_table', method) if c.table != 'seed000_table4']
+    assert len(cells) == (7 if method == 'wttm' else 14), method
+    for cell, resolved in cells:
+      flat = kdjax_config.flatten(resolved.config.to_dict())
+      for field, value in values.items():
+        assert flat[field] == value, (cell.cell, field)
+        assert resolved.sources[field].startswith(SEED000_T3), (cell.cell, field)
+      if method.startswith('dkd'):
+        assert flat['dkd.beta'] == DKD_BETA[cell.teacher, cell.student], cell.cell
+  # resnet110 -> resnet20: seed 000's zKD is tau 2 / weight 9, seed 001's KD+LS (4, 12).
+  assert setting('seed000_table2', 'resnet110-resnet20-kd_ls', 'logit.temperature')[0] == 2.0
+  assert setting('seed001_table2', 'resnet110-resnet20-kd_ls', 'logit.weight')[0] == 12.0
+  assert setting('seed001_table2', 'resnet110-resnet20-kd_ls', 'logit.temperature')[0] == 4.0
+  assert setting('seed000_table1', 'wrn_40_2-MobileNetV2-kd_ls', 'lr')[0] == 0.01
+  assert setting('seed000_table1', 'resnet32x4-ShuffleV2-ttm', 'lr')[0] == 0.01
+  assert setting('seed000_table2', 'resnet56-resnet20-ttm', 'lr') == (
+      0.05, f'{SEED000_T3} (lr 0.05, 0.01 for MobileNetV2 and ShuffleNetV2 students)')
+
+
+IN_R18, IN_MV1 = 'resnet34-resnet18', 'resnet50-MobileNetV1'
+
+
+def test_imagenet_protocol_and_methods():
+  """mdistiller configs/imagenet/r34_r18/kd.yaml SOLVER (batch 512, lr 0.2, 100 epochs, x0.1 at
+  30/60/90, wd 1e-4; KD T 1, 0.5/0.5); DKD r34_r18/dkd.yaml beta 0.5, r50_mv1/dkd.yaml 2.0 (T 1,
+  warm-up 1); MLKD configs/imagenet kd_ours.yaml lr 0.1 / 0.2 (T 1, 0.5/0.5); LS README (T 2,
+  weight 9); CTKD scripts/run_imagenet_distill.sh (batch 256, lr 0.1, 120 epochs, lambda over 5
+  epochs); WTTM: Zheng & Yang A.4 (gamma, beta) and the torchdistill recipe (batch 256, lr 0.1)."""
+  for pair in (IN_R18, IN_MV1):
+    for method in ('kd', 'kd_ls', 'dkd', 'dkd_ls', 'mlkd', 'mlkd_ls'):
+      c = resolved_cells()['imagenet', f'{pair}-{method}'][1].config
+      assert c.dataset == 'imagenet2012' and c.epochs == 100 and c.weight_decay == 1e-4
+      assert tuple(c.lr_decay_epochs) == (30, 60, 90) and c.batch_size == 512
+      if not method.startswith('mlkd'):
+        assert c.lr == 0.2, (pair, method)
+  def get(cell, *fields):
+    return [setting('imagenet', cell, field)[0] for field in fields]
+
+  t_ce_w = ('logit.temperature', 'ce_weight', 'logit.weight')
+  for pair in (IN_R18, IN_MV1):
+    assert get(f'{pair}-kd', *t_ce_w) == [1, 0.5, 0.5]
+    assert get(f'{pair}-kd_ls', *t_ce_w) == [2, 1, 9]
+    assert get(f'{pair}-dkd', 'logit.temperature', 'dkd.warmup_epochs', 'ce_weight') == [1, 1, 1]
+    assert get(f'{pair}-dkd_ls', 'logit.temperature', 'logit.weight') == [2, 9]
+    assert get(f'{pair}-mlkd', *t_ce_w) == [1, 0.5, 0.5]
+    assert get(f'{pair}-mlkd_ls', 'logit.temperature', 'logit.weight') == [2, 9]
+    assert get(f'{pair}-ctkd', 'batch_size', 'lr', 'epochs', 'ctkd.lambda_epochs') == [256, 0.1, 120, 5]
+    assert get(f'{pair}-wttm', 'batch_size', 'lr', 'ce_weight') == [256, 0.1, 1.0]
+    assert 'configs/imagenet/r34_r18/kd.yaml' in setting('imagenet', f'{pair}-kd', 'batch_size')[1]
+    assert 'run_imagenet_distill.sh' in setting('imagenet', f'{pair}-ctkd', 'batch_size')[1]
+    assert 'torchdistill' in setting('imagenet', f'{pair}-wttm', 'batch_size')[1]
+  assert get(f'{IN_R18}-dkd', 'dkd.beta') + get(f'{IN_MV1}-dkd', 'dkd.beta') == [0.5, 2.0]
+  assert 'dkd.yaml' in setting('imagenet', f'{IN_R18}-dkd', 'dkd.beta')[1]
+  assert get(f'{IN_R18}-mlkd', 'lr') + get(f'{IN_MV1}-mlkd', 'lr') == [0.1, 0.2]
+  assert 'kd_ours.yaml' in setting('imagenet', f'{IN_R18}-mlkd', 'lr')[1]
+  assert get(f'{IN_R18}-wttm', 'ttm.gamma', 'logit.weight') == [0.8, 1.6]
+  assert get(f'{IN_MV1}-wttm', 'ttm.gamma', 'logit.weight') == [0.7, 3.5]
+  assert 'Appendix A.4' in setting('imagenet', f'{IN_MV1}-wttm', 'ttm.gamma')[1]
+
+
+def test_table5_cells_without_references_are_marked_defaults():
+  """Seed 001 Table 5 (teachers -> wrn_16_2): no config or log but for wrn_40_2 -> wrn_16_2; the
+  other teachers' DKD beta / LS settings are defaults by analogy (TABLE_NOTES), marked 'defaults'."""
+  status = {c.cell: common.settings_status(c) for c in published.cells_of('seed001_table5')}
+  for cell in published.cells_of('seed001_table5'):
+    expected = 'published' if cell.teacher == 'wrn_40_2' or cell.method == 'kd' else 'defaults'
+    assert status[cell.cell] == expected, cell.cell
+  doc = _config_module('seed001_table5').__doc__
+  assert '| vgg13-wrn_16_2-dkd | vgg13 -> wrn_16_2 | DKD | 75.45 | defaults |' in doc
+  assert '| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | published |' in doc
+  beta, source = setting('seed001_table5', 'ResNet50-wrn_16_2-dkd', 'dkd.beta')
+  assert beta == 8.0 and source.startswith('default: no source for this pair (seed 001 Table 5)')
+
+
+def test_every_other_cell_uses_published_settings():
+  defaults = {(c.table, c.cell) for c, _ in resolved_cells().values()
+              if c.table != 'seed001_table5' and common.settings_status(c) != 'published'}
+  assert defaults == set()
+  assert common.uses_published_settings(published.lookup('seed001_table2', 'resnet110-resnet20-dkd'))
+
+
+def test_every_source_is_given_and_defaults_only_where_documented():
+  """Every value a cell sets has a non-empty source; a 'default' source only in Table 5 (no reference
+  for those pairs) or as a table's documented fallback."""
+  fallbacks = {t.fallback[1] for t in vars(recipes).values()
+               if isinstance(t, recipes.PairTable) and t.fallback is not None}
+  assert len(fallbacks) == 5  # DKD beta, KD+LS, MLKD, MLKD+LS, TTM = WTTM (r32x4 -> r8x4 row)
+  for (table, name), (cell, resolved) in resolved_cells().items():
+    rows = recipes.describe(resolved)
+    assert rows and all(source.strip() for _, _, source in rows), name
+    assert all(source.strip() for source in resolved.sources.values()), name
+    for field, source in resolved.sources.items():
+      if source.startswith(recipes.DEFAULT):
+        assert table == 'seed001_table5', (table, name, field, source)
+        assert 'seed 001 Table 5' in source or source in fallbacks, (name, field, source)
+
+
+def test_precision_is_highest_in_every_reproduction_cell():
+  for (table, name), (_, resolved) in resolved_cells().items():
+    assert resolved.config.precision == 'highest', (table, name)
+    assert resolved.sources['precision'].startswith('kdjax: full float32'), (table, name)
 
 
 # ------------------------------------------------------------------------------------------------
 # Running every config. A 2-step run compiles the whole train step (about 10 s per compilation on
-# CPU even for resnet8), and the trainer compiles once per distinct loss hyperparameters, so:
-#  - every cell's exact loss (its LossSpec: method, weights, temperatures, gamma, beta, ...) is
-#    evaluated on random logits (about 75 distinct specs, eager);
-#  - one cell per code path of the trainer, i.e. per (loss, temperature policy, LS) on CIFAR and per
-#    (single view, two views) on ImageNet, runs the real trainer for 2 steps in smoke mode on random
-#    data, with resnet8 in place of its teacher and student (the real models are checked to exist).
-def _buildable_cells():
-  out = []
-  for cell in published.all_cells():
-    out.append((cell, common.config_for(cell, runlocal=True)))
-  return out
-
-
-CELLS_AND_CONFIGS = _buildable_cells()
+# CPU even for resnet8), and the trainer compiles once per distinct method settings, so:
+#  - every cell's exact objective (its method fields: weights, temperatures, gamma, beta, ...) is
+#    evaluated on random logits (steps.method_key: about 75 distinct ones);
+#  - the trainer's code paths, i.e. (loss, temperature policy, LS) on CIFAR and (one view, two views)
+#    on ImageNet: the 13 CIFAR ones are the 13 method presets, which test_experiments.py trains end to
+#    end; the two ImageNet ones run here (slow), with resnet8 in place of the real models (which are
+#    checked to exist).
+@functools.cache
+def cells_and_configs():
+  return tuple((cell, common.config_for(cell, runlocal=True)) for cell in published.all_cells())
 
 
 def _code_path(config):
   if config.dataset == 'imagenet2012':
-    return ('imagenet2012', 'two_views' if config.loss == 'mlkd' else 'one_view')
-  return (config.dataset, config.loss, config.temperature_policy, 'ls' if config.standardize else 'raw')
+    return ('imagenet2012', 'two_views' if config.logit.loss == 'mlkd' else 'one_view')
+  return (config.dataset, config.logit.loss, config.logit.policy,
+          'ls' if config.logit.standardize else 'raw')
 
 
-def _representatives():
+def representatives():
   groups = {}
-  for cell, config in CELLS_AND_CONFIGS:
+  for cell, config in cells_and_configs():
     groups.setdefault(_code_path(config), (cell, config))
   return groups
 
 
-REPRESENTATIVES = _representatives()
-
-
-def test_every_cell_model_is_in_the_registry():
-  names = {name for cell, config in CELLS_AND_CONFIGS for name in (config.student, config.teacher) if name}
+def test_every_cell_model_is_in_the_registry_and_code_paths_are_the_presets():
+  names = {name for _, config in cells_and_configs() for name in (config.student, config.teacher) if name}
   assert names <= set(models.names()), names - set(models.names())
-  assert len(CELLS_AND_CONFIGS) == len(published.all_cells())
-  assert len(REPRESENTATIVES) == 13 + 2  # 13 methods on CIFAR; one / two views on ImageNet.
+  assert len(cells_and_configs()) == len(published.all_cells())
+  paths = set(representatives())
+  assert len(paths) == 13 + 2  # 13 methods on CIFAR; one / two views on ImageNet.
+  presets = {_code_path(kdjax_config.method_config(m, 'resnet8' if m != 'ce' else '', 'resnet8'))
+             for m in kdjax_config.METHODS}
+  assert {p for p in paths if p[0] == 'cifar100'} == presets
 
 
-def test_every_cell_loss_gives_a_finite_value():
-  """Each distinct loss of the cells (gradients: see the 2-step runs, one per code path)."""
-  specs = {}
-  for _, config in CELLS_AND_CONFIGS:
-    specs.setdefault(methods.LossSpec.from_config(config), config)
-  assert len(specs) > 50
+@pytest.mark.slow
+def test_every_cell_objective_gives_a_finite_value():
+  """Each distinct objective of the cells (gradients: see the 2-step runs, one per code path)."""
+  objectives = {}
+  for _, config in cells_and_configs():
+    objectives.setdefault(steps.method_key(config), config)
+  assert len(objectives) > 50
   rng = np.random.default_rng(0)
-  for spec, config in specs.items():
+  for config in objectives.values():
     k = 1000 if config.dataset == 'imagenet2012' else 100
     z, v = (jnp.asarray(rng.normal(size=(8, k)) * s, jnp.float32) for s in (1.0, 3.0))
-    strong = (z[::-1], v[::-1]) if spec.two_views else (None, None)
-    scalars = methods.epoch_scalars(config, 1)
-    loss, terms = methods.make_loss_fn(spec)(
-        z, v, jnp.asarray(rng.integers(0, k, 8)), lambda_=scalars['lambda_'], warmup=scalars['warmup'],
-        temperature_params=methods.init_temperature_params(spec, jax.random.key(0), k),
-        student_strong=strong[0], teacher_strong=strong[1])
-    assert np.isfinite(float(loss)) and float(loss) > 0, spec
-    assert set(terms) == set(methods.term_names(spec)), spec
+    distillation = methods.build(config)
+    inputs = methods.StepInputs(
+        student=methods.Outputs(z), labels=jnp.asarray(rng.integers(0, k, 8), jnp.int32),
+        teacher=methods.Outputs(v) if distillation.needs.teacher else None,
+        student_strong=methods.Outputs(z[::-1]) if distillation.needs.strong_view else None,
+        teacher_strong=methods.Outputs(v[::-1]) if distillation.needs.strong_view else None,
+        scalars={n: jnp.float32(s) for n, s in methods.epoch_scalars(config, 1).items()})
+    variables = distillation.init(jax.random.key(0), inputs)
+    loss, terms = distillation.apply(variables, inputs)
+    assert np.isfinite(float(loss)) and float(loss) > 0, config.method
+    assert set(terms) == set(distillation.term_names) | set(distillation.stat_names), config.method
 
 
 @pytest.fixture(scope='module')
@@ -352,24 +600,26 @@ def fast_compiles():
   jax.config.update('jax_disable_most_optimizations', previous)
 
 
-@pytest.mark.parametrize('path', sorted(REPRESENTATIVES), ids='-'.join)
-def test_two_step_smoke_run_per_trainer_code_path(path, tmp_path, fast_compiles):
+@pytest.mark.slow
+@pytest.mark.parametrize('views', ['one_view', 'two_views'])
+def test_two_step_smoke_run_per_imagenet_code_path(views, tmp_path, fast_compiles):
   del fast_compiles
-  cell, config = REPRESENTATIVES[path]
-  config = ml_collections.ConfigDict(config.to_dict())
+  cell, config = representatives()[('imagenet2012', views)]
+  assert cell.table == 'imagenet'
+  config = kdjax_config.copy_config(config)
   config.smoke_steps = 1  # 2 epochs x 1 step.
-  config.teacher = 'resnet8' if config.teacher else ''
-  config.student = 'resnet8'
-  trainer = imagenet.train_and_evaluate if cell.table == 'imagenet' else train.train_and_evaluate
-  result = trainer(config, str(tmp_path))
+  config.teacher, config.student = 'resnet8', 'resnet8'
+  kdjax_config.validate(config)
+  result = train.train_and_evaluate(config, str(tmp_path))
   assert result.summary['epochs_done'] == 2 and int(result.state.step) == 2
+  assert result.summary['method'] == cell.method and result.summary['dataset'] == 'imagenet2012'
   records = sweep.read_records(str(tmp_path))
   assert [r['epoch'] for r in records] == [1, 2]
   assert all(np.isfinite(r['train_loss']) for r in records)
+  assert ('train_cc' in records[0]) == (views == 'two_views')
   summary = sweep.summarize_run(records)
   assert sweep.is_finished(summary, config.epochs)
   assert summary.best_top1 == result.summary['best_top1'] and summary.last_top1 == result.summary['last_top1']
-  if cell.table == 'imagenet':  # experiments.imagenet's own loop: a finished run resumes to the end at once.
-    resumed = trainer(config, str(tmp_path))
-    assert resumed.summary['epochs_done'] == 2 and int(resumed.state.step) == 2
-    assert sweep.read_records(str(tmp_path)) == records
+  resumed = train.train_and_evaluate(config, str(tmp_path))  # finished: resumes to the end at once
+  assert resumed.summary['epochs_done'] == 2 and int(resumed.state.step) == 2
+  assert sweep.read_records(str(tmp_path)) == records

@@ -1,8 +1,12 @@
-"""Tests of experiments/sweep.py: collecting made-up metrics and writing the measured-vs-published table."""
+"""Tests of experiments/sweep.py: runs per cell, task shares, collecting made-up metrics and writing the
+measured-vs-published table, `--show`, and the command end to end (slow)."""
 
 import json
 import math
 import os
+import re
+import subprocess
+import sys
 
 import jax
 import ml_collections
@@ -10,7 +14,11 @@ import pytest
 
 from experiments import published
 from experiments import sweep
+from experiments.configs import common
+from kdjax import recipes
 from kdjax import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _write_metrics(directory, top1_per_epoch, top5_per_epoch=None):
@@ -118,6 +126,7 @@ def test_read_records_reports_the_broken_line(tmp_path):
   assert sweep.read_records(str(tmp_path / 'missing')) == []
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_real_trainer_then_skips_finished_runs(tmp_path):
   """A baselines cell through kdjax.train (resnet8 in place of resnet20, 2 epochs x 1 step on random data)."""
   calls = []
@@ -154,7 +163,8 @@ def test_failed_runs_are_reported_after_the_table_is_written(tmp_path):
   with pytest.raises(RuntimeError, match=r'2 run\(s\) failed: w3/seed0, w3/seed1'):
     sweep.run_table('seed000_table4', str(tmp_path), [0, 1], cells=['w3'], smoke=True, log=lines.append,
                     trainer=broken_trainer)
-  assert [line.split(':')[0] for line in lines if line.startswith('FAIL')] == ['FAIL w3 seed 0', 'FAIL w3 seed 1']
+  assert [line.split(':')[0] for line in lines if line.startswith('FAIL')] == ['FAIL w3 seed 0',
+                                                                               'FAIL w3 seed 1']
   assert _row((tmp_path / 'seed000_table4.md').read_text(), 'w3')[6] == '0'
 
 
@@ -171,4 +181,144 @@ def test_teacher_cache_reaches_every_cifar_run_and_is_refused_for_imagenet(tmp_p
                     trainer=recording_trainer, teacher_cache=cache)
   assert seen == [('seed0', cache), ('seed1', cache)]
   with pytest.raises(ValueError, match='CIFAR tables'):
-    sweep.run_table('imagenet', str(tmp_path), [0], smoke=True, teacher_cache=cache, trainer=recording_trainer)
+    sweep.run_table('imagenet', str(tmp_path), [0], smoke=True, teacher_cache=cache,
+                    trainer=recording_trainer)
+  assert seen == [('seed0', cache), ('seed1', cache)]  # refused before any ImageNet run
+
+
+# ------------------------------------------------------------------------------------------------
+# Runs per cell and task shares.
+def test_runs_per_cell_are_the_published_protocols():
+  """Seed 001: "average over 4 trials" (its Sec. 5); seed 002: 5 runs for its same-architecture
+  Table 1, 3 for the others; seed 000 and ImageNet: single runs."""
+  for cell in published.all_cells():
+    if cell.recipe == 'seed002':
+      same = recipes.family(cell.teacher) == recipes.family(cell.student)
+      assert cell.runs == (5 if same else 3) and cell.source.endswith('Table 1' if same else 'Table 3')
+    else:
+      assert cell.runs == {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'scratch': 1}[cell.recipe], cell
+    assert cell.recipe == ('scratch' if cell.table == 'baselines' else cell.table.split('_')[0])
+  assert published.lookup('seed002_ttm', 'vgg13-vgg8-ttm').runs == 5
+  assert published.lookup('seed002_ttm', 'resnet32x4-ShuffleV2-wttm').runs == 3
+
+
+def test_run_list_uses_the_published_runs_unless_seeds_are_given():
+  cells = sweep.select_cells('seed002_ttm', ['vgg13-vgg8-ttm', 'ResNet50-vgg8-ttm'])
+  runs = [(c.cell, seed) for c, seed in sweep.run_list(cells, None)]
+  assert runs == [('vgg13-vgg8-ttm', s) for s in range(5)] + [('ResNet50-vgg8-ttm', s) for s in range(3)]
+  runs = [(c.cell, seed) for c, seed in sweep.run_list(cells, [7, 9])]
+  assert runs == [('vgg13-vgg8-ttm', 7), ('vgg13-vgg8-ttm', 9), ('ResNet50-vgg8-ttm', 7),
+                  ('ResNet50-vgg8-ttm', 9)]
+  one = sweep.select_cells('seed001_table2', ['vgg13-vgg8-kd'])
+  assert [s for _, s in sweep.run_list(one, None)] == [0, 1, 2, 3]
+  assert [s for _, s in sweep.run_list(sweep.select_cells('imagenet', [f'{IN}-kd']), None)] == [0]
+
+
+IN = 'resnet34-resnet18'
+TASK_CELLS = ['vgg13-vgg8-ttm', 'vgg13-vgg8-wttm', 'ResNet50-vgg8-ttm', 'resnet32x4-ShuffleV2-wttm']
+
+
+def test_tasks_split_the_runs_into_disjoint_shares_whose_union_is_the_run_list(tmp_path):
+  root = str(tmp_path)
+  expected = [(c.cell, seed) for c, seed in sweep.run_list(sweep.select_cells('seed002_ttm', TASK_CELLS),
+                                                           None)]
+  assert len(expected) == 5 + 5 + 3 + 3
+  for num_tasks in (1, 2, 3, 5, 17):
+    shares = []
+    for task in range(num_tasks):
+      ran = []
+
+      def recording_trainer(config, workdir, ran=ran):
+        cell, seed_dir = os.path.relpath(workdir, root).split(os.sep)
+        assert seed_dir == f'seed{config.seed}' and config.smoke
+        ran.append((cell, config.seed))
+
+      sweep.run_table('seed002_ttm', root, cells=TASK_CELLS, smoke=True, task_index=task,
+                      num_tasks=num_tasks, log=lambda _: None, trainer=recording_trainer)
+      shares.append(ran)
+    every = [run for share in shares for run in share]
+    assert sorted(every) == sorted(expected) and len(set(every)) == len(every), num_tasks
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1, num_tasks  # balanced
+    assert shares[0][0] == expected[0] and (num_tasks == 1 or shares[1][0] == expected[1])
+  for task_index, num_tasks in ((2, 2), (-1, 2), (0, 0)):
+    with pytest.raises(ValueError, match='task_index must be in'):
+      sweep.run_table('seed002_ttm', root, cells=TASK_CELLS, task_index=task_index, num_tasks=num_tasks)
+
+
+# ------------------------------------------------------------------------------------------------
+# --show: every setting with its numbered source.
+def _show_blocks(text):
+  """``({cell: {field: (value, source)}}, [header lines], {number: source})`` of ``--show``."""
+  blocks, legend_text = text.split('\nsources:\n')
+  legend = dict(re.findall(r'^\[(\d+)\] (.*)$', legend_text, re.M))
+  cells, headers = {}, []
+  for block in blocks.strip().split('\n\n'):
+    header, *lines = block.splitlines()
+    headers.append(header)
+    name = header.split()[0].split(':')[1]
+    cells[name] = {}
+    for line in lines:
+      field, value, number = re.match(r'^  (\S+)\s+(.+?)\s+\[(\d+)\]$', line).groups()
+      cells[name][field] = (value, legend[number])
+  return cells, headers, legend
+
+
+def _check_show(text):
+  cells, headers, legend = _show_blocks(text)
+  assert set(cells) == {'resnet32x4-resnet8x4-ctkd_ls', 'vgg13-vgg8-mlkd_ls'}
+  assert 'method ctkd_ls' in headers[0] and 'published 76.67, mean of 4 run(s)' in headers[0]
+  value, source = cells['resnet32x4-resnet8x4-ctkd_ls']['ctkd.t_start']
+  assert value == '2.0' and 'logs/CTKD/ctkd,*,2,9.txt' in source
+  assert cells['resnet32x4-resnet8x4-ctkd_ls']['ctkd.t_range'][0] == '40.0'
+  value, source = cells['vgg13-vgg8-mlkd_ls']['lr']
+  assert value == '0.01' and 'logs/MLKD/mlkd,vgg13,vgg8,2,6.txt' in source
+  value, source = cells['vgg13-vgg8-mlkd_ls']['precision']
+  assert value == "'highest'" and source.startswith('kdjax: full float32')
+  assert len(legend) == len(set(legend.values()))  # each source numbered once
+
+
+def test_show_numbers_every_source():
+  _check_show(common.show('seed001_table2', ('resnet32x4-resnet8x4-ctkd_ls', 'vgg13-vgg8-mlkd_ls')))
+
+
+def _command(args, **kwargs):
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]),
+             JAX_DISABLE_MOST_OPTIMIZATIONS='true', JAX_PLATFORMS='cpu')
+  kwargs.setdefault('cwd', REPO)
+  return subprocess.run([sys.executable, '-m', *args], env=env, capture_output=True, text=True,
+                        timeout=600, **kwargs)
+
+
+@pytest.mark.slow
+def test_show_command_prints_each_cells_settings_with_sources():
+  out = _command(['experiments.sweep', '--table=seed001_table2', '--show',
+                  '--cells=resnet32x4-resnet8x4-ctkd_ls,vgg13-vgg8-mlkd_ls'])
+  assert out.returncode == 0, out.stderr
+  _check_show(out.stdout)
+
+
+@pytest.mark.slow
+def test_two_tasks_then_collect_only(tmp_path):
+  """Two `--task_index` commands share two cells' runs; `--collect_only` gathers both."""
+  args = ['experiments.sweep', '--table=baselines', '--cells=resnet20-ce,wrn_16_2-ce', '--smoke',
+          f'--workdir={tmp_path}', '--num_tasks=2']
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]),
+             JAX_DISABLE_MOST_OPTIMIZATIONS='true', JAX_PLATFORMS='cpu')
+  tasks = [subprocess.Popen([sys.executable, '-m', *args, f'--task_index={i}'], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+  outputs = [task.communicate(timeout=600) for task in tasks]
+  for task, (stdout, stderr) in zip(tasks, outputs):
+    assert task.returncode == 0, stderr
+  runs = [[line.split(' -> ')[0] for line in stdout.splitlines() if line.startswith('run ')]
+          for stdout, _ in outputs]
+  assert runs == [['run  resnet20-ce seed 0'], ['run  wrn_16_2-ce seed 0']]
+  collected = _command([*args[:-1], '--collect_only'])
+  assert collected.returncode == 0, collected.stderr
+  assert 'run ' not in collected.stdout
+  markdown = (tmp_path / 'baselines.md').read_text()
+  for cell, published_top1 in (('resnet20-ce', '69.06'), ('wrn_16_2-ce', '73.26')):
+    summary = json.loads((tmp_path / cell / 'seed0' / 'summary.json').read_text())
+    assert summary['epochs_done'] == 2 and summary['student'] == cell.split('-')[0]
+    row = _row(markdown, cell)
+    assert row[3] == published_top1 and row[6] == '1'
+    assert row[4] == f"{summary['best_top1']:.2f}" and row[5] == f"{summary['last_top1']:.2f}"

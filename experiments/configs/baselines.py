@@ -15,24 +15,24 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet56-ce | resnet56 | teacher from scratch | 72.34 | defaults |
-| resnet110-ce | resnet110 | teacher from scratch | 74.31 | defaults |
-| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | defaults |
-| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | defaults |
-| vgg13-ce | vgg13 | teacher from scratch | 74.64 | defaults |
-| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | defaults |
-| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | defaults |
-| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | defaults |
-| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | defaults |
-| resnet20-ce | resnet20 | student from scratch | 69.06 | defaults |
-| resnet32-ce | resnet32 | student from scratch | 71.14 | defaults |
-| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | defaults |
-| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | defaults |
-| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | defaults |
-| vgg8-ce | vgg8 | student from scratch | 70.36 | defaults |
-| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | defaults |
-| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | defaults |
-| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | defaults |
+| resnet56-ce | resnet56 | teacher from scratch | 72.34 | published |
+| resnet110-ce | resnet110 | teacher from scratch | 74.31 | published |
+| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | published |
+| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | published |
+| vgg13-ce | vgg13 | teacher from scratch | 74.64 | published |
+| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | published |
+| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | published |
+| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | published |
+| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | published |
+| resnet20-ce | resnet20 | student from scratch | 69.06 | published |
+| resnet32-ce | resnet32 | student from scratch | 71.14 | published |
+| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | published |
+| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | published |
+| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | published |
+| vgg8-ce | vgg8 | student from scratch | 70.36 | published |
+| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | published |
+| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | published |
+| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | published |
 """
 
 from experiments.configs import common

@@ -16,24 +16,24 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | top-5 | settings |
 |---|---|---|---|---|---|
-| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 71.03 | 90.05 | defaults |
-| resnet34-resnet18-kd_ls | resnet34 -> resnet18 | KD+LS | 71.42 | 90.29 | defaults |
-| resnet34-resnet18-ctkd | resnet34 -> resnet18 | CTKD | 71.38 | 90.27 | defaults |
-| resnet34-resnet18-ctkd_ls | resnet34 -> resnet18 | CTKD+LS | 71.81 | 90.46 | defaults |
-| resnet34-resnet18-dkd | resnet34 -> resnet18 | DKD | 71.70 | 90.41 | defaults |
-| resnet34-resnet18-dkd_ls | resnet34 -> resnet18 | DKD+LS | 71.88 | 90.58 | defaults |
-| resnet34-resnet18-mlkd | resnet34 -> resnet18 | MLKD | 71.90 | 90.55 | defaults |
-| resnet34-resnet18-mlkd_ls | resnet34 -> resnet18 | MLKD+LS | 72.08 | 90.74 | defaults |
-| resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | | defaults |
-| resnet50-MobileNetV1-kd | resnet50 -> MobileNetV1 | KD | 70.50 | 89.80 | defaults |
-| resnet50-MobileNetV1-kd_ls | resnet50 -> MobileNetV1 | KD+LS | 72.18 | 90.80 | defaults |
-| resnet50-MobileNetV1-ctkd | resnet50 -> MobileNetV1 | CTKD | 71.16 | 90.11 | defaults |
-| resnet50-MobileNetV1-ctkd_ls | resnet50 -> MobileNetV1 | CTKD+LS | 72.92 | 91.25 | defaults |
-| resnet50-MobileNetV1-dkd | resnet50 -> MobileNetV1 | DKD | 72.05 | 91.05 | defaults |
-| resnet50-MobileNetV1-dkd_ls | resnet50 -> MobileNetV1 | DKD+LS | 72.85 | 91.23 | defaults |
-| resnet50-MobileNetV1-mlkd | resnet50 -> MobileNetV1 | MLKD | 73.01 | 91.42 | defaults |
-| resnet50-MobileNetV1-mlkd_ls | resnet50 -> MobileNetV1 | MLKD+LS | 73.22 | 91.59 | defaults |
-| resnet50-MobileNetV1-wttm | resnet50 -> MobileNetV1 | WTTM | 73.09 | | defaults |
+| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 71.03 | 90.05 | published |
+| resnet34-resnet18-kd_ls | resnet34 -> resnet18 | KD+LS | 71.42 | 90.29 | published |
+| resnet34-resnet18-ctkd | resnet34 -> resnet18 | CTKD | 71.38 | 90.27 | published |
+| resnet34-resnet18-ctkd_ls | resnet34 -> resnet18 | CTKD+LS | 71.81 | 90.46 | published |
+| resnet34-resnet18-dkd | resnet34 -> resnet18 | DKD | 71.70 | 90.41 | published |
+| resnet34-resnet18-dkd_ls | resnet34 -> resnet18 | DKD+LS | 71.88 | 90.58 | published |
+| resnet34-resnet18-mlkd | resnet34 -> resnet18 | MLKD | 71.90 | 90.55 | published |
+| resnet34-resnet18-mlkd_ls | resnet34 -> resnet18 | MLKD+LS | 72.08 | 90.74 | published |
+| resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | | published |
+| resnet50-MobileNetV1-kd | resnet50 -> MobileNetV1 | KD | 70.50 | 89.80 | published |
+| resnet50-MobileNetV1-kd_ls | resnet50 -> MobileNetV1 | KD+LS | 72.18 | 90.80 | published |
+| resnet50-MobileNetV1-ctkd | resnet50 -> MobileNetV1 | CTKD | 71.16 | 90.11 | published |
+| resnet50-MobileNetV1-ctkd_ls | resnet50 -> MobileNetV1 | CTKD+LS | 72.92 | 91.25 | published |
+| resnet50-MobileNetV1-dkd | resnet50 -> MobileNetV1 | DKD | 72.05 | 91.05 | published |
+| resnet50-MobileNetV1-dkd_ls | resnet50 -> MobileNetV1 | DKD+LS | 72.85 | 91.23 | published |
+| resnet50-MobileNetV1-mlkd | resnet50 -> MobileNetV1 | MLKD | 73.01 | 91.42 | published |
+| resnet50-MobileNetV1-mlkd_ls | resnet50 -> MobileNetV1 | MLKD+LS | 73.22 | 91.59 | published |
+| resnet50-MobileNetV1-wttm | resnet50 -> MobileNetV1 | WTTM | 73.09 | | published |
 """
 
 from experiments.configs import common

@@ -16,13 +16,13 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| w0.9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 0.9 | 73.32 | defaults |
-| w3 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 3 | 73.42 | defaults |
-| w6 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 6 | 74.24 | defaults |
-| w9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 9 | 75.90 | defaults |
-| w12 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 12 | 76.27 | defaults |
-| w15 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 15 | 76.14 | defaults |
-| w18 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 18 | 76.38 | defaults |
+| w0.9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 0.9 | 73.32 | published |
+| w3 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 3 | 73.42 | published |
+| w6 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 6 | 74.24 | published |
+| w9 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 9 | 75.90 | published |
+| w12 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 12 | 76.27 | published |
+| w15 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 15 | 76.14 | published |
+| w18 | resnet32x4 -> resnet8x4 | zKD+Ours, w_kd 18 | 76.38 | published |
 """
 
 from experiments.configs import common

@@ -15,62 +15,62 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | defaults |
-| resnet32x4-resnet8x4-kd_ls | resnet32x4 -> resnet8x4 | KD+LS | 76.62 | defaults |
-| resnet32x4-resnet8x4-ctkd | resnet32x4 -> resnet8x4 | CTKD | 73.39 | defaults |
-| resnet32x4-resnet8x4-ctkd_ls | resnet32x4 -> resnet8x4 | CTKD+LS | 76.67 | defaults |
-| resnet32x4-resnet8x4-dkd | resnet32x4 -> resnet8x4 | DKD | 76.32 | defaults |
-| resnet32x4-resnet8x4-dkd_ls | resnet32x4 -> resnet8x4 | DKD+LS | 77.01 | defaults |
-| resnet32x4-resnet8x4-mlkd | resnet32x4 -> resnet8x4 | MLKD | 77.08 | defaults [1] |
-| resnet32x4-resnet8x4-mlkd_ls | resnet32x4 -> resnet8x4 | MLKD+LS | 78.28 | defaults [1] |
-| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | defaults |
-| vgg13-vgg8-kd_ls | vgg13 -> vgg8 | KD+LS | 74.36 | defaults |
-| vgg13-vgg8-ctkd | vgg13 -> vgg8 | CTKD | 73.52 | defaults |
-| vgg13-vgg8-ctkd_ls | vgg13 -> vgg8 | CTKD+LS | 74.47 | defaults |
-| vgg13-vgg8-dkd | vgg13 -> vgg8 | DKD | 74.68 | defaults |
-| vgg13-vgg8-dkd_ls | vgg13 -> vgg8 | DKD+LS | 74.81 | defaults |
-| vgg13-vgg8-mlkd | vgg13 -> vgg8 | MLKD | 75.18 | defaults [1] |
-| vgg13-vgg8-mlkd_ls | vgg13 -> vgg8 | MLKD+LS | 75.22 | defaults [1] |
-| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | defaults |
-| wrn_40_2-wrn_40_1-kd_ls | wrn_40_2 -> wrn_40_1 | KD+LS | 74.37 | defaults |
-| wrn_40_2-wrn_40_1-ctkd | wrn_40_2 -> wrn_40_1 | CTKD | 73.93 | defaults |
-| wrn_40_2-wrn_40_1-ctkd_ls | wrn_40_2 -> wrn_40_1 | CTKD+LS | 74.58 | defaults |
-| wrn_40_2-wrn_40_1-dkd | wrn_40_2 -> wrn_40_1 | DKD | 74.81 | defaults |
-| wrn_40_2-wrn_40_1-dkd_ls | wrn_40_2 -> wrn_40_1 | DKD+LS | 74.89 | defaults |
-| wrn_40_2-wrn_40_1-mlkd | wrn_40_2 -> wrn_40_1 | MLKD | 75.35 | defaults [1] |
-| wrn_40_2-wrn_40_1-mlkd_ls | wrn_40_2 -> wrn_40_1 | MLKD+LS | 75.56 | defaults [1] |
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | defaults |
-| wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | defaults |
-| wrn_40_2-wrn_16_2-ctkd | wrn_40_2 -> wrn_16_2 | CTKD | 75.45 | defaults |
-| wrn_40_2-wrn_16_2-ctkd_ls | wrn_40_2 -> wrn_16_2 | CTKD+LS | 76.08 | defaults |
-| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | defaults |
-| wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | defaults |
-| wrn_40_2-wrn_16_2-mlkd | wrn_40_2 -> wrn_16_2 | MLKD | 76.63 | defaults [1] |
-| wrn_40_2-wrn_16_2-mlkd_ls | wrn_40_2 -> wrn_16_2 | MLKD+LS | 76.95 | defaults [1] |
-| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | defaults |
-| resnet56-resnet20-kd_ls | resnet56 -> resnet20 | KD+LS | 71.43 | defaults |
-| resnet56-resnet20-ctkd | resnet56 -> resnet20 | CTKD | 71.19 | defaults |
-| resnet56-resnet20-ctkd_ls | resnet56 -> resnet20 | CTKD+LS | 71.34 | defaults |
-| resnet56-resnet20-dkd | resnet56 -> resnet20 | DKD | 71.97 | defaults |
-| resnet56-resnet20-dkd_ls | resnet56 -> resnet20 | DKD+LS | 72.32 | defaults |
-| resnet56-resnet20-mlkd | resnet56 -> resnet20 | MLKD | 72.19 | defaults [1] |
-| resnet56-resnet20-mlkd_ls | resnet56 -> resnet20 | MLKD+LS | 72.33 | defaults [1] |
-| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | defaults |
-| resnet110-resnet32-kd_ls | resnet110 -> resnet32 | KD+LS | 74.17 | defaults |
-| resnet110-resnet32-ctkd | resnet110 -> resnet32 | CTKD | 73.52 | defaults |
-| resnet110-resnet32-ctkd_ls | resnet110 -> resnet32 | CTKD+LS | 74.01 | defaults |
-| resnet110-resnet32-dkd | resnet110 -> resnet32 | DKD | 74.11 | defaults |
-| resnet110-resnet32-dkd_ls | resnet110 -> resnet32 | DKD+LS | 74.29 | defaults |
-| resnet110-resnet32-mlkd | resnet110 -> resnet32 | MLKD | 74.11 | defaults [1] |
-| resnet110-resnet32-mlkd_ls | resnet110 -> resnet32 | MLKD+LS | 74.32 | defaults [1] |
-| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | defaults |
-| resnet110-resnet20-kd_ls | resnet110 -> resnet20 | KD+LS | 71.48 | defaults |
-| resnet110-resnet20-ctkd | resnet110 -> resnet20 | CTKD | 70.99 | defaults |
-| resnet110-resnet20-ctkd_ls | resnet110 -> resnet20 | CTKD+LS | 71.39 | defaults |
-| resnet110-resnet20-dkd | resnet110 -> resnet20 | DKD | 71.06 | defaults |
-| resnet110-resnet20-dkd_ls | resnet110 -> resnet20 | DKD+LS | 71.85 | defaults |
-| resnet110-resnet20-mlkd | resnet110 -> resnet20 | MLKD | 71.89 | defaults [1] |
-| resnet110-resnet20-mlkd_ls | resnet110 -> resnet20 | MLKD+LS | 72.27 | defaults [1] |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | published |
+| resnet32x4-resnet8x4-kd_ls | resnet32x4 -> resnet8x4 | KD+LS | 76.62 | published |
+| resnet32x4-resnet8x4-ctkd | resnet32x4 -> resnet8x4 | CTKD | 73.39 | published |
+| resnet32x4-resnet8x4-ctkd_ls | resnet32x4 -> resnet8x4 | CTKD+LS | 76.67 | published |
+| resnet32x4-resnet8x4-dkd | resnet32x4 -> resnet8x4 | DKD | 76.32 | published |
+| resnet32x4-resnet8x4-dkd_ls | resnet32x4 -> resnet8x4 | DKD+LS | 77.01 | published |
+| resnet32x4-resnet8x4-mlkd | resnet32x4 -> resnet8x4 | MLKD | 77.08 | published [1] |
+| resnet32x4-resnet8x4-mlkd_ls | resnet32x4 -> resnet8x4 | MLKD+LS | 78.28 | published [1] |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | published |
+| vgg13-vgg8-kd_ls | vgg13 -> vgg8 | KD+LS | 74.36 | published |
+| vgg13-vgg8-ctkd | vgg13 -> vgg8 | CTKD | 73.52 | published |
+| vgg13-vgg8-ctkd_ls | vgg13 -> vgg8 | CTKD+LS | 74.47 | published |
+| vgg13-vgg8-dkd | vgg13 -> vgg8 | DKD | 74.68 | published |
+| vgg13-vgg8-dkd_ls | vgg13 -> vgg8 | DKD+LS | 74.81 | published |
+| vgg13-vgg8-mlkd | vgg13 -> vgg8 | MLKD | 75.18 | published [1] |
+| vgg13-vgg8-mlkd_ls | vgg13 -> vgg8 | MLKD+LS | 75.22 | published [1] |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | published |
+| wrn_40_2-wrn_40_1-kd_ls | wrn_40_2 -> wrn_40_1 | KD+LS | 74.37 | published |
+| wrn_40_2-wrn_40_1-ctkd | wrn_40_2 -> wrn_40_1 | CTKD | 73.93 | published |
+| wrn_40_2-wrn_40_1-ctkd_ls | wrn_40_2 -> wrn_40_1 | CTKD+LS | 74.58 | published |
+| wrn_40_2-wrn_40_1-dkd | wrn_40_2 -> wrn_40_1 | DKD | 74.81 | published |
+| wrn_40_2-wrn_40_1-dkd_ls | wrn_40_2 -> wrn_40_1 | DKD+LS | 74.89 | published |
+| wrn_40_2-wrn_40_1-mlkd | wrn_40_2 -> wrn_40_1 | MLKD | 75.35 | published [1] |
+| wrn_40_2-wrn_40_1-mlkd_ls | wrn_40_2 -> wrn_40_1 | MLKD+LS | 75.56 | published [1] |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
+| wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | published |
+| wrn_40_2-wrn_16_2-ctkd | wrn_40_2 -> wrn_16_2 | CTKD | 75.45 | published |
+| wrn_40_2-wrn_16_2-ctkd_ls | wrn_40_2 -> wrn_16_2 | CTKD+LS | 76.08 | published |
+| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | published |
+| wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | published |
+| wrn_40_2-wrn_16_2-mlkd | wrn_40_2 -> wrn_16_2 | MLKD | 76.63 | published [1] |
+| wrn_40_2-wrn_16_2-mlkd_ls | wrn_40_2 -> wrn_16_2 | MLKD+LS | 76.95 | published [1] |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | published |
+| resnet56-resnet20-kd_ls | resnet56 -> resnet20 | KD+LS | 71.43 | published |
+| resnet56-resnet20-ctkd | resnet56 -> resnet20 | CTKD | 71.19 | published |
+| resnet56-resnet20-ctkd_ls | resnet56 -> resnet20 | CTKD+LS | 71.34 | published |
+| resnet56-resnet20-dkd | resnet56 -> resnet20 | DKD | 71.97 | published |
+| resnet56-resnet20-dkd_ls | resnet56 -> resnet20 | DKD+LS | 72.32 | published |
+| resnet56-resnet20-mlkd | resnet56 -> resnet20 | MLKD | 72.19 | published [1] |
+| resnet56-resnet20-mlkd_ls | resnet56 -> resnet20 | MLKD+LS | 72.33 | published [1] |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | published |
+| resnet110-resnet32-kd_ls | resnet110 -> resnet32 | KD+LS | 74.17 | published |
+| resnet110-resnet32-ctkd | resnet110 -> resnet32 | CTKD | 73.52 | published |
+| resnet110-resnet32-ctkd_ls | resnet110 -> resnet32 | CTKD+LS | 74.01 | published |
+| resnet110-resnet32-dkd | resnet110 -> resnet32 | DKD | 74.11 | published |
+| resnet110-resnet32-dkd_ls | resnet110 -> resnet32 | DKD+LS | 74.29 | published |
+| resnet110-resnet32-mlkd | resnet110 -> resnet32 | MLKD | 74.11 | published [1] |
+| resnet110-resnet32-mlkd_ls | resnet110 -> resnet32 | MLKD+LS | 74.32 | published [1] |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | published |
+| resnet110-resnet20-kd_ls | resnet110 -> resnet20 | KD+LS | 71.48 | published |
+| resnet110-resnet20-ctkd | resnet110 -> resnet20 | CTKD | 70.99 | published |
+| resnet110-resnet20-ctkd_ls | resnet110 -> resnet20 | CTKD+LS | 71.39 | published |
+| resnet110-resnet20-dkd | resnet110 -> resnet20 | DKD | 71.06 | published |
+| resnet110-resnet20-dkd_ls | resnet110 -> resnet20 | DKD+LS | 71.85 | published |
+| resnet110-resnet20-mlkd | resnet110 -> resnet20 | MLKD | 71.89 | published [1] |
+| resnet110-resnet20-mlkd_ls | resnet110 -> resnet20 | MLKD+LS | 72.27 | published [1] |
 
 [1] MLKD columns of seed 001 use 480-epoch training (960 for ShuffleV1/V2 students) with the strong
     view

@@ -17,34 +17,34 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| none-w0.9 | resnet32x4 -> resnet8x4 | z, w_kd 0.9 | 73.60 | defaults |
-| none-w3 | resnet32x4 -> resnet8x4 | z, w_kd 3 | 74.38 | defaults |
-| none-w6 | resnet32x4 -> resnet8x4 | z, w_kd 6 | 74.45 | defaults |
-| none-w9 | resnet32x4 -> resnet8x4 | z, w_kd 9 | 73.33 | defaults |
-| none-w12 | resnet32x4 -> resnet8x4 | z, w_kd 12 | 68.29 | defaults |
-| none-w15 | resnet32x4 -> resnet8x4 | z, w_kd 15 | 65.34 | defaults |
-| none-w18 | resnet32x4 -> resnet8x4 | z, w_kd 18 | 63.45 | defaults |
-| center-w0.9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 0.9 | 73.37 | defaults |
-| center-w3 | resnet32x4 -> resnet8x4 | z - mean, w_kd 3 | 74.33 | defaults |
-| center-w6 | resnet32x4 -> resnet8x4 | z - mean, w_kd 6 | 74.82 | defaults |
-| center-w9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 9 | 73.94 | defaults |
-| center-w12 | resnet32x4 -> resnet8x4 | z - mean, w_kd 12 | 71.56 | defaults |
-| center-w15 | resnet32x4 -> resnet8x4 | z - mean, w_kd 15 | 62.01 | defaults |
-| center-w18 | resnet32x4 -> resnet8x4 | z - mean, w_kd 18 | 61.31 | defaults |
-| scale-w0.9 | resnet32x4 -> resnet8x4 | z / std, w_kd 0.9 | 73.79 | defaults |
-| scale-w3 | resnet32x4 -> resnet8x4 | z / std, w_kd 3 | 75.86 | defaults |
-| scale-w6 | resnet32x4 -> resnet8x4 | z / std, w_kd 6 | 76.44 | defaults |
-| scale-w9 | resnet32x4 -> resnet8x4 | z / std, w_kd 9 | 76.30 | defaults |
-| scale-w12 | resnet32x4 -> resnet8x4 | z / std, w_kd 12 | 76.49 | defaults |
-| scale-w15 | resnet32x4 -> resnet8x4 | z / std, w_kd 15 | 76.42 | defaults |
-| scale-w18 | resnet32x4 -> resnet8x4 | z / std, w_kd 18 | 76.18 | defaults |
-| zscore-w0.9 | resnet32x4 -> resnet8x4 | LS, w_kd 0.9 | 74.14 | defaults |
-| zscore-w3 | resnet32x4 -> resnet8x4 | LS, w_kd 3 | 76.11 | defaults |
-| zscore-w6 | resnet32x4 -> resnet8x4 | LS, w_kd 6 | 76.56 | defaults |
-| zscore-w9 | resnet32x4 -> resnet8x4 | LS, w_kd 9 | 76.62 | defaults |
-| zscore-w12 | resnet32x4 -> resnet8x4 | LS, w_kd 12 | 76.56 | defaults |
-| zscore-w15 | resnet32x4 -> resnet8x4 | LS, w_kd 15 | 76.61 | defaults |
-| zscore-w18 | resnet32x4 -> resnet8x4 | LS, w_kd 18 | 76.33 | defaults |
+| none-w0.9 | resnet32x4 -> resnet8x4 | z, w_kd 0.9 | 73.60 | published |
+| none-w3 | resnet32x4 -> resnet8x4 | z, w_kd 3 | 74.38 | published |
+| none-w6 | resnet32x4 -> resnet8x4 | z, w_kd 6 | 74.45 | published |
+| none-w9 | resnet32x4 -> resnet8x4 | z, w_kd 9 | 73.33 | published |
+| none-w12 | resnet32x4 -> resnet8x4 | z, w_kd 12 | 68.29 | published |
+| none-w15 | resnet32x4 -> resnet8x4 | z, w_kd 15 | 65.34 | published |
+| none-w18 | resnet32x4 -> resnet8x4 | z, w_kd 18 | 63.45 | published |
+| center-w0.9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 0.9 | 73.37 | published |
+| center-w3 | resnet32x4 -> resnet8x4 | z - mean, w_kd 3 | 74.33 | published |
+| center-w6 | resnet32x4 -> resnet8x4 | z - mean, w_kd 6 | 74.82 | published |
+| center-w9 | resnet32x4 -> resnet8x4 | z - mean, w_kd 9 | 73.94 | published |
+| center-w12 | resnet32x4 -> resnet8x4 | z - mean, w_kd 12 | 71.56 | published |
+| center-w15 | resnet32x4 -> resnet8x4 | z - mean, w_kd 15 | 62.01 | published |
+| center-w18 | resnet32x4 -> resnet8x4 | z - mean, w_kd 18 | 61.31 | published |
+| scale-w0.9 | resnet32x4 -> resnet8x4 | z / std, w_kd 0.9 | 73.79 | published |
+| scale-w3 | resnet32x4 -> resnet8x4 | z / std, w_kd 3 | 75.86 | published |
+| scale-w6 | resnet32x4 -> resnet8x4 | z / std, w_kd 6 | 76.44 | published |
+| scale-w9 | resnet32x4 -> resnet8x4 | z / std, w_kd 9 | 76.30 | published |
+| scale-w12 | resnet32x4 -> resnet8x4 | z / std, w_kd 12 | 76.49 | published |
+| scale-w15 | resnet32x4 -> resnet8x4 | z / std, w_kd 15 | 76.42 | published |
+| scale-w18 | resnet32x4 -> resnet8x4 | z / std, w_kd 18 | 76.18 | published |
+| zscore-w0.9 | resnet32x4 -> resnet8x4 | LS, w_kd 0.9 | 74.14 | published |
+| zscore-w3 | resnet32x4 -> resnet8x4 | LS, w_kd 3 | 76.11 | published |
+| zscore-w6 | resnet32x4 -> resnet8x4 | LS, w_kd 6 | 76.56 | published |
+| zscore-w9 | resnet32x4 -> resnet8x4 | LS, w_kd 9 | 76.62 | published |
+| zscore-w12 | resnet32x4 -> resnet8x4 | LS, w_kd 12 | 76.56 | published |
+| zscore-w15 | resnet32x4 -> resnet8x4 | LS, w_kd 15 | 76.61 | published |
+| zscore-w18 | resnet32x4 -> resnet8x4 | LS, w_kd 18 | 76.33 | published |
 """
 
 from experiments.configs import common

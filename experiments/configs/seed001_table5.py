@@ -17,27 +17,27 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| vgg13-wrn_16_2-kd | vgg13 -> wrn_16_2 | KD | 74.93 | defaults |
-| wrn_28_2-wrn_16_2-kd | wrn_28_2 -> wrn_16_2 | KD | 75.37 | defaults |
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | defaults |
-| wrn_16_4-wrn_16_2-kd | wrn_16_4 -> wrn_16_2 | KD | 75.79 | defaults |
-| wrn_28_4-wrn_16_2-kd | wrn_28_4 -> wrn_16_2 | KD | 75.04 | defaults |
-| ResNet50-wrn_16_2-kd | ResNet50 -> wrn_16_2 | KD | 75.36 | defaults |
+| vgg13-wrn_16_2-kd | vgg13 -> wrn_16_2 | KD | 74.93 | published |
+| wrn_28_2-wrn_16_2-kd | wrn_28_2 -> wrn_16_2 | KD | 75.37 | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
+| wrn_16_4-wrn_16_2-kd | wrn_16_4 -> wrn_16_2 | KD | 75.79 | published |
+| wrn_28_4-wrn_16_2-kd | wrn_28_4 -> wrn_16_2 | KD | 75.04 | published |
+| ResNet50-wrn_16_2-kd | ResNet50 -> wrn_16_2 | KD | 75.36 | published |
 | vgg13-wrn_16_2-kd_ls | vgg13 -> wrn_16_2 | KD+LS | 75.03 | defaults |
 | wrn_28_2-wrn_16_2-kd_ls | wrn_28_2 -> wrn_16_2 | KD+LS | 76.32 | defaults |
-| wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | defaults |
+| wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | published |
 | wrn_16_4-wrn_16_2-kd_ls | wrn_16_4 -> wrn_16_2 | KD+LS | 76.72 | defaults |
 | wrn_28_4-wrn_16_2-kd_ls | wrn_28_4 -> wrn_16_2 | KD+LS | 75.77 | defaults |
 | ResNet50-wrn_16_2-kd_ls | ResNet50 -> wrn_16_2 | KD+LS | 76.24 | defaults |
 | vgg13-wrn_16_2-dkd | vgg13 -> wrn_16_2 | DKD | 75.45 | defaults |
 | wrn_28_2-wrn_16_2-dkd | wrn_28_2 -> wrn_16_2 | DKD | 75.92 | defaults |
-| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | defaults |
+| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | published |
 | wrn_16_4-wrn_16_2-dkd | wrn_16_4 -> wrn_16_2 | DKD | 76.00 | defaults |
 | wrn_28_4-wrn_16_2-dkd | wrn_28_4 -> wrn_16_2 | DKD | 76.45 | defaults |
 | ResNet50-wrn_16_2-dkd | ResNet50 -> wrn_16_2 | DKD | 76.60 | defaults |
 | vgg13-wrn_16_2-dkd_ls | vgg13 -> wrn_16_2 | DKD+LS | 75.56 | defaults |
 | wrn_28_2-wrn_16_2-dkd_ls | wrn_28_2 -> wrn_16_2 | DKD+LS | 76.39 | defaults |
-| wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | defaults |
+| wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | published |
 | wrn_16_4-wrn_16_2-dkd_ls | wrn_16_4 -> wrn_16_2 | DKD+LS | 76.68 | defaults |
 | wrn_28_4-wrn_16_2-dkd_ls | wrn_28_4 -> wrn_16_2 | DKD+LS | 76.67 | defaults |
 | ResNet50-wrn_16_2-dkd_ls | ResNet50 -> wrn_16_2 | DKD+LS | 76.82 | defaults |

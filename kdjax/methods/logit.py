@@ -128,9 +128,9 @@ def logit_name(config: ml_collections.ConfigDict) -> str:
   if logit.loss == 'none':
     return ''
   ls = ''
-  if logit.standardize:
-    ls = {(True, True): '_ls', (True, False): '_lscenter', (False, True): '_lsscale'}[
-        (bool(config.ls.center), bool(config.ls.scale))]
+  if logit.standardize:  # neither centre nor scale: raw logits (check_config refuses it)
+    ls = {(True, True): '_ls', (True, False): '_lscenter', (False, True): '_lsscale'}.get(
+        (bool(config.ls.center), bool(config.ls.scale)), '')
   if logit.policy == 'max_logit':
     return f'{logit.loss}_maxlogit' + ('' if ls == '_ls' else (ls or '_raw'))
   base_name = logit.loss if logit.policy == 'fixed' else (
