@@ -245,7 +245,7 @@ def teacher_variables(run: Run, context: Context | None = None, *,
         'the teacher-student figures need a distillation run (any method but ce).')
   context = context or run_context(config)
   if teacher_checkpoint:
-    config = ml_collections.ConfigDict(config.to_dict())
+    config = config_lib.copy_config(config)
     config.teacher_checkpoint = teacher_checkpoint
   try:
     return teachers.load_variables(config, context.num_classes, context.image_shape)

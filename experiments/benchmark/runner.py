@@ -206,7 +206,7 @@ def fill_teacher_cache(runner: StepRunner) -> tuple[np.ndarray, dict[str, Any]]:
     check), ``epoch_bytes``, ``storage_dtype``.
   """
   with tempfile.TemporaryDirectory() as root:
-    config = ml_collections.ConfigDict(runner.config.to_dict())
+    config = config_lib.copy_config(runner.config)
     config.teacher_cache = root
     cache = teacher_cache.open_for_run(config, runner.program, runner.teacher_vars,
                                        runner.source, steps=runner.steps, rows=runner.rows)
