@@ -229,7 +229,8 @@ def _seed002() -> list[PublishedCell]:
     for column, top1 in zip(('TTM', 'WTTM'), values):
       method = column.lower()
       cells.append(PublishedCell(
-          table='seed002_ttm', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
+          table=f'seed002_table{number}', cell=_pair_cell(teacher, student, method), teacher=teacher,
+          student=student,
           method=method, top1=top1, column=column, source=f'{SEED002}, Table {number}', recipe='seed002',
           runs=RUNS['seed002_same' if same else 'seed002_cross']))
   return cells
@@ -297,10 +298,151 @@ def _baselines() -> list[PublishedCell]:
   return cells
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The baselines the seeds compare against (feature-based and other rows), one row per method.
+_SEED001_DISTINCT = (('resnet32x4', 'ShuffleV2'), ('resnet32x4', 'wrn_16_2'), ('resnet32x4', 'wrn_40_2'),
+                     ('wrn_40_2', 'resnet8x4'), ('wrn_40_2', 'MobileNetV2'), ('vgg13', 'MobileNetV2'),
+                     ('ResNet50', 'MobileNetV2'))
+_SEED001_SAME = (('resnet32x4', 'resnet8x4'), ('vgg13', 'vgg8'), ('wrn_40_2', 'wrn_40_1'),
+                 ('wrn_40_2', 'wrn_16_2'), ('resnet56', 'resnet20'), ('resnet110', 'resnet32'),
+                 ('resnet110', 'resnet20'))
+_SEED001_BASELINES = {  # (column, method): (Table 1 values in _SEED001_DISTINCT order, Table 2 values)
+    ('FitNet', 'fitnet'): ((73.54, 74.70, 77.69, 74.61, 68.64, 64.16, 63.16),
+                           (73.50, 71.02, 72.24, 73.58, 69.21, 71.06, 68.99)),
+    ('AT', 'at'): ((72.73, 73.91, 77.43, 74.11, 60.78, 59.40, 58.58),
+                   (73.44, 71.43, 72.77, 74.08, 70.55, 72.31, 70.65)),
+    ('RKD', 'rkd'): ((73.21, 74.86, 77.82, 75.26, 69.27, 64.52, 64.43),
+                     (71.90, 71.48, 72.22, 73.35, 69.61, 71.82, 69.25)),
+    ('CRD', 'crd'): ((75.65, 75.65, 78.15, 75.24, 70.28, 69.73, 69.11),
+                     (75.51, 73.94, 74.14, 75.48, 71.16, 73.48, 71.46)),
+    ('OFD', 'ofd'): ((76.82, 76.17, 79.25, 74.36, 69.92, 69.48, 69.04),
+                     (74.95, 73.95, 74.33, 75.24, 70.98, 73.23, 71.29)),
+    ('ReviewKD', 'reviewkd'): ((77.78, 76.11, 78.96, 74.34, 71.28, 70.37, 69.89),
+                               (75.63, 74.84, 75.09, 76.12, 71.89, 73.89, 71.34)),
+    ('SimKD', 'simkd'): ((78.39, 77.17, 79.29, 75.29, 70.10, 69.44, 69.97),
+                         (78.08, 74.89, 74.53, 75.53, 71.05, 73.92, 71.06)),
+    ('CAT-KD', 'catkd'): ((78.41, 76.97, 78.59, 75.38, 70.24, 69.13, 71.36),
+                          (76.91, 74.65, 74.82, 75.60, 71.62, 73.62, 71.37)),
+}
+_BASELINE_NOTE = ('a baseline row of the paper, copied there from its own codebase\'s publication; the '
+                  'settings are that codebase\'s')
+_SEED001_IMAGENET_BASELINES = {  # method: ((r34->r18 top-1, top-5), (r50->MobileNetV1 top-1, top-5))
+    ('AT', 'at'): ((70.69, 90.01), (69.56, 89.33)), ('OFD', 'ofd'): ((70.81, 89.98), (71.25, 90.34)),
+    ('CRD', 'crd'): ((71.17, 90.13), (71.37, 90.41)),
+    ('ReviewKD', 'reviewkd'): ((71.61, 90.51), (72.56, 91.00)),
+    ('SimKD', 'simkd'): ((71.59, 90.48), (72.25, 90.86)),
+    ('CAT-KD', 'catkd'): ((71.26, 90.45), (72.24, 91.13)),
+}
+_SEED000_SAME = (('wrn_40_2', 'wrn_16_2'), ('wrn_40_2', 'wrn_40_1'), ('resnet56', 'resnet20'),
+                 ('resnet110', 'resnet20'), ('resnet110', 'resnet32'), ('resnet32x4', 'resnet8x4'),
+                 ('vgg13', 'vgg8'))
+_SEED000_BASELINES = {  # (column, method): (Table 1 in _SEED001_DISTINCT order, Table 2 in _SEED000_SAME)
+    ('FitNet', 'fitnet'): ((74.15, 73.97, 76.75, 73.3, 65.66, 64.87, 64.59),
+                           (73.7, 71.95, 69.22, 68.85, 70.94, 73.62, 71.26)),
+    ('AT', 'at'): ((73.27, 74.33, 77.44, 73.92, 65.85, 60.65, 57.48),
+                   (74.57, 72.78, 70.45, 69.9, 72.44, 73.89, 71.49)),
+    ('RKD', 'rkd'): ((73.84, 73.2, 76.32, 72.66, 65.24, 65.84, 65.43),
+                     (73.64, 71.66, 70.16, 69.97, 71.96, 72.24, 71.62)),
+    ('CRD', 'crd'): ((76.14, 75.68, 78.33, 75.14, 69.91, 69.4, 69.32),
+                     (75.7, 74.1, 71.43, 71.41, 73.98, 75.6, 73.49)),
+    ('ReviewKD', 'reviewkd'): ((74.64, 73.89, 77.12, 73.51, 68.5, 65.74, 63.41),
+                               (73.7, 72.25, 68.58, 68.94, 71.34, 73.2, 72.52)),
+    ('SimKD', 'simkd'): ((76.14, 75.36, 78.29, 74.39, 67.22, 67.32, 67.24),
+                         (73.24, 72.42, 67.27, 68.04, 70.81, 74.55, 73.7)),
+    ('CAT-KD', 'catkd'): ((72.98, 73.87, 76.74, 72.65, 65.29, 65.78, 64.92),
+                          (73.1, 71.68, 69.95, 69.55, 71.39, 72.72, 70.86)),
+}
+_SEED002_SAME = _SEED000_SAME
+_SEED002_CROSS = (('vgg13', 'MobileNetV2'), ('ResNet50', 'MobileNetV2'), ('ResNet50', 'vgg8'),
+                  ('resnet32x4', 'ShuffleV1'), ('resnet32x4', 'ShuffleV2'), ('wrn_40_2', 'ShuffleV1'))
+# (column, method, table numbers (same, cross), runs (same, cross)): (same values, cross values).
+_SEED002_BASELINES = {
+    ('FitNet', 'fitnet', (1, 3), (5, 3)): ((73.58, 72.24, 69.21, 68.99, 71.06, 73.50, 71.02),
+                                           (64.14, 63.16, 70.69, 73.59, 73.54, 73.73)),
+    ('AT', 'at', (1, 3), (5, 3)): ((74.08, 72.77, 70.55, 70.22, 72.31, 73.44, 71.43),
+                                   (59.40, 58.58, 71.84, 71.73, 72.73, 73.32)),
+    ('VID', 'vid', (1, 3), (5, 3)): ((74.11, 73.30, 70.38, 70.16, 72.61, 73.09, 71.23),
+                                     (65.56, 67.57, 70.30, 73.38, 73.40, 73.61)),
+    ('RKD', 'rkd', (1, 3), (5, 3)): ((73.35, 72.22, 69.61, 69.25, 71.82, 71.90, 71.48),
+                                     (64.52, 64.43, 71.50, 72.28, 73.21, 72.21)),
+    ('PKT', 'pkt', (1, 3), (5, 3)): ((74.54, 73.45, 70.34, 70.25, 72.61, 73.64, 72.88),
+                                     (67.13, 66.52, 73.01, 74.10, 74.69, 73.89)),
+    ('CRD', 'crd', (1, 3), (5, 3)): ((75.48, 74.14, 71.16, 71.46, 73.48, 75.51, 73.94),
+                                     (69.73, 69.11, 74.30, 75.11, 75.65, 76.05)),
+    ('KD', 'kd', (1, 3), (5, 3)): ((74.92, 73.54, 70.66, 70.67, 73.08, 73.33, 72.98),
+                                   (67.37, 67.35, 73.81, 74.07, 74.45, 74.83)),
+    ('DIST', 'dist', (1, 3), (5, 3)): ((75.51, 74.73, 71.75, 71.65, 73.69, 76.31, 73.89),
+                                       (68.50, 68.66, 74.11, 76.34, 77.35, 76.40)),
+    ('ITRD', 'itrd', (2, 4), (3, 3)): ((76.12, 75.18, 71.47, 71.99, 74.26, 76.19, 74.93),
+                                       (70.39, 71.41, 75.71, 76.91, 77.40, 77.35)),
+    ('WTTM+CRD', 'wttm+crd', (2, 4), (5, 3)): ((76.61, 74.94, 72.20, 72.13, 74.52, 76.65, 74.71),
+                                               (70.30, 70.84, 75.30, 75.82, 77.04, 76.86)),
+    ('WTTM+ITRD', 'wttm+itrd', (2, 4), (3, 3)): ((76.65, 75.34, 72.16, 72.20, 74.36, 77.36, 75.13),
+                                                 (70.70, 71.56, 76.00, 77.03, 77.68, 77.44)),
+}
+_SEED002_TABLE6 = {('KD with CE', 'kd'): (74.92, 73.54, 70.66, 70.67, 73.08, 73.33, 72.98),
+                   ('WTTM without CE', 'wttm_noce'): (75.11, 73.16, 70.95, 70.71, 73.21, 72.94, 74.04)}
+_SEED002_TABLE5 = {  # ImageNet top-1 (r34->r18, r50->MobileNetV1); None: not reported
+    ('KD', 'kd'): (70.66, 70.50), ('CRD', 'crd'): (71.17, 71.37),
+    ('ReviewKD', 'reviewkd'): (71.61, 72.56), ('ITRD', 'itrd'): (71.68, None),
+    ('DKD', 'dkd'): (71.70, 72.05), ('DIST', 'dist'): (72.07, 73.24), ('CTKD', 'ctkd'): (71.51, None),
+    ('WTTM', 'wttm'): (72.19, 73.09),
+}
+_SEED002_TABLE7_TEACHERS = ('resnet34', 'resnet50', 'resnet101', 'resnet152')
+_SEED002_TABLE7 = {('KD', 'kd'): (71.21, 71.35, 71.09, 71.12), ('DIST', 'dist'): (72.07, 72.12, 72.08, 72.24),
+                   ('WTTM', 'wttm'): (72.19, 72.26, 72.34, 72.39)}
+
+
+def _baseline_rows() -> list[PublishedCell]:
+  cells = []
+
+  def add(table, pair, column, method, top1, source, recipe, runs, note='', top5=None):
+    teacher, student = pair
+    cells.append(PublishedCell(
+        table=table, cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
+        method=method, top1=top1, top5=top5, column=column, source=source, recipe=recipe, runs=runs,
+        note=note))
+
+  for (column, method), (distinct, same) in _SEED001_BASELINES.items():
+    for number, pairs, values in ((1, _SEED001_DISTINCT, distinct), (2, _SEED001_SAME, same)):
+      for pair, top1 in zip(pairs, values):
+        add(f'seed001_table{number}', pair, column, method, top1, f'{SEED001}, Table {number}',
+            'seed001', RUNS['seed001'], _BASELINE_NOTE)
+  for (column, method), values in _SEED001_IMAGENET_BASELINES.items():
+    for pair, (top1, top5) in zip((('resnet34', 'resnet18'), ('resnet50', 'MobileNetV1')), values):
+      add('imagenet', pair, column, method, top1, f'{SEED001}, Table 3', 'imagenet', RUNS['imagenet'],
+          _BASELINE_NOTE, top5=top5)
+  for (column, method), (distinct, same) in _SEED000_BASELINES.items():
+    for number, pairs, values in ((1, _SEED001_DISTINCT, distinct), (2, _SEED000_SAME, same)):
+      for pair, top1 in zip(pairs, values):
+        add(f'seed000_table{number}', pair, column, method, top1, f'{SEED000}, Table {number}',
+            'seed000', RUNS['seed000'], _SEED000_SWAPPED.get(pair, ''))
+  for (column, method, numbers, runs), (same, cross) in _SEED002_BASELINES.items():
+    for number, run_count, pairs, values in ((numbers[0], runs[0], _SEED002_SAME, same),
+                                             (numbers[1], runs[1], _SEED002_CROSS, cross)):
+      for pair, top1 in zip(pairs, values):
+        add(f'seed002_table{number}', pair, column, method, top1, f'{SEED002}, Table {number}',
+            'seed002', run_count)
+  for (column, method), values in _SEED002_TABLE6.items():
+    for pair, top1 in zip(_SEED002_SAME, values):
+      add('seed002_table6', pair, column, method, top1, f'{SEED002}, Table 6', 'seed002',
+          RUNS['seed002_same'])
+  for (column, method), values in _SEED002_TABLE5.items():
+    for pair, top1 in zip((('resnet34', 'resnet18'), ('resnet50', 'MobileNetV1')), values):
+      if top1 is not None:
+        add('seed002_table5', pair, column, method, top1, f'{SEED002}, Table 5', 'imagenet',
+            RUNS['imagenet'])
+  for (column, method), values in _SEED002_TABLE7.items():
+    for teacher, top1 in zip(_SEED002_TABLE7_TEACHERS, values):
+      add('seed002_table7', (teacher, 'resnet18'), column, method, top1, f'{SEED002}, Table 7',
+          'imagenet', RUNS['imagenet'])
+  return cells
+
+
 def _build() -> dict[str, dict[str, PublishedCell]]:
   tables: dict[str, dict[str, PublishedCell]] = {}
   for cell in (_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations() + _imagenet()
-               + _baselines()):
+               + _baseline_rows() + _baselines()):
     table = tables.setdefault(cell.table, {})
     if cell.cell in table:
       raise AssertionError(f'duplicate cell {cell.table}:{cell.cell}')
@@ -310,7 +452,9 @@ def _build() -> dict[str, dict[str, PublishedCell]]:
 
 _TABLES = _build()
 # The papers' tables; `baselines` (teachers / students from scratch) is an extra table.
-RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001_table5', 'seed002_ttm',
+RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001_table5',
+                  'seed002_table1', 'seed002_table2', 'seed002_table3', 'seed002_table4',
+                  'seed002_table5', 'seed002_table6', 'seed002_table7',
                   'seed000_table1', 'seed000_table2', 'seed000_table4', 'imagenet')
 
 # What a reader of a whole table must know.
@@ -323,6 +467,9 @@ TABLE_NOTES = {
     'seed000_table2': 'Seed 000: one run per cell; it trained its own teachers and students.',
     'seed000_table4': 'Seed 000: one run per cell; w_ce 1 (not zKD+Ours\'s usual 0.1).',
     'imagenet': 'Top-5 is not published for WTTM.',
+    'seed002_table5': 'Seed 002 also lists SRRL, KD++, NKD and KD-Zero from other codebases: not '
+                      'runnable here.',
+    'seed002_table7': 'Teachers: the torchvision ImageNet weights (resnet101 and resnet152 too).',
 }
 
 

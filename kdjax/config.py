@@ -32,7 +32,8 @@ from ml_collections import config_dict
 
 from kdjax import methods
 
-METHODS = tuple(methods.presets())
+METHODS = tuple(methods.presets())  # every method preset
+LOGIT_METHODS = tuple(methods.logit_lib.PRESETS)  # the presets of the logit term alone
 TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache.STORAGE_DTYPES
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 PRECISIONS = ('default', 'high', 'highest')

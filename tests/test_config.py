@@ -84,7 +84,8 @@ def test_presets_for_resnet32x4_resnet8x4(method, expected):
     assert flat[key] == value, key
   for key in methods.presets()[method]:
     assert resolved.sources[key], key  # every preset value is sourced
-  assert set(methods.presets()) == set(config_lib.METHODS) and len(config_lib.METHODS) == 13
+  assert set(config_lib.LOGIT_METHODS) <= set(methods.presets()) == set(config_lib.METHODS)
+  assert len(config_lib.LOGIT_METHODS) == 13
 
 
 @pytest.mark.parametrize('teacher, student, method, expected', [

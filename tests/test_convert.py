@@ -373,7 +373,7 @@ def test_command_end_to_end_without_torch(tmp_path, small_state_dict, legacy):
   args = ["--model", SMALL, "--checkpoint", checkpoint, "--out", str(out)]
   if not legacy:  # A non-empty directory is refused, cleanly, before converting anything.
     refused = _run_command(tmp_path, *args)
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # a user error: one line, exit 2 (experiments.cli)
     assert refused.stderr.strip().splitlines()[-1].startswith("convert_teacher: error: ")
     assert "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
   result = _run_command(tmp_path, *args, "--overwrite")

@@ -279,7 +279,7 @@ def test_compositions_beyond_the_papers(batch):
   assert float(terms['temperature_min']) < float(terms['temperature_max'])
 
 
-@pytest.mark.parametrize('method', config_lib.METHODS)
+@pytest.mark.parametrize('method', config_lib.LOGIT_METHODS)
 def test_term_names_match_and_jit_equals_eager(batch, method):
   z, v, y, z_strong, v_strong = batch
   config = _config(method, '' if method == 'ce' else PAIR[0], PAIR[1])

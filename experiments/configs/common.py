@@ -43,11 +43,19 @@ TITLES = {
     'seed001_table2': 'Seed 001 Table 2: logit methods with and without LS, identical architectures.',
     'seed001_table4': 'Seed 001 Table 4: KD weight x logit pre-process (resnet32x4 -> resnet8x4).',
     'seed001_table5': 'Seed 001 Table 5: teachers of varied capacity distilled into wrn_16_2.',
-    'seed002_ttm': 'Seed 002 Tables 1 and 3: TTM and WTTM.',
+    'seed002_table1': 'Seed 002 Table 1: TTM, WTTM and the baselines, identical architectures.',
+    'seed002_table2': 'Seed 002 Table 2: WTTM combined with CRD and ITRD, identical architectures.',
+    'seed002_table3': 'Seed 002 Table 3: TTM, WTTM and the baselines, distinct architectures.',
+    'seed002_table4': 'Seed 002 Table 4: WTTM combined with CRD and ITRD, distinct architectures.',
+    'seed002_table5': 'Seed 002 Table 5: ImageNet top-1, ResNet34 -> ResNet18 and ResNet50 -> '
+                      'MobileNetV1.',
+    'seed002_table6': 'Seed 002 Table 6: WTTM without the cross-entropy term.',
+    'seed002_table7': 'Seed 002 Table 7: ImageNet ResNet-18 distilled from ResNet-34/50/101/152.',
     'seed000_table1': 'Seed 000 Table 1: max-logit temperature and re-run baselines, cross-family pairs.',
     'seed000_table2': 'Seed 000 Table 2: max-logit temperature and re-run baselines, same-family pairs.',
     'seed000_table4': 'Seed 000 Table 4: KD weight sweep of zKD+Ours (resnet32x4 -> resnet8x4, w_ce 1).',
-    'imagenet': 'ImageNet: ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1 (top-1 / top-5).',
+    'imagenet': 'Seed 001 Table 3 (and seed 002\'s WTTM): ImageNet ResNet34 -> ResNet18 and ResNet50 '
+                '-> MobileNetV1 (top-1 / top-5).',
     'baselines': 'Teachers and students trained from scratch with cross-entropy (CIFAR-100).',
 }
 
