@@ -10,6 +10,7 @@ import pytest
 from kdjax import feature_losses
 from kdjax import methods
 from kdjax import models
+from kdjax import recipes
 from kdjax.methods import fitnet
 from tests import method_checks
 
@@ -70,6 +71,20 @@ def test_preset_and_weights():
   config = method_checks.smoke('fitnet')
   assert (config.method, config.ce_weight, config.feature.weight, config.fitnet.hint_layer) == (
       'fitnet', 1.0, 100.0, 2)
+
+
+def test_recipes():
+  for recipe, repo in (('seed001', recipes.MDISTILLER), ('seed002', recipes.CRD_REPO)):
+    resolved = recipes.resolve('fitnet', 'resnet32x4', 'resnet8x4', recipe=recipe)
+    c = resolved.config
+    assert (c.ce_weight, c.feature.weight, c.fitnet.hint_layer) == (1.0, 100.0, 2)
+    for field in ('ce_weight', 'feature.weight', 'fitnet.hint_layer'):
+      assert resolved.sources[field].startswith(repo), (recipe, field)
+  # mdistiller has no ImageNet FitNet config: the CIFAR values, sourced as a default.
+  imagenet = recipes.resolve('fitnet', 'resnet34', 'resnet18')
+  assert imagenet.config.feature.weight == 100.0
+  assert imagenet.sources['feature.weight'].startswith('default:')
+  assert 'has no fitnet config' in imagenet.sources['feature.weight']
 
 
 @pytest.mark.slow
