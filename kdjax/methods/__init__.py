@@ -217,9 +217,11 @@ def build(config: ml_collections.ConfigDict, context: Context | None = None) -> 
 add_presets(logit_lib.PRESETS)
 
 # The feature terms: one module each (its ``TERM`` class and ``PRESETS``).
+from kdjax.methods import crd  # pylint: disable=wrong-import-position
 from kdjax.methods import fitnet  # pylint: disable=wrong-import-position
+from kdjax.methods import reviewkd  # pylint: disable=wrong-import-position
 
-TERM_MODULES = (fitnet,)
+TERM_MODULES = (fitnet, crd, reviewkd)
 for _module in TERM_MODULES:
   register(_module.TERM)
   add_presets(_module.PRESETS)
