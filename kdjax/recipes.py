@@ -564,6 +564,121 @@ def _feature_settings() -> dict[str, dict[str, dict[str, Setting]]]:
 # each sourced. ``PRESET_SOURCES`` names where each preset comes from.
 FEATURE_SETTINGS: dict[str, dict[str, dict[str, Setting]]] = _feature_settings()
 
+REVIEWKD_REPO = 'dvlab-research/ReviewKD'
+
+# CRD (Tian et al. 2020). mdistiller runs CRD alone (CE 1, FEAT 0.8); KD+CRD is the CRD
+# codebase's (-r 1 -a 1 -b 0.8, --kd_T 4). The embedding input widths (mdistiller's
+# CRD.FEAT.STUDENT_DIM / TEACHER_DIM) are the models' pooled widths, not settings.
+_CRD_FIELDS = ('crd.feat_dim', 'crd.nce_k', 'crd.nce_t', 'crd.nce_m', 'crd.mode')
+_CRD_VALUES = (128, 16384, 0.07, 0.5, 'exact')
+_CRD_MD_CFG = f'{MDISTILLER} mdistiller/engine/cfg.py (CRD: CE 1, FEAT 0.8, FEAT.DIM 128, ' \
+              f'NCE K 16384, TEMPERATURE 0.07, MOMENTUM 0.5, MODE exact)'
+_CRD_FLAGS = f'{CRD_REPO} train_student.py (-r 1, --kd_T 4, --feat_dim 128 --mode exact ' \
+             f'--nce_k 16384 --nce_t 0.07 --nce_m 0.5)'
+_CRD_SCRIPT = f'{CRD_REPO} scripts/run_cifar_distill.sh'
+PRESET_SOURCES['crd'] = (f'{_CRD_MD_CFG} = {_CRD_SCRIPT} (CRD: --distill crd -a 0 -b 0.8) with '
+                         f'{_CRD_FLAGS}')
+PRESET_SOURCES['kd+crd'] = f'{_CRD_SCRIPT} (CRD+KD: --distill crd -a 1 -b 0.8) with {_CRD_FLAGS}'
+# ReviewKD (Chen et al. 2021), as mdistiller trains it.
+_REVIEWKD_MD_CFG = f'{MDISTILLER} mdistiller/engine/cfg.py (REVIEWKD: CE 1, WARMUP_EPOCHS 20, ' \
+                   f'STU_PREACT False)'
+_REVIEWKD_MID = f'{MDISTILLER} mdistiller/distillers/ReviewKD.py (mid = min(512, student ' \
+                f'pooled width): hard-coded, MAX_MID_CHANNEL is never read)'
+_REVIEWKD_CIFAR = f'{MDISTILLER} configs/cifar100/reviewkd.yaml (REVIEWKD_WEIGHT 5.0; ' \
+                  f'{LS_REPO} configs/cifar100/reviewkd.yaml is the same)'
+PRESET_SOURCES['reviewkd'] = f'{_REVIEWKD_CIFAR} + {_REVIEWKD_MD_CFG}'
+
+
+def _settings(fields: tuple[str, ...], values: tuple[Any, ...], source: str) -> dict[str, Setting]:
+  return {field: Setting(value, source) for field, value in zip(fields, values)}
+
+
+def _crd_settings(source: str, weights_source: str, *, kd: bool) -> dict[str, Setting]:
+  """CRD's settings with their sources; ``kd``: KD+CRD's KD term (T 4, weight 1)."""
+  out = _settings(_CRD_FIELDS, _CRD_VALUES, source)
+  out.update(_settings(('ce_weight', 'feature.weight'), (1.0, 0.8), weights_source))
+  if kd:
+    out.update(_settings(('logit.temperature', 'logit.weight'), (4.0, 1.0), weights_source))
+  return out
+
+
+def _reviewkd_settings(weight_source: str, cfg_source: str, mid_source: str,
+                       weight: float = 5.0) -> dict[str, Setting]:
+  return {'ce_weight': Setting(1.0, cfg_source), 'feature.weight': Setting(weight, weight_source),
+          'reviewkd.warmup_epochs': Setting(20, cfg_source),
+          'reviewkd.stu_preact': Setting(False, cfg_source),
+          'reviewkd.max_mid_channel': Setting(512, mid_source)}
+
+
+_NO_SEED000 = f'{DEFAULT}: no published setting ({_SEED000_T3} does not run it); '
+FEATURE_SETTINGS['seed001'].update({
+    'crd': _crd_settings(_CRD_MD_CFG, f'{_CRD_MD_CFG} + configs/cifar100/crd.yaml', kd=False),
+    'kd+crd': _crd_settings(_CRD_MD_CFG, f'{DEFAULT}: mdistiller has no KD+CRD; {_CRD_SCRIPT} '
+                                         f'(CRD+KD: -r 1 -a 1 -b 0.8, --kd_T 4)', kd=True),
+    'reviewkd': _reviewkd_settings(_REVIEWKD_CIFAR, _REVIEWKD_MD_CFG, _REVIEWKD_MID),
+})
+_TTM_CRD_FLAGS = f'{TTM_REPO} train_student.py (--feat_dim 128 --mode exact --nce_k 16384 ' \
+                 f'--nce_t 0.07 --nce_m 0.5, -r 1)'
+FEATURE_SETTINGS['seed002'].update({
+    'crd': _crd_settings(f'{_TTM_CRD_FLAGS} = {_CRD_FLAGS}',
+                         f'{_CRD_SCRIPT} (CRD: --distill crd -a 0 -b 0.8; -r 1)', kd=False),
+    'kd+crd': _crd_settings(f'{_TTM_CRD_FLAGS} = {_CRD_FLAGS}',
+                            f'{_CRD_SCRIPT} (CRD+KD: --distill crd -a 1 -b 0.8; -r 1, --kd_T 4)',
+                            kd=True),
+    'reviewkd': _reviewkd_settings(
+        f'{DEFAULT}: no ReviewKD in {CRD_REPO} / {TTM_REPO}; {_REVIEWKD_CIFAR}',
+        f'{DEFAULT}: no ReviewKD in {CRD_REPO} / {TTM_REPO}; {_REVIEWKD_MD_CFG}',
+        f'{DEFAULT}: no ReviewKD in {CRD_REPO} / {TTM_REPO}; {_REVIEWKD_MID}'),
+})
+FEATURE_SETTINGS['seed000'].update({
+    'crd': _crd_settings(_NO_SEED000 + _CRD_MD_CFG, _NO_SEED000 + _CRD_MD_CFG, kd=False),
+    'kd+crd': _crd_settings(_NO_SEED000 + _CRD_MD_CFG,
+                            _NO_SEED000 + f'{_CRD_SCRIPT} (CRD+KD: -r 1 -a 1 -b 0.8, --kd_T 4)',
+                            kd=True),
+    'reviewkd': _reviewkd_settings(_NO_SEED000 + _REVIEWKD_CIFAR, _NO_SEED000 + _REVIEWKD_MD_CFG,
+                                   _NO_SEED000 + _REVIEWKD_MID),
+})
+# ImageNet: mdistiller configs/imagenet/{r34_r18,r50_mv1}/{crd,reviewkd}.yaml.
+_IN_SCHEDULE = ('batch_size', 'lr', 'epochs', 'lr_decay_epochs', 'lr_decay_rate', 'momentum',
+                'weight_decay')
+_IN_SCHEDULE_VALUES = (256, 0.1, 100, (30, 60, 90), 0.1, 0.9, 1e-4)
+_IN_CRD = f'{MDISTILLER} configs/imagenet/r34_r18/crd.yaml, r50_mv1/crd.yaml SOLVER (batch ' \
+          f'256, lr 0.1, 100 epochs, x0.1 at 30/60/90, wd 1e-4)'
+_IN_REVIEWKD = f'{MDISTILLER} configs/imagenet/r34_r18/reviewkd.yaml, r50_mv1/reviewkd.yaml'
+FEATURE_SETTINGS['imagenet'].update({
+    'crd': {**_settings(_IN_SCHEDULE, _IN_SCHEDULE_VALUES, _IN_CRD),
+            **_crd_settings(_CRD_MD_CFG, f'{_CRD_MD_CFG} (the ImageNet crd.yaml set no weights)',
+                            kd=False)},
+    'kd+crd': {**_settings(_IN_SCHEDULE, _IN_SCHEDULE_VALUES,
+                           f'{DEFAULT}: no published ImageNet KD+CRD; {_IN_CRD}'),
+               **_crd_settings(_CRD_MD_CFG, f'{DEFAULT}: no published ImageNet KD+CRD; '
+                                            f'{_CRD_SCRIPT} (CRD+KD: -r 1 -a 1 -b 0.8, --kd_T 4)',
+                               kd=True)},
+    'reviewkd': {**_settings(_IN_SCHEDULE, _IN_SCHEDULE_VALUES, f'{_IN_REVIEWKD} SOLVER (batch '
+                             f'256, lr 0.1, 100 epochs, x0.1 at 30/60/90, wd 1e-4)'),
+                 'ce_weight': Setting(1.0, f'{_IN_REVIEWKD} (CE_WEIGHT 1.0)'),
+                 'reviewkd.warmup_epochs': Setting(1, f'{_IN_REVIEWKD} (WARMUP_EPOCHS 1)'),
+                 'reviewkd.stu_preact': Setting(True, f'{_IN_REVIEWKD} (STU_PREACT True)'),
+                 'reviewkd.max_mid_channel': Setting(
+                     512, f'{_REVIEWKD_MID}; r50_mv1/reviewkd.yaml\'s MAX_MID_CHANNEL 256 has '
+                          f'no effect)')},
+})
+# ReviewKD's weight per CIFAR pair: mdistiller ships resnet32x4 -> resnet8x4 only; the authors'
+# script gives the pairs of the paper's Table (their own trainer: batch 128, lr 0.1, Nesterov;
+# kdjax keeps the mdistiller protocol and takes the weight).
+_REVIEWKD_SCRIPT = f'{REVIEWKD_REPO} CIFAR-100/script/reviewKD.sh (--kd-loss-weight)'
+REVIEWKD_WEIGHT = _table('ReviewKD weight', ('feature.weight',), _REVIEWKD_SCRIPT, {
+    (R32x4, R8x4): 5.0, (W40_2, W16_2): 5.0, (W40_2, W40_1): 5.0, (W40_2, SV1): 5.0,
+    (R32x4, SV1): 5.0, (R32x4, SV2): 8.0, ('resnet56', 'resnet20'): 0.6,
+    ('resnet110', 'resnet32'): 1.0,
+}, fallback=((5.0,), f'{DEFAULT}: {_REVIEWKD_CIFAR}, its only CIFAR pair'),
+    sources={(R32x4, R8x4): f'{_REVIEWKD_CIFAR} = {_REVIEWKD_SCRIPT}'})
+IMAGENET_REVIEWKD_WEIGHT = _table('ImageNet ReviewKD weight', ('feature.weight',), _IN_REVIEWKD, {
+    _IN_R18: 1.0, _IN_MV1: 8.0},
+    fallback=((1.0,), f'{DEFAULT}: {MDISTILLER} configs/imagenet/r34_r18/reviewkd.yaml'),
+    sources={_IN_R18: f'{MDISTILLER} configs/imagenet/r34_r18/reviewkd.yaml (REVIEWKD_WEIGHT 1.0)',
+             _IN_MV1: f'{MDISTILLER} configs/imagenet/r50_mv1/reviewkd.yaml (REVIEWKD_WEIGHT 8.0)'})
+
 
 @dataclasses.dataclass
 class Resolved:
@@ -578,7 +693,7 @@ def default_recipe(method: str, teacher: str, student: str) -> str:
     return 'imagenet'
   if method == 'ce':
     return 'scratch'
-  if method in ('ttm', 'wttm'):
+  if method in ('ttm', 'wttm', 'kd+crd'):  # KD+CRD: the CRD codebase's (RepDistiller) flags.
     return 'seed002'
   if method in ('kd_maxlogit', 'dkd_maxlogit'):
     return 'seed000'
@@ -589,12 +704,12 @@ def _pair_tables(method: str, recipe: str) -> tuple[PairTable, ...]:
   if recipe == 'imagenet':
     return {'dkd': (IMAGENET_DKD_BETA,), 'dkd_ls': (IMAGENET_DKD_BETA,),
             'mlkd': (IMAGENET_MLKD_LR,), 'mlkd_ls': (IMAGENET_MLKD_LR,),
-            'wttm': (WTTM,)}.get(method, ())
+            'wttm': (WTTM,), 'reviewkd': (IMAGENET_REVIEWKD_WEIGHT,)}.get(method, ())
   if recipe == 'seed000':
     return {'dkd_ls': (DKD_BETA,), 'dkd_maxlogit': (DKD_BETA,)}.get(method, ())
   return {'dkd': (DKD_BETA,), 'kd_ls': (KD_LS,), 'dkd_ls': (DKD_BETA, DKD_LS),
           'dkd_maxlogit': (DKD_BETA, DKD_LS), 'ttm': (TTM,), 'wttm': (WTTM,),
-          'mlkd': (MLKD,), 'mlkd_ls': (MLKD_LS,)}.get(method, ())
+          'mlkd': (MLKD,), 'mlkd_ls': (MLKD_LS,), 'reviewkd': (REVIEWKD_WEIGHT,)}.get(method, ())
 
 
 def _method_settings(method: str, recipe: str) -> dict[str, Setting]:

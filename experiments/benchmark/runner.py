@@ -155,7 +155,9 @@ class StepRunner:
     self.setup = steps_lib.Setup.create(config, source, steps_per_epoch=self.steps, mesh=mesh)
     self.program = steps_lib.build_program(self.setup)
     self.arrays = source.device_arrays('train', mesh) if arrays is None else arrays
-    self.state = self.program.init(np.uint32(config.seed))
+    labels = ({'dataset_labels': source.train_labels()}  # CRD samples negatives by class
+              if self.program.distillation.needs.dataset_labels else {})
+    self.state = self.program.init(np.uint32(config.seed), **labels)
     self.acc = parallel.put_replicated(metrics.empty_accumulator(self.program.metric_names),
                                        mesh)
     self.local_batches = list(source.train_batches(

@@ -218,9 +218,9 @@ add_presets(logit_lib.PRESETS)
 
 # The feature terms: one module each (its ``TERM`` class and ``PRESETS``).
 # pylint: disable=wrong-import-position
-from kdjax.methods import at, fitnet, ofd, pkt, rkd, vid
+from kdjax.methods import at, crd, fitnet, ofd, pkt, reviewkd, rkd, vid
 
-TERM_MODULES = (fitnet, at, rkd, pkt, vid, ofd)
+TERM_MODULES = (fitnet, at, rkd, pkt, vid, ofd, crd, reviewkd)
 for _module in TERM_MODULES:
   register(_module.TERM)
   add_presets(_module.PRESETS)
