@@ -61,17 +61,19 @@ def teacher_pass(program: Any, teacher_vars: Any, arrays: dict[str, Array],
 
 def evaluate(program: Any, state: Any, teacher_vars: Any, arrays: dict[str, Array],
              source: sources.Source, batch_size: int, mesh: jax.sharding.Mesh,
-             teacher_logits: np.ndarray | None = None) -> dict[str, float]:
+             teacher_logits: np.ndarray | None = None, ls_tau: float = 2.0) -> dict[str, float]:
   """``top1`` / ``top5`` (percent) of the student of ``state`` on the test split.
 
   With the teacher's test logits (``teacher_pass``), also the
-  ``statistics.EPOCH_STATISTICS`` of the student against them.
+  ``statistics.EPOCH_STATISTICS`` of the student against them (``ls_tau``: the base
+  temperature of the logged LS temperatures).
   """
   totals = None
   for batch in source.eval_batches(batch_size, mesh):
     if teacher_logits is not None:
       batch = dict(batch, teacher_logits=teacher_logits[batch['index']])
-    sums = program.evaluate(state, teacher_vars, arrays, _to_device(batch, mesh))
+    sums = program.evaluate(state, teacher_vars, arrays, _to_device(batch, mesh),
+                            np.float32(ls_tau))
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
   totals = parallel.to_host(totals)
   out = metrics_lib.accuracy_percent(totals.pop('hits'), source.num_test)

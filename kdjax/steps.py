@@ -122,10 +122,25 @@ class Setup:
     return optim.create_optimizer(config, self.steps_per_epoch)
 
 
+# Method values passed to the step as inputs (``scalars_of``) rather than compiled in, so that
+# the runs of a sweep over them (weights, the fixed temperature) share one compilation.
+RUNTIME_FIELDS = {'ce_weight': 'ce_weight', 'logit.weight': 'logit_weight',
+                  'logit.temperature': 'logit_temperature', 'feature.weight': 'feature_weight'}
+
+
 def method_key(config: ml_collections.ConfigDict) -> str:
-  """Canonical JSON of the method fields of ``config`` (part of the compiled Setup)."""
-  fields = {name: config[name] for name in config_lib.method_fields()}
-  return json.dumps(json.loads(ml_collections.ConfigDict(fields).to_json()), sort_keys=True)
+  """Canonical JSON of the compiled method fields of ``config`` (part of the Setup).
+
+  The ``RUNTIME_FIELDS`` are left out (schema defaults in the key): they reach the step as
+  inputs.
+  """
+  copy = config_lib.copy_config(config)
+  fields = ml_collections.ConfigDict({name: copy[name] for name in config_lib.method_fields()})
+  schema = config_lib.get_config()
+  for field in RUNTIME_FIELDS:
+    group, _, leaf = field.rpartition('.')
+    (fields[group] if group else fields)[leaf] = (schema[group] if group else schema)[leaf]
+  return json.dumps(json.loads(fields.to_json()), sort_keys=True)
 
 
 def context(config: ml_collections.ConfigDict, source: sources.Source) -> methods.Context:
@@ -136,11 +151,10 @@ def context(config: ml_collections.ConfigDict, source: sources.Source) -> method
 
 def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
   """``statistics.statistic_sums`` options of a run: the gamma of its logged KL to the
-  transformed teacher (``eval_ttm_gamma``, else ``ttm.gamma``), its LS base temperature and
-  its max-logit settings."""
+  transformed teacher (``eval_ttm_gamma``, else ``ttm.gamma``) and its max-logit settings
+  (the LS base temperature is an input of the evaluation, like the step's)."""
   gamma = config.eval_ttm_gamma if config.eval_ttm_gamma is not None else config.ttm.gamma
-  return (('gamma', float(gamma)), ('ls_tau', float(config.logit.temperature)),
-          ('order', int(config.max_logit.order)),
+  return (('gamma', float(gamma)), ('order', int(config.max_logit.order)),
           ('teacher_only', bool(config.max_logit.teacher_only)))
 
 
@@ -223,9 +237,10 @@ class Program:
       the epoch's cached ``[rows, views, K]`` logits (``kdjax.teacher_cache``).
     teacher_logits: ``(teacher_vars, arrays, batch, scalars) -> [B, views, K]`` float32
       logits of the teacher on the batch's train views (what the cache stores), or None.
-    evaluate: ``(state, teacher_vars, arrays, batch) -> sums``: the top-1 / top-5 hit counts
-      of the student on a padded test batch (``hits``) and, when the batch carries the
-      teacher's logits, the ``statistics.statistic_sums`` against them.
+    evaluate: ``(state, teacher_vars, arrays, batch, ls_tau) -> sums``: the top-1 / top-5 hit
+      counts of the student on a padded test batch (``hits``) and, when the batch carries the
+      teacher's logits, the ``statistics.statistic_sums`` against them (``ls_tau``: the LS
+      base temperature of the logged effective temperatures).
     teacher_test_logits: ``(teacher_vars, arrays, batch) -> ([B, K] float32 logits, [2] hits)``
       of the teacher on a padded test batch (replicated), or None.
     metric_names: the names the train step accumulates.
@@ -406,7 +421,7 @@ def build_program(setup: Setup) -> Program:
     return new_state, metrics_lib.accumulate(acc, step_metrics,
                                              jnp.float32(labels.shape[0]))
 
-  def evaluate(state, teacher_vars, arrays, batch):
+  def evaluate(state, teacher_vars, arrays, batch, ls_tau=2.0):
     batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
     x, labels = views.test(arrays, batch, dtype)
     variables = {'params': state.params['student'], 'batch_stats': state.batch_stats['student']}
@@ -418,7 +433,7 @@ def build_program(setup: Setup) -> Program:
     sums = {'hits': metrics_lib.topk_hits(logits, labels, batch['mask'])}
     if 'teacher_logits' in batch:
       sums.update(statistics.statistic_sums(logits, batch['teacher_logits'], batch['mask'],
-                                            **dict(setup.statistics)))
+                                            ls_tau=ls_tau, **dict(setup.statistics)))
     return sums
 
   def teacher_test_logits(teacher_vars, arrays, batch):
@@ -442,7 +457,10 @@ def build_program(setup: Setup) -> Program:
 
 
 def scalars_of(config: ml_collections.ConfigDict, epoch: int) -> dict[str, np.ndarray]:
-  """The step's per-epoch inputs: the seed, the epoch and every method's epoch scalars."""
+  """The step's per-epoch inputs: the seed, the epoch, the ``RUNTIME_FIELDS`` and every
+  method's epoch scalars."""
   values = {'seed': np.uint32(config.seed), 'epoch': np.uint32(epoch)}
+  flat = config_lib.flatten(config.to_dict())
+  values.update({name: np.float32(flat[field]) for field, name in RUNTIME_FIELDS.items()})
   values.update({k: np.float32(v) for k, v in methods.epoch_scalars(config, epoch).items()})
   return values

@@ -31,6 +31,7 @@ from kdjax import config as config_lib
 from kdjax import evaluation
 from kdjax import logs
 from kdjax import losses
+from kdjax import methods
 from kdjax import metrics
 from kdjax import optim
 from kdjax import parallel
@@ -242,8 +243,7 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
   row.update(lr=optim.learning_rate_at_epoch(config, epoch), epoch_train_seconds=seconds,
              train_images_per_second=(
                  run.images_per_epoch - position.step * config.batch_size) / seconds)
-  row.update({name: float(value) for name, value in scalars.items()
-              if name not in ('seed', 'epoch')})
+  row.update({name: float(value) for name, value in methods.epoch_scalars(config, epoch).items()})
   return state, row
 
 
@@ -322,7 +322,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if epoch % config.eval_every == 0 or epoch == config.epochs:
           test = evaluation.evaluate(run.program, state, run.teacher_vars, run.test_arrays,
                                      run.source, config.eval_batch_size, run.mesh,
-                                     statistics_logits)
+                                     statistics_logits, ls_tau=config.logit.temperature)
           top1 = test['top1']
           if position.best_top1 is None or top1 > position.best_top1:
             position.best_top1, position.best_epoch = top1, epoch

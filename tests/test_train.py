@@ -18,6 +18,8 @@ import pytest
 
 from kdjax import config as config_lib
 from kdjax import losses
+from kdjax import methods
+from kdjax import temperature as temperature_lib
 from kdjax import metrics
 from kdjax import optim
 from kdjax import parallel
@@ -355,3 +357,36 @@ def test_train_step_updates_batch_stats_once_per_student_pass(method, passes):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   host = parallel.to_host(acc)
   assert metrics.epoch_means(host)['train_loss'] > 0 and float(host['count']) == 8.0
+
+
+def test_weights_and_temperature_are_step_inputs_so_a_sweep_compiles_once():
+  base = method_checks.smoke('kd_ls', 'resnet8', 'resnet8')
+  other = method_checks.smoke('kd_ls', 'resnet8', 'resnet8', **{
+      'logit.weight': 3.0, 'logit.temperature': 4.0, 'ce_weight': 1.0})
+  mesh = parallel.create_mesh()
+  source = sources.open_source(base)
+  setups = [steps.Setup.create(c, source, steps_per_epoch=2, mesh=mesh) for c in (base, other)]
+  assert setups[0] == setups[1]  # one compiled program for both runs...
+  assert steps.build_program(setups[0]) is steps.build_program(setups[1])
+  s0, s1 = steps.scalars_of(base, 1), steps.scalars_of(other, 1)
+  assert (s0['logit_weight'], s0['logit_temperature']) == (9.0, 2.0)
+  assert (s1['logit_weight'], s1['logit_temperature'], s1['ce_weight']) == (3.0, 4.0, 1.0)
+  # ...and the values reach the loss.
+  distillation = steps.build_program(setups[0]).distillation
+  rng = np.random.default_rng(0)
+  z, v = (jnp.asarray(rng.normal(size=(4, 100)), jnp.float32) for _ in range(2))
+
+  def terms(weight, temperature, ce_weight):
+    inputs = methods.StepInputs(
+        student=methods.Outputs(z), teacher=methods.Outputs(v), labels=jnp.zeros(4, jnp.int32),
+        scalars={'logit_weight': np.float32(weight), 'logit_temperature': np.float32(temperature),
+                 'ce_weight': np.float32(ce_weight)})
+    return distillation.apply({}, inputs)[1]
+
+  for weight, tau, ce in ((9.0, 2.0, 0.1), (3.0, 4.0, 1.0)):
+    got = terms(weight, tau, ce)
+    kd = weight * np.mean(np.asarray(losses.kd(temperature_lib.zscore(z), temperature_lib.zscore(v),
+                                               temperature=tau)))
+    np.testing.assert_allclose(got['kd'], kd, rtol=1e-5)
+    ce_ref = ce * np.mean(np.asarray(losses.cross_entropy(z, jnp.zeros(4, jnp.int32))))
+    np.testing.assert_allclose(got['ce'], ce_ref, rtol=1e-5)

@@ -167,15 +167,17 @@ class Distillation(nn.Module):
   def __call__(self, inputs: StepInputs, train: bool = True) -> tuple[Array, dict[str, Array]]:
     """``(loss, metrics)``: the float32 total and every named term and statistic."""
     metrics: dict[str, Array] = {}
+    ce_weight = inputs.scalars.get('ce_weight', self.ce_weight)  # step inputs when given
+    feature_weight = inputs.scalars.get('feature_weight', self.feature_weight)
     if self.logit is None or not self.logit.owns_ce:
       z = inputs.student.logits.astype(jnp.float32)
-      metrics['ce'] = self.ce_weight * jnp.mean(losses.cross_entropy(z, inputs.labels))
+      metrics['ce'] = ce_weight * jnp.mean(losses.cross_entropy(z, inputs.labels))
     if self.logit is not None:
       metrics.update(self.logit(inputs, train))
     if self.feature is not None:
       out = self.feature(inputs, train)
       for name in self.feature.term_names:
-        metrics[name] = self.feature_weight * out[name]
+        metrics[name] = feature_weight * out[name]
       metrics.update({name: out[name] for name in self.feature.STAT_NAMES})
     loss = functools.reduce(lambda a, b: a + b, [metrics[n] for n in self.term_names])
     return loss, metrics

@@ -228,10 +228,11 @@ class LogitTerm(base.Term):
     return temperature_lib.zscore(logits, ddof=self.ls_ddof, eps=self.ls_eps,
                                   center=self.ls_center, scale=self.ls_scale)
 
-  def _temperature(self, z: Array, v: Array, lambda_: Array) -> Array:
+  def _temperature(self, z: Array, v: Array, lambda_: Array, temperature: Array) -> Array:
     if self.policy == 'fixed':
-      fixed = 1.0 / self.ttm_gamma if self.loss in ('ttm', 'wttm') else self.temperature
-      return jnp.float32(fixed)
+      if self.loss in ('ttm', 'wttm'):
+        return jnp.float32(1.0 / self.ttm_gamma)
+      return jnp.asarray(temperature, jnp.float32)
     if self.policy == 'max_logit':
       return temperature_lib.max_logit(z, v, order=self.max_logit_order,
                                        teacher_only=self.max_logit_teacher_only,
@@ -246,27 +247,32 @@ class LogitTerm(base.Term):
         hidden_width=self.ctkd_hidden, name='temperature')
     return module(z, v, lambda_)
 
-  def _divergence(self, z: Array, v: Array, labels: Array, t: Array, warmup: Array) -> Array:
+  def _divergence(self, z: Array, v: Array, labels: Array, t: Array, warmup: Array,
+                  weight: Array) -> Array:
     zs, vs = self._standardize(z), self._standardize(v)
     if self.loss == 'kd':
-      return self.weight * jnp.mean(losses.kd(zs, vs, temperature=t))
+      return weight * jnp.mean(losses.kd(zs, vs, temperature=t))
     if self.loss == 'dkd':
-      per_example = losses.dkd(zs, vs, labels, alpha=self.dkd_alpha * self.weight,
-                               beta=self.dkd_beta * self.weight, temperature=t)
+      per_example = losses.dkd(zs, vs, labels, alpha=self.dkd_alpha * weight,
+                               beta=self.dkd_beta * weight, temperature=t)
       return warmup * jnp.mean(per_example)
     if self.loss == 'dist':
-      return self.weight * losses.dist(zs, vs, beta=self.dist_beta, gamma=self.dist_gamma,
-                                       temperature=t)
+      return weight * losses.dist(zs, vs, beta=self.dist_beta, gamma=self.dist_gamma,
+                                  temperature=t)
     gamma = 1.0 / t  # TTM's teacher exponent (Zheng & Yang 2024, Eq. 9: gamma = 1/T).
     fn = losses.ttm if self.loss == 'ttm' else losses.wttm
-    return self.weight * jnp.mean(fn(zs, vs, gamma=gamma))
+    return weight * jnp.mean(fn(zs, vs, gamma=gamma))
 
   @nn.compact
   def __call__(self, inputs: base.StepInputs, train: bool = True) -> dict[str, Array]:
     del train
     z = inputs.student.logits.astype(jnp.float32)
     v = jax.lax.stop_gradient(inputs.teacher.logits.astype(jnp.float32))
-    t = self._temperature(z, v, inputs.scalars.get('ctkd_lambda', jnp.float32(0.0)))
+    # The weight and fixed temperature are step inputs when the trainer passes them
+    # (kdjax.steps.RUNTIME_FIELDS: a sweep over them compiles once), else the fields.
+    weight = inputs.scalars.get('logit_weight', self.weight)
+    temperature = inputs.scalars.get('logit_temperature', self.temperature)
+    t = self._temperature(z, v, inputs.scalars.get('ctkd_lambda', jnp.float32(0.0)), temperature)
     tf = jnp.asarray(t, jnp.float32)
     out = {'temperature_mean': jnp.mean(tf), 'temperature_min': jnp.min(tf),
            'temperature_max': jnp.max(tf),
@@ -277,13 +283,14 @@ class LogitTerm(base.Term):
       parts = losses.mlkd(
           z, inputs.student_strong.logits.astype(jnp.float32), v,
           jax.lax.stop_gradient(inputs.teacher_strong.logits.astype(jnp.float32)),
-          inputs.labels, temperature=t, ce_weight=self.ce_weight, kd_weight=self.weight,
+          inputs.labels, temperature=t,
+          ce_weight=inputs.scalars.get('ce_weight', self.ce_weight), kd_weight=weight,
           standardize=self.standardize, masking=self.mlkd_masking, ddof=self.ls_ddof,
           eps=self.ls_eps)
       out.update({name: parts[name] for name in ('ce', 'kd', 'cc', 'bc')})
       return out
     warmup = jnp.asarray(inputs.scalars.get('dkd_warmup', jnp.float32(1.0)), jnp.float32)
-    out['kd'] = self._divergence(z, v, inputs.labels, t, warmup)
+    out['kd'] = self._divergence(z, v, inputs.labels, t, warmup, weight)
     return out
 
 
