@@ -64,6 +64,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.download = False  # CIFAR-100: fetch the archive when missing.
   c.image_size = config_dict.placeholder(int)  # digits only: side in pixels (None: 16).
   c.validation_examples = 0  # >0: hold these many training examples out as the test split.
+  # The on-device train crop: zero padding and horizontal flip (CIFAR's RandomCrop(32, 4) +
+  # RandomHorizontalFlip; ImageNet crops on the host).
+  c.augment_padding = 4
+  c.augment_flip = True
   c.teacher = 'resnet32x4'
   c.student = 'resnet8x4'
   # A .pth/.safetensors file or a kdjax teacher directory ('': random init, smoke runs only).
@@ -213,6 +217,8 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
        'checkpoint_keep and checkpoint_every must be >= 1'),
       (config.checkpoint_every_steps >= 0,
        f'checkpoint_every_steps must be >= 0, got {config.checkpoint_every_steps}'),
+      (config.augment_padding >= 0,
+       f'augment_padding must be >= 0, got {config.augment_padding}'),
       (config.validation_examples >= 0,
        f'validation_examples must be >= 0, got {config.validation_examples}'),
       (tuple(config.lr_decay_epochs) == tuple(sorted(config.lr_decay_epochs)),

@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import jax
 import ml_dtypes
@@ -317,9 +317,10 @@ def augmentation_key(views: Any) -> tuple[tuple[str, Any], ...]:
   from kdjax.data import augment  # pylint: disable=import-outside-toplevel
   names = ('weak', 'strong') if views.strong else ('weak',)
   key = [('views', names), ('mean', tuple(views.mean)), ('std', tuple(views.std)),
-         ('weak', (('pad', 4), ('crop', 'random'), ('flip', 0.5)))]
+         ('weak', (('pad', views.padding), ('crop', 'random'), ('flip', 0.5 if views.flip else 0)))]
   if views.strong:
-    key.append(('strong', (('crop', views.strong_crop), ('pad', 4), ('flip', 0.5),
+    key.append(('strong', (('crop', views.strong_crop), ('pad', views.padding),
+                           ('flip', 0.5 if views.flip else 0),
                            ('randaugment_ops', 2), ('cutout_max_fraction', 0.5),
                            ('cutout_fill', tuple(augment.CUTOUT_FILL)))))
   return tuple(key)

@@ -69,7 +69,8 @@ def apply_crop_flip(images: jax.Array, offsets: jax.Array, flips: jax.Array, *,
   return jax.vmap(one)(images, offsets, flips)
 
 
-def crop_flip(keys: jax.Array, images: jax.Array, *, padding: int = 4) -> jax.Array:
+def crop_flip(keys: jax.Array, images: jax.Array, *, padding: int = 4,
+              flip: bool = True) -> jax.Array:
   """CIFAR's `RandomCrop(32, padding=4)` + `RandomHorizontalFlip()` on uint8 NHWC.
 
   Args:
@@ -82,7 +83,7 @@ def crop_flip(keys: jax.Array, images: jax.Array, *, padding: int = 4) -> jax.Ar
   """
   _check_batch(keys, images, 'crop_flip')
   offsets, flips = crop_flip_params(keys, padding=padding)
-  return apply_crop_flip(images, offsets, flips, padding=padding)
+  return apply_crop_flip(images, offsets, flips & flip, padding=padding)
 
 
 def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float],
@@ -161,9 +162,14 @@ def cutout(keys: jax.Array, images: jax.Array, *, max_fraction: float = 0.5,
 
 
 def train_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
-               std: Sequence[float], *, dtype=jnp.float32) -> jax.Array:
-  """The weak (standard) train view: `normalize(crop_flip(keys, images))`."""
-  return normalize(crop_flip(keys, images), mean, std, dtype)
+               std: Sequence[float], *, padding: int = 4, flip: bool = True,
+               dtype=jnp.float32) -> jax.Array:
+  """The weak (standard) train view: `normalize(crop_flip(keys, images))`.
+
+  `padding` and `flip` are CIFAR's (4, True) by default; the digits main job uses a
+  smaller shift and no mirroring (a mirrored digit is another symbol).
+  """
+  return normalize(crop_flip(keys, images, padding=padding, flip=flip), mean, std, dtype)
 
 
 STRONG_CROPS = ('independent', 'shared', 'none')
@@ -171,7 +177,7 @@ STRONG_CROPS = ('independent', 'shared', 'none')
 
 def strong_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
                 std: Sequence[float], *, crop: str = 'independent', num_ops: int = 2,
-                dtype=jnp.float32) -> jax.Array:
+                padding: int = 4, flip: bool = True, dtype=jnp.float32) -> jax.Array:
   """MLKD's strong view: crop+flip, RandAugment (`num_ops` ops), Cutout, normalise.
 
   Both MLKD releases (Jin-Ying/Multi-Level-Logit-Distillation and the LS
@@ -197,7 +203,8 @@ def strong_view(keys: jax.Array, images: jax.Array, mean: Sequence[float],
     raise ValueError(f'strong_view: crop must be one of {STRONG_CROPS}, got {crop!r}.')
   x = images
   if crop != 'none':
-    x = crop_flip(keys if crop == 'shared' else fold_keys(keys, _STRONG_CROP_STREAM), x)
+    x = crop_flip(keys if crop == 'shared' else fold_keys(keys, _STRONG_CROP_STREAM), x,
+                  padding=padding, flip=flip)
   x = randaugment(fold_keys(keys, _RANDAUGMENT_STREAM), x, num_ops=num_ops)
   x = cutout(fold_keys(keys, _CUTOUT_STREAM), x)
   return normalize(x, mean, std, dtype)

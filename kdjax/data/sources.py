@@ -52,12 +52,15 @@ class Views:
     mean, std: normalisation constants.
     strong: also MLKD's strong view.
     strong_crop: the strong view's crop on device (``augment.STRONG_CROPS``).
+    padding, flip: the train crop's zero padding and the horizontal flip (on device).
   """
   on_device: bool
   mean: tuple[float, ...]
   std: tuple[float, ...]
   strong: bool = False
   strong_crop: str = 'independent'
+  padding: int = 4
+  flip: bool = True
 
   def train(self, arrays: dict[str, Array], batch: dict[str, Array], keys: Array,
             dtype) -> tuple[Array, Array | None, Array]:
@@ -65,9 +68,10 @@ class Views:
     if self.on_device:
       images = arrays['images'][batch['index']]
       labels = arrays['labels'][batch['index']]
-      weak = augment.train_view(keys, images, self.mean, self.std).astype(dtype)
-      strong = (augment.strong_view(keys, images, self.mean, self.std,
-                                    crop=self.strong_crop).astype(dtype)
+      weak = augment.train_view(keys, images, self.mean, self.std, padding=self.padding,
+                                flip=self.flip).astype(dtype)
+      strong = (augment.strong_view(keys, images, self.mean, self.std, crop=self.strong_crop,
+                                    padding=self.padding, flip=self.flip).astype(dtype)
                 if self.strong else None)
       return weak, strong, labels
     weak = augment.normalize(batch['image'], self.mean, self.std, dtype)
@@ -139,9 +143,10 @@ class Source:
   num_test: int
   on_device: bool
 
-  def views(self, *, strong: bool, strong_crop: str) -> Views:
+  def views(self, *, strong: bool, strong_crop: str, padding: int = 4,
+            flip: bool = True) -> Views:
     return Views(on_device=self.on_device, mean=tuple(self.mean), std=tuple(self.std),
-                 strong=strong, strong_crop=strong_crop)
+                 strong=strong, strong_crop=strong_crop, padding=padding, flip=flip)
 
   def device_arrays(self, split: str, mesh: jax.sharding.Mesh) -> dict[str, Array]:
     """The split's arrays held on every device ({} when batches carry their images)."""
