@@ -63,7 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.data_source = 'auto'  # CIFAR-100: auto | python | binary | tfds
   c.download = False  # CIFAR-100: fetch the archive when missing.
   c.image_size = config_dict.placeholder(int)  # digits only: side in pixels (None: 16).
-  c.validation_examples = 0  # >0: hold these many training examples out as the test split.
+  c.validation_examples = 0  # >0: hold these many training examples out of the training split,
+  c.eval_split = 'test'  # and evaluate on them ('validation', to tune) or on the test split.
   # The on-device train crop: zero padding and horizontal flip (CIFAR's RandomCrop(32, 4) +
   # RandomHorizontalFlip; ImageNet crops on the host).
   c.augment_padding = 4
@@ -219,6 +220,8 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
        f'checkpoint_every_steps must be >= 0, got {config.checkpoint_every_steps}'),
       (config.augment_padding >= 0,
        f'augment_padding must be >= 0, got {config.augment_padding}'),
+      (config.eval_split in ('test', 'validation'),
+       f"eval_split must be 'test' or 'validation', got {config.eval_split!r}"),
       (config.validation_examples >= 0,
        f'validation_examples must be >= 0, got {config.validation_examples}'),
       (tuple(config.lr_decay_epochs) == tuple(sorted(config.lr_decay_epochs)),

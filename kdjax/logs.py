@@ -12,6 +12,7 @@ import json
 import logging as std_logging
 import math
 import os
+import threading
 import time
 from typing import Any, Mapping
 
@@ -111,6 +112,8 @@ class Progress:
     self.shared, self._total = shared, total_images
     self.bar: tqdm.tqdm | None = None
     self._compile_start: float | None = None
+    self._compiling = 0  # runs compiling now (a job may train runs in threads)
+    self._lock = threading.Lock()
     self._desc = ''
 
   def run_started(self, desc: str, total_images: int, done_images: int) -> None:
@@ -127,15 +130,22 @@ class Progress:
 
   def compiling(self) -> None:
     """The next steps compile (the rate and ETA exclude the time until ``compiled``)."""
-    self._compile_start = time.time()
-    if self.bar is not None:
-      self.bar.set_description_str(f'{self._desc} (compiling)')
+    with self._lock:
+      self._compiling += 1
+      if self._compiling == 1:
+        self._compile_start = time.time()
+      if self.bar is not None:
+        self.bar.set_description_str(f'{self._desc} (compiling)')
 
   def compiled(self) -> None:
-    if self._compile_start is not None and self.bar is not None and not self.bar.disable:
-      self.bar.start_t += time.time() - self._compile_start
-      self.bar.set_description_str(self._desc)
-    self._compile_start = None
+    with self._lock:
+      self._compiling = max(self._compiling - 1, 0)
+      if self._compiling or self._compile_start is None:
+        return
+      if self.bar is not None and not self.bar.disable:
+        self.bar.start_t += time.time() - self._compile_start
+        self.bar.set_description_str(self._desc)
+      self._compile_start = None
 
   def advance(self, images: int) -> None:
     if self.bar is not None:

@@ -341,19 +341,53 @@ def test_table_cell_runs_from_any_directory(tmp_path):
 
 
 @pytest.mark.slow
-def test_main_job_prints_the_table(tmp_path):
-  result = _command(['experiments.distill', f'--workdir={tmp_path}', '--methods=ce,kd_ls',
-                     '--seeds=0,1', '--epochs=1', '--teacher_epochs=1', '--teacher=resnet8',
-                     '--student=resnet8'], timeout=900)
+def test_main_job_tunes_on_validation_tests_once_and_resumes(tmp_path):
+  args = ['experiments.distill', f'--workdir={tmp_path}', '--methods=ce,kd_ls', '--seeds=0,1',
+          '--grid=0.5,2', '--epochs=1', '--teacher_epochs=1', '--teacher=resnet8',
+          '--student=resnet8']
+  result = _command(args, timeout=900)
   assert result.returncode == 0, result.stderr
-  out = result.stdout
-  lines = out.splitlines()
-  header = next(i for i, line in enumerate(lines) if line.startswith('model / method'))
+  lines = result.stdout.splitlines()
+  header = next(i for i, line in enumerate(lines) if line.startswith('method'))
   table = lines[header:header + 5]
-  assert table[2].startswith('teacher resnet8')
-  for line, method in zip(table[3:], ('ce', 'kd_ls')):
-    assert line.split()[:2] == [method, '2'] and '+-' in line
-  assert 'total wall time' in out
-  assert (tmp_path / 'results.txt').read_text().strip() == '\n'.join(table)
-  assert sorted(os.listdir(tmp_path / 'kd_ls')) == ['seed0', 'seed1']
-  assert json.loads((tmp_path / 'kd_ls' / 'seed0' / 'summary.json').read_text())['method'] == 'kd_ls'
+  assert table[2].startswith('teacher resnet8') and table[3].startswith('ce ')
+  assert table[4].startswith('kd_ls ') and '+-' in table[4]
+  protocol = next(line for line in lines if line.startswith('protocol:'))
+  assert 'tuned on validation over x{0.5, 2}' in protocol and 'read once per run' in protocol
+  assert (tmp_path / 'results.txt').read_text().strip().startswith('\n'.join(table))
+  # Tuning: one validation run per multiplier (seed 0), the better one chosen.
+  val = {m: json.loads((tmp_path / 'kd_ls' / f'x{m}' / 'seed0' / 'summary.json').read_text())
+         for m in ('0.5', '2')}
+  configs = {m: json.loads((tmp_path / 'kd_ls' / f'x{m}' / 'seed0' / 'config.json').read_text())
+             for m in ('0.5', '2')}
+  assert {c['eval_split'] for c in configs.values()} == {'validation'}
+  assert (configs['0.5']['logit']['weight'], configs['2']['logit']['weight']) == (4.5, 18.0)
+  chosen = max(('0.5', '2'), key=lambda m: (val[m]['last_top1'], -abs(np.log(float(m)))))
+  assert f'(x{chosen})' in table[4]
+  # Testing: seed 0's chosen run read the test split once, after the choice; seed 1 trained
+  # for it with the test split as its only evaluation.
+  assert (tmp_path / 'kd_ls' / f'x{chosen}' / 'seed0' / 'test_top1.json').exists()
+  other = 'x2' if chosen == '0.5' else 'x0.5'
+  assert not (tmp_path / 'kd_ls' / other / 'seed0' / 'test_top1.json').exists()
+  seed1 = json.loads((tmp_path / 'kd_ls' / f'x{chosen}' / 'seed1' / 'config.json').read_text())
+  assert seed1['eval_split'] == 'test' and seed1['seed'] == 1
+  assert not (tmp_path / 'kd_ls' / other / 'seed1').exists()
+  # Rerunning finds everything finished: nothing is trained again, the table is the same.
+  again = _command(args, timeout=900)
+  assert again.returncode == 0, again.stderr
+  assert again.stdout.splitlines()[header:header + 5] == table
+
+
+def test_main_job_configs_follow_the_protocol():
+  from experiments import distill  # pylint: disable=import-outside-toplevel
+  job = distill.Job(workdir='/tmp/unused')
+  tuning = distill.student_config(job, 'wttm', 0, 3.0, eval_split='validation')
+  assert (tuning.dataset, tuning.image_size, tuning.augment_padding, tuning.augment_flip) == (
+      'digits', 8, 1, False)
+  assert tuning.validation_examples == 270 and tuning.eval_split == 'validation'
+  assert tuning.logit.weight == 3 * 1.5  # resnet56 -> resnet20's WTTM beta, x3
+  assert tuning.ttm.gamma == 0.3 and tuning.eval_every == tuning.epochs == 12
+  assert tuning.lr_decay_epochs == (8, 9, 10) and tuning.teacher == 'resnet14'
+  ce = distill.student_config(job, 'ce', 2, 3.0, eval_split='test')
+  assert ce.method == 'ce' and ce.ce_weight == 1.0 and ce.seed == 2
+  assert job.total_images() == 1024 * (20 + 6 * (3 + 2) * 12 + 3 * 12)

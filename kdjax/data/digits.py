@@ -16,6 +16,7 @@ from kdjax.data.arrays import ArrayDataset
 
 NUM_CLASSES = 10
 NUM_TEST = 450
+NUM_TRAIN = 1347  # of the 1,797 images of scikit-learn's digits
 SPLIT_SEED = 0
 _SOURCE_SIDE = 8
 _SOURCE_MAX = 16

@@ -294,8 +294,9 @@ def holdout(train: ArrayDataset, num_examples: int) -> tuple[ArrayDataset, Array
 def open_source(config: ml_collections.ConfigDict) -> Source:
   """The run's batch source (smoke mode: random data of the dataset's shape).
 
-  ``config.validation_examples`` > 0 holds that many training examples out and
-  evaluates on them instead of the test split (in-memory datasets).
+  ``config.validation_examples`` > 0 holds that many training examples out (a fixed
+  choice, ``holdout``); ``config.eval_split`` then says whether the run is evaluated on
+  them (``'validation'``, to tune) or on the test split (``'test'``) (in-memory datasets).
   """
   if config.dataset == imagenet.TFDS_NAME:
     return _imagenet_source(config)
@@ -319,7 +320,12 @@ def open_source(config: ml_collections.ConfigDict) -> Source:
     train = loading.load(config.dataset, split='train', **kwargs)
     test = loading.load(config.dataset, split='test', **kwargs)
   if config.validation_examples:
-    train, test = holdout(train, config.validation_examples)
+    train, validation = holdout(train, config.validation_examples)
+    if config.eval_split == 'validation':
+      test = validation
+  elif config.eval_split == 'validation':
+    raise ValueError("eval_split='validation' needs validation_examples > 0 (the examples held "
+                     "out of the training split)")
   return InMemorySource(train, test, mean, std)
 
 
