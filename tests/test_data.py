@@ -222,6 +222,7 @@ def test_cifar_download_checks_the_digest(tmp_path, cifar_splits, monkeypatch):
 def test_cifar_tfds_source_reads_every_example(tmp_path):
   with tfds.testing.mock_data(num_examples=5):
     ds = data.load('cifar100', split='train', data_dir=tmp_path, source='tfds')
+    (tmp_path / 'cifar100').mkdir()  # 'auto' reads TFDS where a prepared cifar100/ exists
     auto = data.load('cifar100', split='test', data_dir=tmp_path)
     source = tfds.data_source('cifar100', split='train', data_dir=tmp_path)
     expected = [source[i] for i in range(5)]

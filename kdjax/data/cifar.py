@@ -17,6 +17,9 @@ Nothing is downloaded unless `download=True`.
 
 from __future__ import annotations
 
+import contextlib
+import logging as std_logging
+
 import dataclasses
 import hashlib
 import io
@@ -120,12 +123,14 @@ def load_cifar100(
     if os.path.isfile(tar_path):
       return _decode(kind, split, _read_from_tar(tar_path, archive, split))
     looked_at += [folder + os.sep, tar_path]
-  if source in ('auto', 'tfds'):
+  tfds_dir = os.path.join(data_dir, 'cifar100')
+  if source == 'tfds' or (source == 'auto' and os.path.isdir(tfds_dir)):
     try:
       return _load_tfds(split, data_dir, download=download and source == 'tfds')
     except DatasetNotFoundError as err:
       tfds_error = err.__cause__
-      looked_at.append(f'{os.path.join(data_dir, "cifar100")}{os.sep} (prepared TFDS dataset)')
+  if source in ('auto', 'tfds'):
+    looked_at.append(f'{tfds_dir}{os.sep} (prepared TFDS dataset)')
   if download and source != 'tfds':
     kind = 'binary' if source == 'binary' else 'python'
     archive = _ARCHIVES[kind]
@@ -190,7 +195,9 @@ def _missing_message(looked_at: Sequence[str], data_dir: str) -> str:
       f'  - on a machine with network access and TensorFlow, run '
       f'`tfds build cifar100 --data_dir {data_dir} --file_format=array_record` '
       f'and copy {os.path.join(data_dir, "cifar100")} here;\n'
-      f'  - call load(..., download=True) to fetch the python archive.')
+      f'  - add --config.download=True to the command (from Python: '
+      f'kdjax.data.load(..., download=True)) to fetch cifar-100-python.tar.gz (161 MB) into '
+      f'{data_dir}.')
 
 
 def _read_from_folder(folder: str, member: str) -> tuple[str, bytes]:
@@ -295,13 +302,26 @@ def _checked_labels(labels: np.ndarray, count: int, name: str) -> np.ndarray:
   return labels.astype(np.int32)
 
 
+@contextlib.contextmanager
+def _tfds_quiet():
+  """TFDS logs warnings while it probes a directory; the outcome is reported by the caller."""
+  logger = std_logging.getLogger('absl')
+  level = logger.level
+  logger.setLevel(std_logging.ERROR)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
+
+
 def _load_tfds(split: str, data_dir: str, *, download: bool) -> ArrayDataset:
   """Reads the whole split of a prepared TFDS `cifar100` into arrays."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   try:
-    source = tfds.data_source('cifar100', split=split, data_dir=data_dir,
-                              download=download)
+    with _tfds_quiet():
+      source = tfds.data_source('cifar100', split=split, data_dir=data_dir,
+                                download=download)
   except (AssertionError, NotImplementedError, FileNotFoundError, OSError,
           ValueError) as err:
     raise DatasetNotFoundError(f'TFDS cifar100 is not prepared under {data_dir}') from err
