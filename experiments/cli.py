@@ -30,6 +30,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from kdjax import extras
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
 USER_ERROR_EXIT = 2
 
@@ -70,7 +72,7 @@ def resolve_config_argv(argv: Sequence[str], name: str = 'config') -> list[str]:
 # errors derive from these: config checks (ValueError), missing data / teachers
 # (FileNotFoundError), a workdir holding another run, corrupt checkpoints and caches.
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               IsADirectoryError, PermissionError)
+               IsADirectoryError, PermissionError, extras.MissingDependencyError)
 
 
 class Terminated(BaseException):

@@ -50,7 +50,7 @@ from kdjax import config as config_lib
 from kdjax import data
 from kdjax import logs
 from kdjax import parallel
-from kdjax import plots
+from kdjax import extras
 from kdjax import steps as steps_lib
 from kdjax import teachers
 from kdjax.data import sources
@@ -346,6 +346,8 @@ def make_figures(workdir: str, out_dir: str, *, against: Sequence[str] = (),
     The content of `out_dir/index.json`: `written` (figure -> PNG path), `skipped` (figure ->
     reason), the analysed run and epoch, and the student/teacher test top-1 of that checkpoint.
   """
+  extras.require('matplotlib', 'figures', 'Drawing the figures')
+  from kdjax import plots  # pylint: disable=import-outside-toplevel
   runs = _unique_names([load_run(workdir)] + [load_run(w) for w in against])
   primary, config = runs[0], runs[0].config
   gamma = logged_gamma(config) if gamma is None else float(gamma)

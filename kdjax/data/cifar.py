@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kdjax import extras
 from kdjax.data.arrays import ArrayDataset
 from kdjax.data.arrays import DatasetCorruptError
 from kdjax.data.arrays import DatasetNotFoundError
@@ -316,7 +317,7 @@ def _tfds_quiet():
 
 def _load_tfds(split: str, data_dir: str, *, download: bool) -> ArrayDataset:
   """Reads the whole split of a prepared TFDS `cifar100` into arrays."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = extras.require('tensorflow_datasets', 'data', 'Reading a TFDS-prepared cifar100')
 
   try:
     with _tfds_quiet():

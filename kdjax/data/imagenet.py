@@ -32,6 +32,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from kdjax import extras
 from kdjax.data.arrays import DatasetNotFoundError
 from kdjax.data.arrays import default_data_dir
 
@@ -49,7 +50,7 @@ def load_source(split: str, *, data_dir: str | None = None):
     DatasetNotFoundError: the dataset is not prepared (in ArrayRecord format)
       under `data_dir`; the message says how to prepare it.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = extras.require('tensorflow_datasets', 'data', 'Reading TFDS imagenet2012')
 
   if split not in _TFDS_SPLITS:
     raise ValueError(f'ImageNet split must be one of {tuple(_TFDS_SPLITS)}, got {split!r}.')
@@ -220,7 +221,7 @@ def iterate(batch_fn, steps: range, *, num_workers: int = 0):
     steps: the steps to produce, in order (e.g. ``range(start_step, steps)`` to resume).
     num_workers: decoding processes (0: threads of this process).
   """
-  import grain  # pylint: disable=g-import-not-at-top
+  grain = extras.require('grain', 'data', 'The ImageNet host pipeline')
 
   ds = grain.MapDataset.range(steps.start, steps.stop).map(batch_fn)
   it = ds.to_iter_dataset(grain.ReadOptions(num_threads=4, prefetch_buffer_size=4))
