@@ -414,6 +414,9 @@ IMAGENET_TEACHERS = {
     'resnet34': 'torchvision resnet34-333f7ec4.pth (IMAGENET1K_V1, 73.31% top-1)',
     'resnet50': 'torchvision resnet50-19c8e357.pth (IMAGENET1K_V1, 76.13% top-1; not today\'s '
                 'default IMAGENET1K_V2 weights)',
+    # Seed 002 Table 7's stronger teachers (its 77.37 / 78.31 are these weights' accuracies).
+    'resnet101': 'torchvision resnet101-5d3b4d8f.pth (IMAGENET1K_V1, 77.37% top-1)',
+    'resnet152': 'torchvision resnet152-b121ed2d.pth (IMAGENET1K_V1, 78.31% top-1)',
 }
 
 
@@ -679,6 +682,189 @@ IMAGENET_REVIEWKD_WEIGHT = _table('ImageNet ReviewKD weight', ('feature.weight',
     sources={_IN_R18: f'{MDISTILLER} configs/imagenet/r34_r18/reviewkd.yaml (REVIEWKD_WEIGHT 1.0)',
              _IN_MV1: f'{MDISTILLER} configs/imagenet/r50_mv1/reviewkd.yaml (REVIEWKD_WEIGHT 8.0)'})
 
+# Per recipe, per method: the PairTables applied after the method settings (kdjax.recipes
+# ``_pair_tables`` reads these first).
+FEATURE_PAIR_TABLES: dict[str, dict[str, tuple[PairTable, ...]]] = {
+    recipe: {} for recipe in RECIPES}
+# Methods whose own paper's recipe is seed 002 (``default_recipe``).
+SEED002_METHODS = {'ttm', 'wttm', 'kd+crd'}  # KD+CRD: the CRD codebase's flags
+
+
+def _defaulted(settings: Mapping[str, Setting], why: str) -> dict[str, Setting]:
+  """``settings`` with sources marked as a fallback: ``'default: <why>; <source>'``."""
+  return {field: Setting(s.value, f'{DEFAULT}: {why}; {s.source}')
+          for field, s in settings.items()}
+
+
+def _defaulted_table(table: PairTable, why: str) -> PairTable:
+  """``table`` with every row's source (and the fallback's) marked ``'default: <why>; ...'``."""
+  fallback = table.fallback
+  if fallback is not None and not fallback[1].startswith(DEFAULT):
+    fallback = (fallback[0], f'{DEFAULT}: {why}; {fallback[1]}')
+  return PairTable(table.name, table.fields, {
+      pair: (values, f'{DEFAULT}: {why}; {source}')
+      for pair, (values, source) in table.rows.items()}, fallback)
+
+
+# ---------------------------------------------------------------------------------------------
+# SimKD (Chen et al., CVPR 2022): DefangChen/SimKD. Seed 001's SimKD rows are that codebase's.
+SIMKD_REPO = 'DefangChen/SimKD'
+_SIMKD_RUN = f'{SIMKD_REPO} README.md + scripts/run_distill.sh (--distill simkd -c 0 -d 0 -b 1)'
+_SIMKD_FACTOR = f'{SIMKD_REPO} train_student.py (-f/--factor default 2; README also reports 4, 8)'
+PRESET_SOURCES['simkd'] = f'{_SIMKD_RUN} + helper/loops.py (feature MSE only; teacher head reused)'
+SIMKD_SETTINGS = {'ce_weight': Setting(0.0, f'{_SIMKD_RUN}: -c 0'),
+                  'logit.loss': Setting('none', f'{_SIMKD_RUN}: -d 0'),
+                  'feature.weight': Setting(1.0, f'{_SIMKD_RUN}: -b 1'),
+                  'simkd.factor': Setting(2, _SIMKD_FACTOR)}
+_SIMKD_IMAGENET = f'{SIMKD_REPO} README.md / scripts/run_distill.sh ImageNet command (batch 256, ' \
+                  f'120 epochs, lr 0.1, decay 30/60/90, wd 1e-4, -c 0 -d 0 -b 1)'
+FEATURE_SETTINGS['seed001']['simkd'] = SIMKD_SETTINGS
+FEATURE_SETTINGS['imagenet']['simkd'] = {
+    **SIMKD_SETTINGS, 'batch_size': Setting(256, _SIMKD_IMAGENET),
+    'epochs': Setting(120, _SIMKD_IMAGENET), 'lr': Setting(0.1, _SIMKD_IMAGENET),
+    'lr_decay_epochs': Setting((30, 60, 90), _SIMKD_IMAGENET),
+    'weight_decay': Setting(1e-4, _SIMKD_IMAGENET)}
+
+# ---------------------------------------------------------------------------------------------
+# CAT-KD (Guo et al., CVPR 2023): GzyAftermath/CAT-KD, configs/cifar100/CAT_KD/*.yaml (CE 1,
+# onlyCAT False, standard schedule). (CAT_loss_weight, CAM_RESOLUTION, IF_NORMALIZE) per pair.
+CATKD_REPO = 'GzyAftermath/CAT-KD'
+_CATKD_CFG = f'{CATKD_REPO} mdistiller/engine/cfg.py (CAT_KD: CE_WEIGHT 1, CAT_loss_weight 400, ' \
+             f'CAM_RESOLUTION 2, IF_NORMALIZE True, IF_BINARIZE False)'
+PRESET_SOURCES['catkd'] = _CATKD_CFG
+_CATKD_ROWS = {
+    (R32x4, R8x4): (15.0, 2, False, 'res32x4_res8x4.yaml'),
+    ('resnet110', 'resnet32'): (1.8, 2, False, 'res110_res32.yaml'),
+    ('resnet56', 'resnet20'): (0.7, 2, False, 'res56_res20.yaml'),
+    ('vgg13', 'vgg8'): (4.5, 2, False, 'vgg13_vgg8.yaml'),
+    (W40_2, W16_2): (12.0, 2, False, 'wrn_40_2_wrn_16_2.yaml'),
+    (W40_2, W40_1): (1.5, 2, False, 'wrn_40_2_wrn_40_1.yaml'),
+    (R32x4, SV1): (600.0, 4, True, 'res32x4_shuv1.yaml'),
+    (R32x4, SV2): (600.0, 4, True, 'res32x4_shuv2.yaml'),
+    (W40_2, SV1): (80.0, 4, True, 'wrn40_2_shuv1.yaml'),
+    ('ResNet50', MV2): (40.0, 2, True, 'res50_mv2.yaml'),
+    ('vgg13', MV2): (15.0, 2, True, 'vgg13_mv2.yaml'),
+}
+CATKD = PairTable('CAT-KD', ('feature.weight', 'catkd.resolution', 'catkd.normalize'), {
+    pair: ((w, r, n), f'{CATKD_REPO} configs/cifar100/CAT_KD/{file}')
+    for pair, (w, r, n, file) in _CATKD_ROWS.items()},
+    fallback=((400.0, 2, True), f'{DEFAULT}: no CAT-KD config for this pair; {_CATKD_CFG}'))
+CATKD_SETTINGS = {'ce_weight': Setting(1.0, f'{CATKD_REPO} configs/cifar100/CAT_KD/*.yaml '
+                                            f'(CE_WEIGHT 1., onlyCAT False)'),
+                  'catkd.binarize': Setting(False, _CATKD_CFG)}
+FEATURE_SETTINGS['seed001']['catkd'] = CATKD_SETTINGS
+FEATURE_PAIR_TABLES['seed001']['catkd'] = (CATKD,)
+# ImageNet (configs/imagenet/CAT-KD/): both set DISTILLER.TYPE "CAT-KD", which the registry
+# (mdistiller/distillers/__init__.py, key "CAT_KD") does not know, so they do not run as shipped;
+# kdjax runs them as evidently meant (the CAT_KD distiller). r34_r18.yaml's SOLVER.BATCH_SIZE 2
+# is a debug leftover: batch 512 with its lr 0.2, as r50_mv2.yaml and mdistiller's ImageNet
+# configs. "MobileNetV2" there is the 1024-channel MobileNetV1 (models/imagenet/mobilenetv2.py).
+_CATKD_IN = f'{CATKD_REPO} configs/imagenet/CAT-KD'
+_CATKD_IN_NOTE = 'run as the CAT_KD distiller: its DISTILLER.TYPE "CAT-KD" is unregistered'
+CATKD_IMAGENET = PairTable('CAT-KD ImageNet', (
+    'feature.weight', 'catkd.resolution', 'catkd.normalize', 'batch_size', 'lr'), {
+        _IN_R18: ((0.5, 4, False, 512, 0.2),
+                  f'{_CATKD_IN}/r34_r18.yaml ({_CATKD_IN_NOTE}; its BATCH_SIZE 2 is a debug '
+                  f'leftover: 512 as r50_mv2.yaml and {MDISTILLER} configs/imagenet)'),
+        _IN_MV1: ((10.0, 2, True, 512, 0.2),
+                  f'{_CATKD_IN}/r50_mv2.yaml ({_CATKD_IN_NOTE}; its MobileNetV2 is MobileNetV1)'),
+    })
+FEATURE_SETTINGS['imagenet']['catkd'] = {
+    'ce_weight': Setting(1.0, f'{_CATKD_IN}/*.yaml (CE_WEIGHT 1.)'),
+    'catkd.binarize': Setting(False, _CATKD_CFG),
+    'epochs': Setting(100, f'{_CATKD_IN}/*.yaml (EPOCHS 100, stages 30/60/90, wd 1e-4)')}
+FEATURE_PAIR_TABLES['imagenet']['catkd'] = (CATKD_IMAGENET,)
+
+# ---------------------------------------------------------------------------------------------
+# Seed 002 (Zheng & Yang 2024): DIST, ITRD and the WTTM combinations as the TTM repository
+# (zkxufo/TTM train_student.py, distiller_zoo/) runs them.
+DIST_CODE = 'hunto/image_classification_sota'  # the code of DIST's repository hunto/DIST_KD
+_SEED002_A5 = 'Zheng & Yang 2024, Appendix A.5 (combinations: CE + beta * WTTM + mu * L_extra)'
+_TTM_FLAGS = f'{TTM_REPO} train_student.py'
+_DIST_TTM = f'{_TTM_FLAGS} (--dist_tau 4 --dist_beta 1 --dist_gamma 1 = distiller_zoo/dist.py DIST)'
+_DIST_CIFAR = f'{DIST_CODE} configs/strategies/distill/dist_cifar.yaml (ori_loss_weight 1, ' \
+              f'kd_loss_weight 2, kd dist_t4 = DIST(beta 1, gamma 1, tau 4))'
+PRESET_SOURCES['dist'] = f'{_DIST_TTM}; -r 1; weight: {_DIST_CIFAR}'
+FEATURE_SETTINGS['seed002']['dist'] = {
+    'ce_weight': Setting(1.0, f'{_TTM_FLAGS} (-r default 1) = {_DIST_CIFAR}'),
+    'logit.temperature': Setting(4.0, _DIST_TTM), 'dist.beta': Setting(1.0, _DIST_TTM),
+    'dist.gamma': Setting(1.0, _DIST_TTM),
+    # TTM publishes no -b for DIST (no command; -b has no default); seed 002's DIST numbers are
+    # DIST's own README's (hunto/DIST_KD), whose CIFAR config weighs the loss by 2.
+    'logit.weight': Setting(2.0, f'{_DIST_CIFAR}; {TTM_REPO} publishes no -b for --distill dist '
+                                 f'and seed 002\'s DIST row equals hunto/DIST_KD README\'s')}
+# ImageNet (seed 002 Tables 5 and 7 quote DIST's README): configs/strategies/distill/
+# resnet_dist.yaml on 8 GPUs (README: tools/dist_train.sh 8), batch 32 each.
+_DIST_IN = f'{DIST_CODE} configs/strategies/distill/resnet_dist.yaml (8 GPUs x batch 32, lr 0.1, ' \
+           f'decay x0.1 every 30 epochs, 100 epochs, wd 1e-4, ori 1, kd_loss_weight 2, kd dist = ' \
+           f'DIST(beta 1, gamma 1, tau 1): lib/models/losses/kd_loss.py)'
+FEATURE_SETTINGS['imagenet']['dist'] = {
+    'ce_weight': Setting(1.0, _DIST_IN), 'logit.weight': Setting(2.0, _DIST_IN),
+    'logit.temperature': Setting(1.0, _DIST_IN), 'dist.beta': Setting(1.0, _DIST_IN),
+    'dist.gamma': Setting(1.0, _DIST_IN), 'batch_size': Setting(256, _DIST_IN),
+    'lr': Setting(0.1, _DIST_IN), 'epochs': Setting(100, _DIST_IN),
+    'lr_decay_epochs': Setting((30, 60, 90), _DIST_IN), 'weight_decay': Setting(1e-4, _DIST_IN)}
+
+_ITRD_TTM = f'{_TTM_FLAGS} (--lambda_corr 2.0 --lambda_mutual 1.0 --alpha_it 1.50) + ' \
+            f'distiller_zoo/itrd.py'
+_ITRD_B = f'{TTM_REPO} publishes no -b for --distill itrd; roymiles/ITRD README example ' \
+          f'(-b 1.0 -r 1.0)'
+PRESET_SOURCES['itrd'] = f'{_ITRD_TTM}; -r 1 (default), -a 0; -b 1: {_ITRD_B}'
+ITRD_SETTINGS = {
+    'ce_weight': Setting(1.0, f'{_TTM_FLAGS} (-r default 1)'),
+    'feature.weight': Setting(1.0, _ITRD_B),
+    'itrd.lambda_corr': Setting(2.0, _ITRD_TTM), 'itrd.lambda_mutual': Setting(1.0, _ITRD_TTM),
+    'itrd.alpha': Setting(1.5, _ITRD_TTM)}
+FEATURE_SETTINGS['seed002']['itrd'] = ITRD_SETTINGS
+
+# The combinations (Appendix A.5): WTTM's (gamma, beta) per pair as in the WTTM table.
+SEED002_SAME = ((W40_2, W16_2), (W40_2, W40_1), ('resnet56', 'resnet20'),
+                ('resnet110', 'resnet20'), ('resnet110', 'resnet32'), (R32x4, R8x4),
+                ('vgg13', 'vgg8'))
+SEED002_DISTINCT = (('vgg13', MV2), ('ResNet50', MV2), ('ResNet50', 'vgg8'), (R32x4, SV1),
+                    (R32x4, SV2), (W40_2, SV1))
+_NO_MUTUAL = (('ResNet50', MV2), ('ResNet50', 'vgg8'), (W40_2, SV1))
+WTTM_ITRD = PairTable('WTTM+ITRD (ITRD settings)',
+                      ('itrd.lambda_corr', 'itrd.lambda_mutual', 'itrd.alpha'), {
+    pair: ((2.0, 0.0 if pair in _NO_MUTUAL else 1.0, 1.01 if pair in SEED002_SAME else 1.5),
+           f'{_SEED002_A5}: beta_corr 2, beta_mi {0 if pair in _NO_MUTUAL else 1}, alpha_it '
+           f'{1.01 if pair in SEED002_SAME else 1.5} '
+           f'({"same" if pair in SEED002_SAME else "distinct"} architectures)')
+    for pair in SEED002_SAME + SEED002_DISTINCT},
+    fallback=((2.0, 1.0, 1.5), f'{DEFAULT}: not a seed 002 pair; {_ITRD_TTM}'))
+FEATURE_SETTINGS['seed002']['wttm+itrd'] = {
+    'ce_weight': Setting(1.0, _SEED002_A5),
+    'feature.weight': Setting(1.0, f'{_SEED002_A5}: mu = 1 for ITRD')}
+FEATURE_SETTINGS['seed002']['wttm+crd'] = {
+    **_settings(_CRD_FIELDS, _CRD_VALUES, f'{_TTM_CRD_FLAGS} = {_CRD_FLAGS}'),
+    'ce_weight': Setting(1.0, _SEED002_A5),
+    'feature.weight': Setting(0.8, f'{_SEED002_A5}: mu = 0.8 for CRD (= {TTM_REPO} README '
+                                   f'-b 0.8)')}
+FEATURE_SETTINGS['seed002']['wttm_noce'] = {
+    'ce_weight': Setting(0.0, 'Zheng & Yang 2024, Table 6 (WTTM without CE: the WTTM settings '
+                              'with the cross-entropy weight 0)')}
+PRESET_SOURCES.update({
+    'wttm+itrd': f'{_SEED002_A5}; ITRD: {_ITRD_TTM}',
+    'wttm+crd': f'{_SEED002_A5}; CRD: {TTM_REPO} train_student.py (--feat_dim 128 --mode exact '
+                f'--nce_k 16384 --nce_t 0.07 --nce_m 0.5)',
+    'wttm_noce': 'Zheng & Yang 2024, Table 6',
+})
+FEATURE_PAIR_TABLES['seed002'].update({
+    'wttm+itrd': (WTTM, WTTM_ITRD), 'wttm+crd': (WTTM,), 'wttm_noce': (WTTM,)})
+SEED002_METHODS |= {'dist', 'itrd', 'wttm+itrd', 'wttm+crd', 'wttm_noce'}
+
+# Seed 000 re-ran SimKD and CAT-KD (its Tables 1, 2) without giving their settings: their own
+# repositories' settings as the documented fallback (and the same for the seed 002 methods).
+_SEED000_WHY = 'seed 000 gives no setting for this method (its own re-run)'
+for _recipe, _method in (('seed001', 'simkd'), ('seed001', 'catkd'), ('seed002', 'dist'),
+                         ('seed002', 'itrd'), ('seed002', 'wttm+itrd'), ('seed002', 'wttm+crd'),
+                         ('seed002', 'wttm_noce')):
+  FEATURE_SETTINGS['seed000'][_method] = _defaulted(FEATURE_SETTINGS[_recipe][_method],
+                                                    _SEED000_WHY)
+  if _method in FEATURE_PAIR_TABLES[_recipe]:
+    FEATURE_PAIR_TABLES['seed000'][_method] = tuple(
+        _defaulted_table(t, _SEED000_WHY) for t in FEATURE_PAIR_TABLES[_recipe][_method])
+
 
 @dataclasses.dataclass
 class Resolved:
@@ -693,7 +879,7 @@ def default_recipe(method: str, teacher: str, student: str) -> str:
     return 'imagenet'
   if method == 'ce':
     return 'scratch'
-  if method in ('ttm', 'wttm', 'kd+crd'):  # KD+CRD: the CRD codebase's (RepDistiller) flags.
+  if method in SEED002_METHODS:
     return 'seed002'
   if method in ('kd_maxlogit', 'dkd_maxlogit'):
     return 'seed000'
@@ -701,6 +887,8 @@ def default_recipe(method: str, teacher: str, student: str) -> str:
 
 
 def _pair_tables(method: str, recipe: str) -> tuple[PairTable, ...]:
+  if method in FEATURE_PAIR_TABLES[recipe]:
+    return FEATURE_PAIR_TABLES[recipe][method]
   if recipe == 'imagenet':
     return {'dkd': (IMAGENET_DKD_BETA,), 'dkd_ls': (IMAGENET_DKD_BETA,),
             'mlkd': (IMAGENET_MLKD_LR,), 'mlkd_ls': (IMAGENET_MLKD_LR,),

@@ -113,7 +113,8 @@ class Setup:
   @property
   def context(self) -> methods.Context:
     return methods.Context(teacher=self.teacher, student=self.student,
-                           num_classes=self.num_classes, num_examples=self.num_examples)
+                           num_classes=self.num_classes, num_examples=self.num_examples,
+                           image_shape=self.image_shape)
 
   def optimizer(self) -> optax.GradientTransformation:
     config = ml_collections.ConfigDict(dict(
@@ -147,7 +148,8 @@ def method_key(config: ml_collections.ConfigDict) -> str:
 def context(config: ml_collections.ConfigDict, source: sources.Source) -> methods.Context:
   """What a method may be built from besides its settings (models, classes, train size)."""
   return methods.Context(teacher=config.teacher, student=config.student,
-                         num_classes=source.num_classes, num_examples=source.num_train)
+                         num_classes=source.num_classes, num_examples=source.num_train,
+                         image_shape=tuple(source.image_shape))
 
 
 def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:

@@ -2,6 +2,7 @@
 
 Every method module's tests use these, so each method is checked the same way:
 
+* ``run_once(fn, *args)``: a hand-built check's function compiled once, cheaply;
 * ``smoke(method, ...)``: a two-epoch, two-step-per-epoch smoke config of a method on small
   models (random data of CIFAR shape, random teacher);
 * ``assert_resumes_exactly(config, tmp_path)``: a run stopped after epoch 1 and resumed ends with
@@ -44,6 +45,16 @@ def smoke(method: str, teacher: str = 'resnet8', student: str = 'resnet8', *,
   config.update_from_flattened_dict(overrides)
   config.method = None
   return config_lib.validate(config)
+
+
+def run_once(fn: Any, *args: Any) -> Any:
+  """``fn(*args)`` jit-compiled once without XLA's CPU backend optimisation.
+
+  For the hand-built checks of a term: one compilation of init + apply instead of op-by-op
+  dispatch, whose random initialisers alone take seconds to compile on CPU.
+  """
+  options = {'xla_backend_optimization_level': 0} if jax.default_backend() == 'cpu' else None
+  return jax.jit(fn).lower(*args).compile(compiler_options=options)(*args)
 
 
 def metric_rows(workdir: str) -> list[dict[str, Any]]:

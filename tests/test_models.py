@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import torch_models  # noqa: E402  (test-only PyTorch definitions next to this file)
 
+from kdjax import convert  # noqa: E402
 from kdjax import models  # noqa: E402
 from kdjax.convert import state_dict_to_variables  # noqa: E402
 from kdjax.models import layers  # noqa: E402
@@ -43,7 +44,12 @@ def _load_layouts() -> dict:
 
 LAYOUTS = _load_layouts()
 # Same family as the reference WRNs (seed 001 Table 5) but absent from the layout file.
-EXTRA_MODELS = ("wrn_28_2", "wrn_16_4", "wrn_28_4")
+EXTRA_MODELS = ("wrn_28_2", "wrn_16_4", "wrn_28_4", "resnet101", "resnet152")
+# Seed 002 Table 7's deeper torchvision teachers: the layout file lists neither; their
+# trainable-parameter counts as torchvision publishes them (1000 classes).
+TORCHVISION_PARAMS = {"resnet101": 44_549_160, "resnet152": 60_192_808}
+# Same code as resnet50 with more blocks: their torch equivalence runs in the slow lane.
+DEEP = {"resnet101", "resnet152"}
 TOLERANCE = 1e-4
 
 
@@ -196,6 +202,27 @@ def test_registry_covers_reference_models():
     assert models.input_shape(name)[0] == entry["input_size"], name
 
 
+@pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
+def test_deep_torchvision_resnets_have_the_published_layout(name):
+  """resnet101 / resnet152: torchvision's state-dict keys and shapes (the conversion machinery's
+  ``expected_state_dict_shapes``) and its published parameter counts."""
+  reference = torch_models.build(name, 1000)
+  expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()
+              if not k.endswith("num_batches_tracked")}
+  assert dict(convert.expected_state_dict_shapes(name, 1000)) == expected
+  assert sum(p.numel() for p in reference.parameters()) == TORCHVISION_PARAMS[name]
+  shapes = jax.eval_shape(functools.partial(models.create(name, num_classes=1000).init,
+                                            train=False),
+                          jax.random.key(0), jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32))
+  count = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes["params"]))
+  assert count == TORCHVISION_PARAMS[name]
+  blocks = {"resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3)}[name]
+  for stage, size in enumerate(blocks, start=1):
+    assert f"layer{stage}.{size - 1}.conv3.weight" in expected
+    assert f"layer{stage}.{size}.conv1.weight" not in expected
+  assert models.stage_channels(name) == (64, 256, 512, 1024, 2048)
+
+
 def test_unknown_name_lists_known_models():
   with pytest.raises(ValueError, match="unknown model 'nope'") as error:
     models.create("nope", num_classes=10)
@@ -217,7 +244,8 @@ def _check_bn_before_relu(name: str, variables: dict, features) -> None:
     return
   bns = models.bn_before_relu(name, variables)
   paths = models.bn_before_relu_paths(name)
-  expected_count = {"resnet18": 3, "resnet34": 3, "resnet50": 3, "MobileNetV1": 4}.get(
+  expected_count = {"resnet18": 3, "resnet34": 3, "resnet50": 3, "resnet101": 3, "resnet152": 3,
+                    "MobileNetV1": 4}.get(
       name, len(features.feats) - 1)
   assert len(bns) == len(paths) == expected_count
   targets = (features.preact_feats or features.feats)[-len(bns):]
@@ -246,7 +274,8 @@ def _at(tree, path):
   return tree
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEP else n
+                                  for n in models.names()])
 def test_inference_matches_torch(name):
   """Logits and EVERY feature (feats, preact_feats, pooled_feat) equal the reference's; the
   features API (stage_channels, classify, bn_before_relu) agrees with them."""
@@ -264,8 +293,13 @@ def test_inference_matches_torch(name):
   kernel, bias = models.classifier(name, variables)
   assert kernel.shape == (features.pooled.shape[-1], _num_classes(name))
   assert bias.shape == (_num_classes(name),)
+  # (atol relative to the largest logit: the deep ResNets' random-BN logits reach about 50.)
   np.testing.assert_allclose(models.classify(name, variables, features.pooled),
-                             result["logits"], rtol=1e-5, atol=1e-5)
+                             result["logits"], rtol=1e-5,
+                             atol=1e-5 * max(1.0, float(np.max(np.abs(result["logits"])))))
+  # The classifier pools the sown head map (CAT-KD's CAMs are taken on it).
+  np.testing.assert_allclose(jnp.mean(features.head_map, axis=(1, 2)), features.pooled,
+                             rtol=1e-5, atol=1e-6)
   _check_bn_before_relu(name, variables, features)
   _check_feature_relations(name, features)
 

@@ -484,6 +484,10 @@ BUILDERS = {
                                  k, imagenet=True),
     "resnet50": lambda k: ResNet(Bottleneck, [3, 4, 6, 3], [64, 128, 256, 512], [1, 2, 2, 2], 64,
                                  k, imagenet=True),
+    "resnet101": lambda k: ResNet(Bottleneck, [3, 4, 23, 3], [64, 128, 256, 512], [1, 2, 2, 2],
+                                  64, k, imagenet=True),
+    "resnet152": lambda k: ResNet(Bottleneck, [3, 8, 36, 3], [64, 128, 256, 512], [1, 2, 2, 2],
+                                  64, k, imagenet=True),
     "MobileNetV1": MobileNetV1,
 }
 

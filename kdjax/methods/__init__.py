@@ -20,8 +20,12 @@ to ``TERM_MODULES`` below, and give its published cells a recipe entry
 (``kdjax.recipes``). ``kdjax/methods/fitnet.py`` is the smallest example.
 
 The method's name is derived from the switches (``method_name``): ``kd``,
-``kd_ls``, ``ctkd_ls``, ``dkd_maxlogit``, ``crd``, ``wttm+crd``, ``wttm_noce``;
-``config.method`` is checked against it so a run's name never lies.
+``kd_ls``, ``ctkd_ls``, ``dkd_maxlogit``, ``crd``, ``wttm+crd``, ``wttm_noce``
+(``simkd``, published without a cross-entropy, is ``simkd`` at ``ce_weight`` 0 and
+``simkd_ce`` with one); ``config.method`` is checked against it so a run's name never lies.
+
+Feature terms: ``fitnet``, ``simkd`` (its ``eval_logits`` replaces the student's head), ``catkd``,
+``itrd``; seed 002's combinations ``wttm+crd`` / ``wttm+itrd`` are presets (``COMBINATIONS``).
 """
 
 from __future__ import annotations
@@ -88,12 +92,20 @@ def config_groups() -> dict[str, ml_collections.ConfigDict]:
 
 
 def method_name(config: ml_collections.ConfigDict) -> str:
-  """The method's name, derived from its switches (see the module docstring)."""
+  """The method's name, derived from its switches (see the module docstring).
+
+  ``_noce`` marks a run without the cross-entropy its method publishes; a feature term
+  published without one (``Term.PUBLISHED_WITH_CE`` False: SimKD) is named plainly at
+  ``ce_weight`` 0 and gets ``_ce`` when a cross-entropy is added.
+  """
   parts = [p for p in (logit_lib.logit_name(config),
                        '' if config.feature.loss == 'none' else config.feature.loss) if p]
   if not parts:
     return 'ce'
   name = '+'.join(parts)
+  term = _FEATURE_TERMS.get(config.feature.loss)
+  if config.logit.loss == 'none' and term is not None and not term.PUBLISHED_WITH_CE:
+    return name + '_ce' if config.ce_weight != 0 else name
   return name + '_noce' if config.ce_weight == 0 else name
 
 
@@ -220,12 +232,26 @@ add_presets(logit_lib.PRESETS)
 
 # The feature terms: one module each (its ``TERM`` class and ``PRESETS``).
 # pylint: disable=wrong-import-position
-from kdjax.methods import at, crd, fitnet, ofd, pkt, reviewkd, rkd, vid
+from kdjax.methods import at, catkd, crd, fitnet, itrd, ofd, pkt, reviewkd, rkd, simkd, vid
+# pylint: enable=wrong-import-position
 
-TERM_MODULES = (fitnet, at, rkd, pkt, vid, ofd, crd, reviewkd)
+TERM_MODULES = (fitnet, at, rkd, pkt, vid, ofd, crd, reviewkd, simkd, catkd, itrd)
 for _module in TERM_MODULES:
   register(_module.TERM)
   add_presets(_module.PRESETS)
+
+# Seed 002's combinations (Zheng & Yang 2024, Appendix A.5): CE + beta * WTTM + mu * L_extra,
+# configurations of registered terms (WTTM's (gamma, beta) and ITRD's settings per pair are in
+# kdjax.recipes). A combination is a preset once its feature term is registered ('wttm+crd':
+# with kdjax/methods/crd.py in TERM_MODULES).
+COMBINATIONS = {
+    'wttm+crd': {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'crd',
+                 'feature.weight': 0.8},
+    'wttm+itrd': {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'itrd',
+                  'feature.weight': 1.0},
+}
+add_presets({name: values for name, values in COMBINATIONS.items()
+             if values['feature.loss'] in _FEATURE_TERMS})
 
 __all__ = [
     'Context', 'Distillation', 'Needs', 'Outputs', 'StepInputs', 'Term', 'add_presets', 'build',

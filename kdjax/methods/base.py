@@ -116,11 +116,14 @@ class Context:
     teacher, student: model registry names.
     num_classes: classes of the dataset.
     num_examples: training examples (CRD's memory size).
+    image_shape: ``(H, W, C)`` of the model inputs (the feature maps' sizes follow from it),
+      or None: the student's registry default (``kdjax.models.input_shape``).
   """
   teacher: str
   student: str
   num_classes: int
   num_examples: int
+  image_shape: tuple[int, int, int] | None = None
 
 
 class Term(nn.Module):
@@ -142,6 +145,10 @@ class Term(nn.Module):
   # What the student is evaluated by when ``eval_logits`` replaces its head (e.g.
   # "projector + teacher classifier"); None: the student's own head.
   EVAL_HEAD: ClassVar[str | None] = None
+  # Whether the method's published objective has the student's cross-entropy. False (SimKD):
+  # alone (no logit term) it is named plainly at ce_weight 0 and ``<NAME>_ce`` with a CE
+  # (``kdjax.methods.method_name``); True: ``<NAME>_noce`` marks a run without it.
+  PUBLISHED_WITH_CE: ClassVar[bool] = True
 
   @classmethod
   def default_config(cls) -> ml_collections.ConfigDict:

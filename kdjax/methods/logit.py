@@ -330,6 +330,12 @@ PRESETS = {
     # Zheng & Yang 2024: CE 1, (gamma, beta) per pair.
     'ttm': {'logit.loss': 'ttm', 'ce_weight': 1.0},
     'wttm': {'logit.loss': 'wttm', 'ce_weight': 1.0},
+    # Seed 002 Table 6: WTTM without the cross-entropy.
+    'wttm_noce': {'logit.loss': 'wttm', 'ce_weight': 0.0},
+    # Huang et al. 2022 as zkxufo/TTM re-implements it (--dist_tau 4 --dist_beta 1 --dist_gamma 1,
+    # -r 1); the weight 2 is DIST's own CIFAR config (kdjax.recipes has the sources).
+    'dist': {'logit.loss': 'dist', 'logit.temperature': 4.0, 'ce_weight': 1.0,
+             'logit.weight': 2.0, 'dist.beta': 1.0, 'dist.gamma': 1.0},
     # Matsuyama et al. 2025 (zKD+Ours, zDKD+Ours of its Table 3).
     'kd_maxlogit': {'logit.loss': 'kd', 'logit.policy': 'max_logit', 'logit.standardize': True,
                     'ce_weight': 0.1, 'logit.weight': 9.0},

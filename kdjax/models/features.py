@@ -14,6 +14,10 @@ into its ``'intermediates'`` collection (``layers.sow_features``), and this modu
   tuple is empty). OFD reads ``preact_feats[1:]``, ReviewKD the teacher's ``preact_feats[1:]``.
 * ``Features.pooled``: the globally pooled feature the classifier reads (CRD, RKD, PKT; SimKD
   and CAT-KD feed features to the teacher's head through ``classify``).
+* ``Features.head_map``: the map ``pooled`` is the global mean of (CAT-KD's class activation
+  maps are the classifier applied at every position of it). It is ``feats[-1]`` except for WRN
+  (``relu(bn1(block3))``, whose ``feats[-1]`` is the raw group output) and MobileNetV2 /
+  ShuffleV2 (the output of their final 1x1 ``conv2``, after ``feats[-1]``).
 
 ``apply_with_features`` runs a model with the collection mutable; callers that only need logits
 keep calling ``module.apply`` (nothing is sown, nothing is paid). ``stage_channels`` and
@@ -49,16 +53,19 @@ class Features:
     preact_feats: the stages before their final ReLU, as the reference defines them (empty for
       MobileNetV2, whose reference defines none).
     pooled: ``[N, D]``, the pooled feature fed to the classifier.
+    head_map: ``[N, H, W, D]``, the map whose spatial mean is ``pooled`` (None when a model
+      sows none, e.g. hand-built Features).
   """
 
   feats: tuple[Array, ...]
   preact_feats: tuple[Array, ...]
   pooled: Array
+  head_map: Array | None = None
 
 
 def features_from_intermediates(intermediates: Any) -> Features:
   """Packs a model's ``'intermediates'`` collection (``feats``, ``preact_feats``,
-  ``pooled_feat``, as ``layers.sow_features`` writes it) into ``Features``."""
+  ``pooled_feat``, ``head_map``, as ``layers.sow_features`` writes it) into ``Features``."""
   if "pooled_feat" not in intermediates:
     raise ValueError(
         "no 'pooled_feat' in the intermediates: not a kdjax model, or it was applied without "
@@ -67,8 +74,10 @@ def features_from_intermediates(intermediates: Any) -> Features:
   if len(pooled) != 1:
     raise ValueError(f"expected one sown pooled_feat, got {len(pooled)} (was the model applied "
                      f"with variables that already held an {INTERMEDIATES!r} collection?)")
+  head_map = intermediates.get("head_map", ())
   return Features(feats=tuple(intermediates.get("feats", ())),
-                  preact_feats=tuple(intermediates.get("preact_feats", ())), pooled=pooled[0])
+                  preact_feats=tuple(intermediates.get("preact_feats", ())), pooled=pooled[0],
+                  head_map=head_map[0] if len(head_map) == 1 else None)
 
 
 def apply_with_features(

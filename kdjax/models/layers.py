@@ -41,8 +41,11 @@ what its mdistiller reference model returns next to the logits (``mdistiller/mod
   the same before their last ReLU; bn_before_relu of all four.
 
 ``pooled_feat`` is the global average of the last activated feature map (what the classifier
-reads). bn_before_relu names the stages of the reference's ``get_bn_before_relu`` BNs (OFD's
-margins; ``kdjax.models.bn_before_relu``), which are the last entries of ``preact_feats`` (of
+reads); ``head_map`` is that map itself (``feats[-1]`` for most models; for WRN the activated
+``relu(bn1(block3))``, for MobileNetV2 / ShuffleV2 the output of their final 1x1 ``conv2``, which
+no ``feats`` entry holds).
+
+bn_before_relu names the stages of the reference's ``get_bn_before_relu`` BNs (OFD's margins; ``kdjax.models.bn_before_relu``), which are the last entries of ``preact_feats`` (of
 ``feats`` for MobileNetV2). Each model's docstring gives the details and where the reference
 differs from what one might expect (an activated "preact" stem, MobileNetV2 without preacts,
 ShuffleNetV2's unshuffled preacts, WRN's features computed by re-applying BNs).
@@ -318,20 +321,25 @@ def sow_features(
     feats: Sequence[jax.Array],
     preact_feats: Sequence[jax.Array] | None,
     pooled_feat: jax.Array,
+    head_map: jax.Array | None = None,
 ) -> None:
   """Sows the reference models' feature dict into the ``'intermediates'`` collection.
 
   After ``apply(..., mutable=['intermediates'])`` the collection holds ``feats`` (tuple of stage
   outputs), ``preact_feats`` (the same stages before their final ReLU, where the reference model
-  defines them; nothing is sown for ``None``) and ``pooled_feat`` (1-tuple: the pooled feature
-  fed to the classifier); ``kdjax.models.apply_with_features`` packs them into ``Features``.
-  When the collection is not mutable this records nothing and costs nothing.
+  defines them; nothing is sown for ``None``), ``pooled_feat`` (1-tuple: the pooled feature
+  fed to the classifier) and ``head_map`` (1-tuple: the map whose global mean is
+  ``pooled_feat``, where CAT-KD's class activation maps are taken); ``kdjax.models.
+  apply_with_features`` packs them into ``Features``. When the collection is not mutable this
+  records nothing and costs nothing.
   """
   for feat in feats:
     module.sow("intermediates", "feats", feat)
   for feat in preact_feats or ():
     module.sow("intermediates", "preact_feats", feat)
   module.sow("intermediates", "pooled_feat", pooled_feat)
+  if head_map is not None:
+    module.sow("intermediates", "head_map", head_map)
 
 
 __all__ = [

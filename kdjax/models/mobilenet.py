@@ -168,8 +168,9 @@ class MobileNetV2(nn.Module):
                                      name="blocks")(x, train)
     feats = [x] + [groups[group] for group in self.FEATURE_GROUPS]
     x = conv_bn(last_channel, 1, name="conv2")(groups[-1], train)
-    pooled = layers.global_avg_pool(nn.relu(x))
-    layers.sow_features(self, feats, None, pooled)
+    head = nn.relu(x)
+    pooled = layers.global_avg_pool(head)
+    layers.sow_features(self, feats, None, pooled, head_map=head)
     logits = _Classifier(self.num_classes, dtype=self.dtype, name="classifier")(pooled)
     return logits.astype(jnp.float32)
 
@@ -244,6 +245,6 @@ class MobileNetV1(nn.Module):
     x, preacts = _MobileNetV1Body(dtype=self.dtype, conv_batch_chunks=self.conv_batch_chunks,
                                   name="model")(x.astype(self.dtype), train)
     pooled = layers.global_avg_pool(x)
-    layers.sow_features(self, [nn.relu(p) for p in preacts], preacts, pooled)
+    layers.sow_features(self, [nn.relu(p) for p in preacts], preacts, pooled, head_map=x)
     logits = layers.linear(pooled, self.num_classes, dtype=self.dtype, name="fc")
     return logits.astype(jnp.float32)

@@ -62,6 +62,12 @@ _register("resnet34", functools.partial(imagenet_resnet, BasicBlock, (3, 4, 6, 3
           IMAGENET_INPUT_SHAPE)
 _register("resnet50", functools.partial(imagenet_resnet, Bottleneck, (3, 4, 6, 3)),
           IMAGENET_INPUT_SHAPE)
+# Seed 002 Table 7's stronger teachers (torchvision layout, like resnet50; 44,549,160 and
+# 60,192,808 parameters, torchvision's published counts).
+_register("resnet101", functools.partial(imagenet_resnet, Bottleneck, (3, 4, 23, 3)),
+          IMAGENET_INPUT_SHAPE)
+_register("resnet152", functools.partial(imagenet_resnet, Bottleneck, (3, 8, 36, 3)),
+          IMAGENET_INPUT_SHAPE)
 _register("MobileNetV1", lambda k, dtype, chunks: MobileNetV1(
     k, dtype=dtype, conv_batch_chunks=chunks), IMAGENET_INPUT_SHAPE)
 

@@ -182,7 +182,7 @@ class ResNet(nn.Module):
       feats.append(x)
       preacts.append(preact)
     pooled = layers.global_avg_pool(x)
-    layers.sow_features(self, feats, preacts, pooled)
+    layers.sow_features(self, feats, preacts, pooled, head_map=x)
     logits = layers.linear(pooled, self.num_classes, dtype=self.dtype, name=self.head_name)
     return logits.astype(jnp.float32)
 

@@ -98,7 +98,7 @@ class VGG(nn.Module):
       # The reference reports the activated output of stage 0 as its "preact" feature.
       preacts.append(x if index == 0 else preact)
     pooled = layers.global_avg_pool(x)
-    layers.sow_features(self, feats, preacts, pooled)
+    layers.sow_features(self, feats, preacts, pooled, head_map=x)
     logits = layers.linear(pooled, self.num_classes, kernel_init=layers.classifier_normal_init,
                            bias_init=layers.zeros_init, dtype=self.dtype, name="classifier")
     return logits.astype(jnp.float32)

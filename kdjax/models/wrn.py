@@ -151,8 +151,9 @@ class WideResNet(nn.Module):
     preacts += group_preacts[1:]
     last_preact = layers.BatchNorm(dtype=self.dtype, name="bn1")(x, train)
     preacts.append(last_preact)
-    pooled = layers.global_avg_pool(nn.relu(last_preact))
-    layers.sow_features(self, feats, preacts, pooled)
+    head = nn.relu(last_preact)
+    pooled = layers.global_avg_pool(head)
+    layers.sow_features(self, feats, preacts, pooled, head_map=head)
     logits = layers.linear(pooled, self.num_classes, bias_init=layers.zeros_init,
                            dtype=self.dtype, name="fc")
     return logits.astype(jnp.float32)
