@@ -511,9 +511,9 @@ def test_every_source_is_given_and_defaults_only_where_documented():
   for those pairs) or as a table's documented fallback."""
   fallbacks = {t.fallback[1] for t in vars(recipes).values()
                if isinstance(t, recipes.PairTable) and t.fallback is not None}
-  # DKD beta, KD+LS, MLKD, MLKD+LS, TTM = WTTM (r32x4 -> r8x4 row), CAT-KD (its cfg.py), WTTM+ITRD
-  # (TTM's ITRD defaults).
-  assert len(fallbacks) == 7
+  # DKD beta, KD+LS, MLKD, MLKD+LS, TTM = WTTM (r32x4 -> r8x4 row), ReviewKD and its ImageNet
+  # weight, CAT-KD (its cfg.py), WTTM+ITRD (TTM's ITRD defaults).
+  assert len(fallbacks) == 9
   for (table, name), (cell, resolved) in resolved_cells().items():
     rows = recipes.describe(resolved)
     assert rows and all(source.strip() for _, _, source in rows), name
@@ -563,11 +563,9 @@ def test_every_cell_model_is_in_the_registry_and_code_paths_are_the_presets():
   assert names <= set(models.names()), names - set(models.names())
   assert len(cells_and_configs()) == len(published.all_cells())
   paths = set(representatives())
-  assert len(paths) == 13 + 2  # 13 methods on CIFAR; one / two views on ImageNet.
+  assert len(paths) == 14 + 2  # 14 logit code paths on CIFAR (13 + DIST); one / two views on ImageNet.
   presets = {_code_path(kdjax_config.method_config(m, 'resnet8' if m != 'ce' else '', 'resnet8'))
              for m in kdjax_config.METHODS}
-  # DIST (seed 002 Tables 1-5, 7) is a logit code path without a published cell yet.
-  presets.discard(_code_path(kdjax_config.method_config('dist', 'resnet8', 'resnet8')))
   assert {p for p in paths if p[0] == 'cifar100'} == presets
 
 

@@ -1,5 +1,5 @@
 """DIST and seed 002's combinations (WTTM+CRD, WTTM without CE): presets, recipes, training;
-every new method of this branch on 1 and 2 devices."""
+SimKD, CAT-KD, ITRD, DIST and the combinations on 1 and 2 devices."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -12,10 +12,6 @@ from kdjax import recipes
 from tests import method_checks
 
 RNG = np.random.default_rng(0)
-CRD_REGISTERED = 'crd' in methods.feature_terms()
-NEEDS_CRD = pytest.mark.skipif(
-    not CRD_REGISTERED, reason="the CRD term (kdjax/methods/crd.py, branch methods-b) is not "
-                               "registered here; wttm+crd resolves once it is merged")
 
 
 def _ce(z, y):
@@ -81,11 +77,9 @@ def test_wttm_without_ce_rows(pair):
 
 
 def test_wttm_crd_preset_and_its_seed002_settings():
-  preset = methods.COMBINATIONS['wttm+crd']
+  preset = methods.presets()['wttm+crd']
   assert preset == {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'crd',
-                    'feature.weight': 0.8}
-  # A preset once the CRD term is registered (branch methods-b), not before.
-  assert ('wttm+crd' in methods.presets()) == CRD_REGISTERED
+                    'feature.weight': 0.8} == methods.COMBINATIONS['wttm+crd']
   settings = recipes.FEATURE_SETTINGS['seed002']['wttm+crd']
   assert settings['feature.weight'].value == 0.8 and 'mu = 0.8' in settings['feature.weight'].source
   assert recipes.FEATURE_PAIR_TABLES['seed002']['wttm+crd'] == (recipes.WTTM,)
@@ -93,18 +87,18 @@ def test_wttm_crd_preset_and_its_seed002_settings():
     values = recipes.WTTM.settings(pair, strict=True)
     assert (values['ttm.gamma'].value, values['logit.weight'].value) == row
   assert recipes.default_recipe('wttm+crd', 'vgg13', 'vgg8') == 'seed002'
-  if not CRD_REGISTERED:
-    with pytest.raises(ValueError, match="unknown method 'wttm\\+crd'"):
-      recipes.resolve('wttm+crd', 'vgg13', 'vgg8')
 
 
-@NEEDS_CRD
 @pytest.mark.parametrize('pair', sorted(SEED002_WTTM))
 def test_wttm_crd_rows(pair):
   resolved = recipes.resolve('wttm+crd', *pair, strict=True)
   c = resolved.config
   assert (c.method, c.ce_weight, c.feature.loss, c.feature.weight) == ('wttm+crd', 1.0, 'crd', 0.8)
   assert (c.ttm.gamma, c.logit.weight) == SEED002_WTTM[pair]
+  # CRD's settings as the TTM repository's flags give them.
+  assert (c.crd.feat_dim, c.crd.nce_k, c.crd.nce_t, c.crd.nce_m, c.crd.mode) == (
+      128, 16384, 0.07, 0.5, 'exact')
+  assert resolved.sources['crd.nce_k'].startswith('zkxufo/TTM train_student.py')
 
 
 def test_combination_names_and_seed000_fallbacks():
@@ -118,7 +112,6 @@ def test_combination_names_and_seed000_fallbacks():
   assert config_lib.validate(config).method == 'wttm_noce'
 
 
-@NEEDS_CRD
 @pytest.mark.slow
 def test_wttm_crd_trains_and_resumes_exactly(tmp_path):
   method_checks.assert_resumes_exactly(method_checks.smoke('wttm+crd'), tmp_path)
@@ -131,8 +124,8 @@ def test_dist_trains_and_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_new_methods_agree_on_one_and_two_devices(tmp_path):
-  """SimKD, CAT-KD, ITRD, DIST, WTTM+ITRD, WTTM without CE (and WTTM+CRD once CRD is
-  registered), resnet8 -> resnet8: one subprocess per device count.
+  """SimKD, CAT-KD, ITRD, DIST, WTTM+ITRD, WTTM+CRD, WTTM without CE, resnet8 -> resnet8: one
+  subprocess per device count.
 
   The runs use lr 0.005: at the smoke lr 0.05, ITRD and DIST on random models are chaotic (their
   first step agrees to 1e-7 on 1 and 2 devices, but each later step amplifies that rounding
@@ -140,8 +133,7 @@ def test_new_methods_agree_on_one_and_two_devices(tmp_path):
   ITRD agree to 1e-7. Statistics over per-device batches would differ from the first step on.
   CAT-KD runs with a CIFAR config's weight (15, unnormalised).
   """
-  names = ['simkd', 'catkd', 'itrd', 'dist', 'wttm+itrd', 'wttm_noce'] + (
-      ['wttm+crd'] if CRD_REGISTERED else [])
+  names = ['simkd', 'catkd', 'itrd', 'dist', 'wttm+itrd', 'wttm+crd', 'wttm_noce']
   overrides = {'catkd': {'feature.weight': 15.0, 'catkd.normalize': False}}
   configs = {name: method_checks.smoke(name, lr=0.005, **overrides.get(name, {}))
              for name in names}

@@ -242,16 +242,14 @@ for _module in TERM_MODULES:
 
 # Seed 002's combinations (Zheng & Yang 2024, Appendix A.5): CE + beta * WTTM + mu * L_extra,
 # configurations of registered terms (WTTM's (gamma, beta) and ITRD's settings per pair are in
-# kdjax.recipes). A combination is a preset once its feature term is registered ('wttm+crd':
-# with kdjax/methods/crd.py in TERM_MODULES).
+# kdjax.recipes).
 COMBINATIONS = {
     'wttm+crd': {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'crd',
                  'feature.weight': 0.8},
     'wttm+itrd': {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'itrd',
                   'feature.weight': 1.0},
 }
-add_presets({name: values for name, values in COMBINATIONS.items()
-             if values['feature.loss'] in _FEATURE_TERMS})
+add_presets(COMBINATIONS)
 
 __all__ = [
     'Context', 'Distillation', 'Needs', 'Outputs', 'StepInputs', 'Term', 'add_presets', 'build',
