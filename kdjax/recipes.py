@@ -155,6 +155,10 @@ _DKD_CFG = f'{MDISTILLER} mdistiller/engine/cfg.py (DKD: CE 1, alpha 1, beta 8, 
 _MLKD_CFG = f'{MLKD_REPO} mdistiller/engine/cfg.py (T 4, CE 0.1, KD 0.9) + configs/cifar100/ours'
 _TTM = f'{TTM_REPO} train_student.py (-r 1; no T^2)'
 _SEED000_T3 = 'Matsuyama et al. 2025, Table 3'
+# Seed 000 re-ran its baselines (the feature-based rows of its Tables 1-2) without giving their
+# settings: every such value is the method's own reference setting, marked with this reason.
+SEED000_BASELINE = f'seed 000 gives no settings for its re-runs of the baselines ({_SEED000_T3} ' \
+                   f'lists the logit methods only)'
 PRESET_SOURCES = {
     'ce': f'{CRD_REPO} train_teacher.py (cross-entropy only)',
     'kd': _KD_CFG, 'kd_ls': _LS_CFG, 'ctkd': _CTKD,
@@ -327,8 +331,15 @@ _WTTM_ROWS = {
 TTM = _table('TTM', ('ttm.gamma', 'logit.weight'), _TTM_PAPER, _TTM_ROWS,
              fallback=((0.1, 100.), f'{DEFAULT}: the resnet32x4 -> resnet8x4 row'),
              sources={('vgg13', 'vgg8'): f'{TTM_REPO} README (--ttm_l 0.1 -b 45) and {_TTM_PAPER}'})
+# Seed 002 Table 7 (ImageNet, resnet18 from stronger teachers) gives no (gamma, beta) for its
+# resnet50 / resnet101 / resnet152 teachers: they take the resnet34 -> resnet18 row.
+_WTTM_TABLE7 = {(teacher, 'resnet18'): f'{DEFAULT}: no published setting for this teacher (Zheng & ' \
+                f'Yang 2024, Table 7); the resnet34 -> resnet18 row of {_TTM_PAPER}'
+                for teacher in ('resnet50', 'resnet101', 'resnet152')}
+_WTTM_ROWS.update({pair: _WTTM_ROWS[('resnet34', 'resnet18')] for pair in _WTTM_TABLE7})
 WTTM = _table('WTTM', ('ttm.gamma', 'logit.weight'), _TTM_PAPER, _WTTM_ROWS,
-              fallback=((0.1, 3.), f'{DEFAULT}: the resnet32x4 -> resnet8x4 row'))
+              fallback=((0.1, 3.), f'{DEFAULT}: the resnet32x4 -> resnet8x4 row'),
+              sources=_WTTM_TABLE7)
 
 # ---------------------------------------------------------------------------------------------
 # Seed 000 (Matsuyama et al. 2025), Table 3: ONE setting per method for every pair, its own
@@ -546,8 +557,7 @@ def _feature_settings() -> dict[str, dict[str, dict[str, Setting]]]:
   settings: dict[str, dict[str, dict[str, Setting]]] = {recipe: {} for recipe in RECIPES}
   for method in _MD_VALUES:
     settings['seed001'][method] = _mdistiller(method)
-    settings['seed000'][method] = _mdistiller(
-        method, f'{DEFAULT}: seed 000 publishes no {method} settings; mdistiller\'s: ')
+    settings['seed000'][method] = _mdistiller(method, f'{DEFAULT}: {SEED000_BASELINE}; ')
     if method in _RD_VALUES:
       settings['seed002'][method] = {field: Setting(value, source)
                                      for field, (value, source) in _RD_VALUES[method].items()}
@@ -613,7 +623,7 @@ def _reviewkd_settings(weight_source: str, cfg_source: str, mid_source: str,
           'reviewkd.max_mid_channel': Setting(512, mid_source)}
 
 
-_NO_SEED000 = f'{DEFAULT}: no published setting ({_SEED000_T3} does not run it); '
+_NO_SEED000 = f'{DEFAULT}: {SEED000_BASELINE}; '
 FEATURE_SETTINGS['seed001'].update({
     'crd': _crd_settings(_CRD_MD_CFG, f'{_CRD_MD_CFG} + configs/cifar100/crd.yaml', kd=False),
     'kd+crd': _crd_settings(_CRD_MD_CFG, f'{DEFAULT}: mdistiller has no KD+CRD; {_CRD_SCRIPT} '
@@ -855,7 +865,7 @@ SEED002_METHODS |= {'dist', 'itrd', 'wttm+itrd', 'wttm+crd', 'wttm_noce'}
 
 # Seed 000 re-ran SimKD and CAT-KD (its Tables 1, 2) without giving their settings: their own
 # repositories' settings as the documented fallback (and the same for the seed 002 methods).
-_SEED000_WHY = 'seed 000 gives no setting for this method (its own re-run)'
+_SEED000_WHY = SEED000_BASELINE
 for _recipe, _method in (('seed001', 'simkd'), ('seed001', 'catkd'), ('seed002', 'dist'),
                          ('seed002', 'itrd'), ('seed002', 'wttm+itrd'), ('seed002', 'wttm+crd'),
                          ('seed002', 'wttm_noce')):

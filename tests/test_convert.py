@@ -374,7 +374,8 @@ def test_command_end_to_end_without_torch(tmp_path, small_state_dict, legacy):
   if not legacy:  # A non-empty directory is refused, cleanly, before converting anything.
     refused = _run_command(tmp_path, *args)
     assert refused.returncode == 2  # a user error: one line, exit 2 (experiments.cli)
-    assert refused.stderr.strip().splitlines()[-1].startswith("convert_teacher: error: ")
+    error, hint = refused.stderr.strip().splitlines()[-2:]
+    assert error.startswith("experiments.convert_teacher: error: ") and hint == "(--debug shows the traceback)"
     assert "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
   result = _run_command(tmp_path, *args, "--overwrite")
   assert result.returncode == 0, result.stderr[-3000:]

@@ -190,8 +190,8 @@ def test_bad_config_is_one_message_with_exit_status_2(args, messages, tmp_path):
       '/nonexistent/teachers/resnet8_vanilla/ckpt_epoch_240.pth']),
     (['experiments.cifar100', '--config=method:kd,' + R8, '--config.logit.loss=kl'],
      ["experiments.cifar100: error: invalid config: logit.loss must be one of"]),
-    (['experiments.sweep', '--table=seed002_ttm', '--cells=vgg13-vgg8-kd'],
-     ["experiments.sweep: error: table 'seed002_ttm' has no cell 'vgg13-vgg8-kd'"]),
+    (['experiments.sweep', '--table=seed002_table3', '--cells=vgg13-vgg8-kd'],
+     ["experiments.sweep: error: table 'seed002_table3' has no cell 'vgg13-vgg8-kd'"]),
 ], ids=['teachers_dir', 'override', 'sweep_cell'])
 def test_bad_input_found_in_main_is_one_message_with_exit_status_2(args, messages, tmp_path):
   message = _brief_error(_command([*args, f'--workdir={tmp_path}/run'], cwd=tmp_path), *messages)

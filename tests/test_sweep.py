@@ -190,20 +190,32 @@ def test_teacher_cache_reaches_every_cifar_run_and_is_refused_for_imagenet(tmp_p
 # Runs per cell and task shares.
 def test_runs_per_cell_are_the_published_protocols():
   """Seed 001: "average over 4 trials" (its Sec. 5); seed 002: 5 runs for its same-architecture
-  Table 1, 3 for the others; seed 000 and ImageNet: single runs."""
+  Tables 1, 2 and 6 (ITRD and WTTM+ITRD: 3, as its Table 2 marks them), 3 for the
+  distinct-architecture Tables 3, 4; seed 000, ImageNet and the baselines: single runs."""
   for cell in published.all_cells():
-    if cell.recipe == 'seed002':
-      same = recipes.family(cell.teacher) == recipes.family(cell.student)
-      assert cell.runs == (5 if same else 3) and cell.source.endswith('Table 1' if same else 'Table 3')
+    if cell.table in ('seed002_table1', 'seed002_table2', 'seed002_table6'):
+      expected = 3 if cell.method in ('itrd', 'wttm+itrd') else 5
+      assert recipes.family(cell.teacher) == recipes.family(cell.student), cell
+    elif cell.table in ('seed002_table3', 'seed002_table4'):
+      expected = 3
+      assert recipes.family(cell.teacher) != recipes.family(cell.student), cell
     else:
-      assert cell.runs == {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'scratch': 1}[cell.recipe], cell
-    assert cell.recipe == ('scratch' if cell.table == 'baselines' else cell.table.split('_')[0])
-  assert published.lookup('seed002_ttm', 'vgg13-vgg8-ttm').runs == 5
-  assert published.lookup('seed002_ttm', 'resnet32x4-ShuffleV2-wttm').runs == 3
+      expected = {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'scratch': 1}[cell.recipe]
+    assert cell.runs == expected, cell
+    table_recipe = cell.table.split('_')[0]
+    if cell.table == 'baselines':
+      table_recipe = 'scratch'
+    elif cell.table in ('seed002_table5', 'seed002_table7'):
+      table_recipe = 'imagenet'
+    assert cell.recipe == table_recipe, cell
+  assert published.lookup('seed002_table1', 'vgg13-vgg8-ttm').runs == 5
+  assert published.lookup('seed002_table3', 'resnet32x4-ShuffleV2-wttm').runs == 3
+  assert published.lookup('seed002_table2', 'vgg13-vgg8-itrd').runs == 3
 
 
 def test_run_list_uses_the_published_runs_unless_seeds_are_given():
-  cells = sweep.select_cells('seed002_ttm', ['vgg13-vgg8-ttm', 'ResNet50-vgg8-ttm'])
+  cells = sweep.select_cells('seed002_table1', ['vgg13-vgg8-ttm']) + sweep.select_cells(
+      'seed002_table3', ['ResNet50-vgg8-ttm'])
   runs = [(c.cell, seed) for c, seed in sweep.run_list(cells, None)]
   assert runs == [('vgg13-vgg8-ttm', s) for s in range(5)] + [('ResNet50-vgg8-ttm', s) for s in range(3)]
   runs = [(c.cell, seed) for c, seed in sweep.run_list(cells, [7, 9])]
@@ -215,12 +227,13 @@ def test_run_list_uses_the_published_runs_unless_seeds_are_given():
 
 
 IN = 'resnet34-resnet18'
-TASK_CELLS = ['vgg13-vgg8-ttm', 'vgg13-vgg8-wttm', 'ResNet50-vgg8-ttm', 'resnet32x4-ShuffleV2-wttm']
+TASK_TABLE = 'seed002_table2'  # 5 runs of WTTM+CRD, 3 of ITRD and WTTM+ITRD
+TASK_CELLS = ['vgg13-vgg8-wttm+crd', 'resnet56-resnet20-wttm+crd', 'vgg13-vgg8-itrd', 'vgg13-vgg8-wttm+itrd']
 
 
 def test_tasks_split_the_runs_into_disjoint_shares_whose_union_is_the_run_list(tmp_path):
   root = str(tmp_path)
-  expected = [(c.cell, seed) for c, seed in sweep.run_list(sweep.select_cells('seed002_ttm', TASK_CELLS),
+  expected = [(c.cell, seed) for c, seed in sweep.run_list(sweep.select_cells(TASK_TABLE, TASK_CELLS),
                                                            None)]
   assert len(expected) == 5 + 5 + 3 + 3
   for num_tasks in (1, 2, 3, 5, 17):
@@ -233,7 +246,7 @@ def test_tasks_split_the_runs_into_disjoint_shares_whose_union_is_the_run_list(t
         assert seed_dir == f'seed{config.seed}' and config.smoke
         ran.append((cell, config.seed))
 
-      sweep.run_table('seed002_ttm', root, cells=TASK_CELLS, smoke=True, task_index=task,
+      sweep.run_table(TASK_TABLE, root, cells=TASK_CELLS, smoke=True, task_index=task,
                       num_tasks=num_tasks, log=lambda _: None, trainer=recording_trainer)
       shares.append(ran)
     every = [run for share in shares for run in share]
@@ -242,7 +255,7 @@ def test_tasks_split_the_runs_into_disjoint_shares_whose_union_is_the_run_list(t
     assert shares[0][0] == expected[0] and (num_tasks == 1 or shares[1][0] == expected[1])
   for task_index, num_tasks in ((2, 2), (-1, 2), (0, 0)):
     with pytest.raises(ValueError, match='task_index must be in'):
-      sweep.run_table('seed002_ttm', root, cells=TASK_CELLS, task_index=task_index, num_tasks=num_tasks)
+      sweep.run_table(TASK_TABLE, root, cells=TASK_CELLS, task_index=task_index, num_tasks=num_tasks)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-r"""ImageNet: ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1 (top-1 / top-5).
+r"""Seed 001 Table 3 (and seed 002's WTTM): ImageNet ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1 (top-1 / top-5).
 Top-5 is not published for WTTM.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
@@ -34,6 +34,21 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet50-MobileNetV1-mlkd | resnet50 -> MobileNetV1 | MLKD | 73.01 | 91.42 | published |
 | resnet50-MobileNetV1-mlkd_ls | resnet50 -> MobileNetV1 | MLKD+LS | 73.22 | 91.59 | published |
 | resnet50-MobileNetV1-wttm | resnet50 -> MobileNetV1 | WTTM | 73.09 | | published |
+| resnet34-resnet18-at | resnet34 -> resnet18 | AT | 70.69 | 90.01 | published [1] |
+| resnet50-MobileNetV1-at | resnet50 -> MobileNetV1 | AT | 69.56 | 89.33 | published [1] |
+| resnet34-resnet18-ofd | resnet34 -> resnet18 | OFD | 70.81 | 89.98 | published [1] |
+| resnet50-MobileNetV1-ofd | resnet50 -> MobileNetV1 | OFD | 71.25 | 90.34 | published [1] |
+| resnet34-resnet18-crd | resnet34 -> resnet18 | CRD | 71.17 | 90.13 | published [1] |
+| resnet50-MobileNetV1-crd | resnet50 -> MobileNetV1 | CRD | 71.37 | 90.41 | published [1] |
+| resnet34-resnet18-reviewkd | resnet34 -> resnet18 | ReviewKD | 71.61 | 90.51 | published [1] |
+| resnet50-MobileNetV1-reviewkd | resnet50 -> MobileNetV1 | ReviewKD | 72.56 | 91.00 | published [1] |
+| resnet34-resnet18-simkd | resnet34 -> resnet18 | SimKD | 71.59 | 90.48 | published [1] |
+| resnet50-MobileNetV1-simkd | resnet50 -> MobileNetV1 | SimKD | 72.25 | 90.86 | published [1] |
+| resnet34-resnet18-catkd | resnet34 -> resnet18 | CAT-KD | 71.26 | 90.45 | published [1] |
+| resnet50-MobileNetV1-catkd | resnet50 -> MobileNetV1 | CAT-KD | 72.24 | 91.13 | published [1] |
+
+[1] a baseline row of the paper, copied there from its own codebase's publication; the settings are
+    that codebase's
 """
 
 from experiments.configs import common

@@ -65,6 +65,55 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | vgg13-vgg8-dkd_maxlogit | vgg13 -> vgg8 | zDKD+Ours | 75.12 | published |
 | vgg13-vgg8-ttm | vgg13 -> vgg8 | TTM | 74.37 | published |
 | vgg13-vgg8-wttm | vgg13 -> vgg8 | WTTM | 73.50 | published |
+| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.70 | defaults |
+| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 71.95 | defaults |
+| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.22 | defaults |
+| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.85 | defaults |
+| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 70.94 | defaults [1] |
+| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.62 | defaults [2] |
+| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.26 | defaults |
+| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.57 | defaults |
+| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.78 | defaults |
+| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.45 | defaults |
+| resnet110-resnet20-at | resnet110 -> resnet20 | AT | 69.90 | defaults |
+| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.44 | defaults [1] |
+| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.89 | defaults [2] |
+| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.49 | defaults |
+| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.64 | defaults |
+| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 71.66 | defaults |
+| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 70.16 | defaults |
+| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.97 | defaults |
+| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.96 | defaults [1] |
+| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 72.24 | defaults [2] |
+| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.62 | defaults |
+| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.70 | defaults |
+| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.10 | defaults |
+| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.43 | defaults |
+| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.41 | defaults |
+| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.98 | defaults [1] |
+| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.60 | defaults [2] |
+| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.49 | defaults |
+| wrn_40_2-wrn_16_2-reviewkd | wrn_40_2 -> wrn_16_2 | ReviewKD | 73.70 | defaults |
+| wrn_40_2-wrn_40_1-reviewkd | wrn_40_2 -> wrn_40_1 | ReviewKD | 72.25 | defaults |
+| resnet56-resnet20-reviewkd | resnet56 -> resnet20 | ReviewKD | 68.58 | defaults |
+| resnet110-resnet20-reviewkd | resnet110 -> resnet20 | ReviewKD | 68.94 | defaults |
+| resnet110-resnet32-reviewkd | resnet110 -> resnet32 | ReviewKD | 71.34 | defaults [1] |
+| resnet32x4-resnet8x4-reviewkd | resnet32x4 -> resnet8x4 | ReviewKD | 73.20 | defaults [2] |
+| vgg13-vgg8-reviewkd | vgg13 -> vgg8 | ReviewKD | 72.52 | defaults |
+| wrn_40_2-wrn_16_2-simkd | wrn_40_2 -> wrn_16_2 | SimKD | 73.24 | defaults |
+| wrn_40_2-wrn_40_1-simkd | wrn_40_2 -> wrn_40_1 | SimKD | 72.42 | defaults |
+| resnet56-resnet20-simkd | resnet56 -> resnet20 | SimKD | 67.27 | defaults |
+| resnet110-resnet20-simkd | resnet110 -> resnet20 | SimKD | 68.04 | defaults |
+| resnet110-resnet32-simkd | resnet110 -> resnet32 | SimKD | 70.81 | defaults [1] |
+| resnet32x4-resnet8x4-simkd | resnet32x4 -> resnet8x4 | SimKD | 74.55 | defaults [2] |
+| vgg13-vgg8-simkd | vgg13 -> vgg8 | SimKD | 73.70 | defaults |
+| wrn_40_2-wrn_16_2-catkd | wrn_40_2 -> wrn_16_2 | CAT-KD | 73.10 | defaults |
+| wrn_40_2-wrn_40_1-catkd | wrn_40_2 -> wrn_40_1 | CAT-KD | 71.68 | defaults |
+| resnet56-resnet20-catkd | resnet56 -> resnet20 | CAT-KD | 69.95 | defaults |
+| resnet110-resnet20-catkd | resnet110 -> resnet20 | CAT-KD | 69.55 | defaults |
+| resnet110-resnet32-catkd | resnet110 -> resnet32 | CAT-KD | 71.39 | defaults [1] |
+| resnet32x4-resnet8x4-catkd | resnet32x4 -> resnet8x4 | CAT-KD | 72.72 | defaults [2] |
+| vgg13-vgg8-catkd | vgg13 -> vgg8 | CAT-KD | 70.86 | defaults |
 
 [1] printed as ResNet110 -> ResNet8x4 in seed 000 Table 2; the student's from-scratch accuracy there
     (71.69) is resnet32's, so the row is resnet32

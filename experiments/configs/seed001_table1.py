@@ -71,9 +71,67 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | ResNet50-MobileNetV2-dkd_ls | ResNet50 -> MobileNetV2 | DKD+LS | 70.45 | published |
 | ResNet50-MobileNetV2-mlkd | ResNet50 -> MobileNetV2 | MLKD | 71.04 | published [1] |
 | ResNet50-MobileNetV2-mlkd_ls | ResNet50 -> MobileNetV2 | MLKD+LS | 71.19 | published [1] |
+| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 | published [2] |
+| resnet32x4-wrn_16_2-fitnet | resnet32x4 -> wrn_16_2 | FitNet | 74.70 | published [2] |
+| resnet32x4-wrn_40_2-fitnet | resnet32x4 -> wrn_40_2 | FitNet | 77.69 | published [2] |
+| wrn_40_2-resnet8x4-fitnet | wrn_40_2 -> resnet8x4 | FitNet | 74.61 | published [2] |
+| wrn_40_2-MobileNetV2-fitnet | wrn_40_2 -> MobileNetV2 | FitNet | 68.64 | published [2] |
+| vgg13-MobileNetV2-fitnet | vgg13 -> MobileNetV2 | FitNet | 64.16 | published [2] |
+| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 | published [2] |
+| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 | published [2] |
+| resnet32x4-wrn_16_2-at | resnet32x4 -> wrn_16_2 | AT | 73.91 | published [2] |
+| resnet32x4-wrn_40_2-at | resnet32x4 -> wrn_40_2 | AT | 77.43 | published [2] |
+| wrn_40_2-resnet8x4-at | wrn_40_2 -> resnet8x4 | AT | 74.11 | published [2] |
+| wrn_40_2-MobileNetV2-at | wrn_40_2 -> MobileNetV2 | AT | 60.78 | published [2] |
+| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 | published [2] |
+| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 | published [2] |
+| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 | published [2] |
+| resnet32x4-wrn_16_2-rkd | resnet32x4 -> wrn_16_2 | RKD | 74.86 | published [2] |
+| resnet32x4-wrn_40_2-rkd | resnet32x4 -> wrn_40_2 | RKD | 77.82 | published [2] |
+| wrn_40_2-resnet8x4-rkd | wrn_40_2 -> resnet8x4 | RKD | 75.26 | published [2] |
+| wrn_40_2-MobileNetV2-rkd | wrn_40_2 -> MobileNetV2 | RKD | 69.27 | published [2] |
+| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 | published [2] |
+| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 | published [2] |
+| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 | published [2] |
+| resnet32x4-wrn_16_2-crd | resnet32x4 -> wrn_16_2 | CRD | 75.65 | published [2] |
+| resnet32x4-wrn_40_2-crd | resnet32x4 -> wrn_40_2 | CRD | 78.15 | published [2] |
+| wrn_40_2-resnet8x4-crd | wrn_40_2 -> resnet8x4 | CRD | 75.24 | published [2] |
+| wrn_40_2-MobileNetV2-crd | wrn_40_2 -> MobileNetV2 | CRD | 70.28 | published [2] |
+| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 | published [2] |
+| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 | published [2] |
+| resnet32x4-ShuffleV2-ofd | resnet32x4 -> ShuffleV2 | OFD | 76.82 | published [2] |
+| resnet32x4-wrn_16_2-ofd | resnet32x4 -> wrn_16_2 | OFD | 76.17 | published [2] |
+| resnet32x4-wrn_40_2-ofd | resnet32x4 -> wrn_40_2 | OFD | 79.25 | published [2] |
+| wrn_40_2-resnet8x4-ofd | wrn_40_2 -> resnet8x4 | OFD | 74.36 | published [2] |
+| wrn_40_2-MobileNetV2-ofd | wrn_40_2 -> MobileNetV2 | OFD | 69.92 | published [2] |
+| vgg13-MobileNetV2-ofd | vgg13 -> MobileNetV2 | OFD | 69.48 | published [2] |
+| ResNet50-MobileNetV2-ofd | ResNet50 -> MobileNetV2 | OFD | 69.04 | published [2] |
+| resnet32x4-ShuffleV2-reviewkd | resnet32x4 -> ShuffleV2 | ReviewKD | 77.78 | published [2] |
+| resnet32x4-wrn_16_2-reviewkd | resnet32x4 -> wrn_16_2 | ReviewKD | 76.11 | defaults [2] |
+| resnet32x4-wrn_40_2-reviewkd | resnet32x4 -> wrn_40_2 | ReviewKD | 78.96 | defaults [2] |
+| wrn_40_2-resnet8x4-reviewkd | wrn_40_2 -> resnet8x4 | ReviewKD | 74.34 | defaults [2] |
+| wrn_40_2-MobileNetV2-reviewkd | wrn_40_2 -> MobileNetV2 | ReviewKD | 71.28 | defaults [2] |
+| vgg13-MobileNetV2-reviewkd | vgg13 -> MobileNetV2 | ReviewKD | 70.37 | defaults [2] |
+| ResNet50-MobileNetV2-reviewkd | ResNet50 -> MobileNetV2 | ReviewKD | 69.89 | defaults [2] |
+| resnet32x4-ShuffleV2-simkd | resnet32x4 -> ShuffleV2 | SimKD | 78.39 | published [2] |
+| resnet32x4-wrn_16_2-simkd | resnet32x4 -> wrn_16_2 | SimKD | 77.17 | published [2] |
+| resnet32x4-wrn_40_2-simkd | resnet32x4 -> wrn_40_2 | SimKD | 79.29 | published [2] |
+| wrn_40_2-resnet8x4-simkd | wrn_40_2 -> resnet8x4 | SimKD | 75.29 | published [2] |
+| wrn_40_2-MobileNetV2-simkd | wrn_40_2 -> MobileNetV2 | SimKD | 70.10 | published [2] |
+| vgg13-MobileNetV2-simkd | vgg13 -> MobileNetV2 | SimKD | 69.44 | published [2] |
+| ResNet50-MobileNetV2-simkd | ResNet50 -> MobileNetV2 | SimKD | 69.97 | published [2] |
+| resnet32x4-ShuffleV2-catkd | resnet32x4 -> ShuffleV2 | CAT-KD | 78.41 | published [2] |
+| resnet32x4-wrn_16_2-catkd | resnet32x4 -> wrn_16_2 | CAT-KD | 76.97 | defaults [2] |
+| resnet32x4-wrn_40_2-catkd | resnet32x4 -> wrn_40_2 | CAT-KD | 78.59 | defaults [2] |
+| wrn_40_2-resnet8x4-catkd | wrn_40_2 -> resnet8x4 | CAT-KD | 75.38 | defaults [2] |
+| wrn_40_2-MobileNetV2-catkd | wrn_40_2 -> MobileNetV2 | CAT-KD | 70.24 | defaults [2] |
+| vgg13-MobileNetV2-catkd | vgg13 -> MobileNetV2 | CAT-KD | 69.13 | published [2] |
+| ResNet50-MobileNetV2-catkd | ResNet50 -> MobileNetV2 | CAT-KD | 71.36 | published [2] |
 
 [1] MLKD columns of seed 001 use 480-epoch training (960 for ShuffleV1/V2 students) with the strong
     view
+[2] a baseline row of the paper, copied there from its own codebase's publication; the settings are
+    that codebase's
 """
 
 from experiments.configs import common

@@ -71,9 +71,67 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet20-dkd_ls | resnet110 -> resnet20 | DKD+LS | 71.85 | published |
 | resnet110-resnet20-mlkd | resnet110 -> resnet20 | MLKD | 71.89 | published [1] |
 | resnet110-resnet20-mlkd_ls | resnet110 -> resnet20 | MLKD+LS | 72.27 | published [1] |
+| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 | published [2] |
+| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 | published [2] |
+| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 | published [2] |
+| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 | published [2] |
+| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 | published [2] |
+| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 | published [2] |
+| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 | published [2] |
+| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 | published [2] |
+| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 | published [2] |
+| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 | published [2] |
+| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 | published [2] |
+| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 | published [2] |
+| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 | published [2] |
+| resnet110-resnet20-at | resnet110 -> resnet20 | AT | 70.65 | published [2] |
+| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 | published [2] |
+| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 | published [2] |
+| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 | published [2] |
+| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 | published [2] |
+| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 | published [2] |
+| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 | published [2] |
+| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 | published [2] |
+| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 | published [2] |
+| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 | published [2] |
+| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 | published [2] |
+| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 | published [2] |
+| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 | published [2] |
+| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 | published [2] |
+| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 | published [2] |
+| resnet32x4-resnet8x4-ofd | resnet32x4 -> resnet8x4 | OFD | 74.95 | published [2] |
+| vgg13-vgg8-ofd | vgg13 -> vgg8 | OFD | 73.95 | published [2] |
+| wrn_40_2-wrn_40_1-ofd | wrn_40_2 -> wrn_40_1 | OFD | 74.33 | published [2] |
+| wrn_40_2-wrn_16_2-ofd | wrn_40_2 -> wrn_16_2 | OFD | 75.24 | published [2] |
+| resnet56-resnet20-ofd | resnet56 -> resnet20 | OFD | 70.98 | published [2] |
+| resnet110-resnet32-ofd | resnet110 -> resnet32 | OFD | 73.23 | published [2] |
+| resnet110-resnet20-ofd | resnet110 -> resnet20 | OFD | 71.29 | published [2] |
+| resnet32x4-resnet8x4-reviewkd | resnet32x4 -> resnet8x4 | ReviewKD | 75.63 | published [2] |
+| vgg13-vgg8-reviewkd | vgg13 -> vgg8 | ReviewKD | 74.84 | defaults [2] |
+| wrn_40_2-wrn_40_1-reviewkd | wrn_40_2 -> wrn_40_1 | ReviewKD | 75.09 | published [2] |
+| wrn_40_2-wrn_16_2-reviewkd | wrn_40_2 -> wrn_16_2 | ReviewKD | 76.12 | published [2] |
+| resnet56-resnet20-reviewkd | resnet56 -> resnet20 | ReviewKD | 71.89 | published [2] |
+| resnet110-resnet32-reviewkd | resnet110 -> resnet32 | ReviewKD | 73.89 | published [2] |
+| resnet110-resnet20-reviewkd | resnet110 -> resnet20 | ReviewKD | 71.34 | defaults [2] |
+| resnet32x4-resnet8x4-simkd | resnet32x4 -> resnet8x4 | SimKD | 78.08 | published [2] |
+| vgg13-vgg8-simkd | vgg13 -> vgg8 | SimKD | 74.89 | published [2] |
+| wrn_40_2-wrn_40_1-simkd | wrn_40_2 -> wrn_40_1 | SimKD | 74.53 | published [2] |
+| wrn_40_2-wrn_16_2-simkd | wrn_40_2 -> wrn_16_2 | SimKD | 75.53 | published [2] |
+| resnet56-resnet20-simkd | resnet56 -> resnet20 | SimKD | 71.05 | published [2] |
+| resnet110-resnet32-simkd | resnet110 -> resnet32 | SimKD | 73.92 | published [2] |
+| resnet110-resnet20-simkd | resnet110 -> resnet20 | SimKD | 71.06 | published [2] |
+| resnet32x4-resnet8x4-catkd | resnet32x4 -> resnet8x4 | CAT-KD | 76.91 | published [2] |
+| vgg13-vgg8-catkd | vgg13 -> vgg8 | CAT-KD | 74.65 | published [2] |
+| wrn_40_2-wrn_40_1-catkd | wrn_40_2 -> wrn_40_1 | CAT-KD | 74.82 | published [2] |
+| wrn_40_2-wrn_16_2-catkd | wrn_40_2 -> wrn_16_2 | CAT-KD | 75.60 | published [2] |
+| resnet56-resnet20-catkd | resnet56 -> resnet20 | CAT-KD | 71.62 | published [2] |
+| resnet110-resnet32-catkd | resnet110 -> resnet32 | CAT-KD | 73.62 | published [2] |
+| resnet110-resnet20-catkd | resnet110 -> resnet20 | CAT-KD | 71.37 | defaults [2] |
 
 [1] MLKD columns of seed 001 use 480-epoch training (960 for ShuffleV1/V2 students) with the strong
     view
+[2] a baseline row of the paper, copied there from its own codebase's publication; the settings are
+    that codebase's
 """
 
 from experiments.configs import common

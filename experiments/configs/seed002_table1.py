@@ -1,0 +1,102 @@
+r"""Seed 002 Table 1: TTM, WTTM and the baselines, identical architectures.
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/seed002_table1.py:resnet32x4-resnet8x4-ttm \
+      --workdir=/tmp/seed002_table1/resnet32x4-resnet8x4-ttm
+
+The whole table (5 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
+
+  python -m experiments.sweep --table=seed002_table1 --workdir=/tmp/seed002_table1
+  python -m experiments.sweep --table=seed002_table1 --show
+
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| resnet32x4-resnet8x4-ttm | resnet32x4 -> resnet8x4 | TTM | 76.17 | published |
+| resnet32x4-resnet8x4-wttm | resnet32x4 -> resnet8x4 | WTTM | 76.06 | published |
+| vgg13-vgg8-ttm | vgg13 -> vgg8 | TTM | 74.33 | published |
+| vgg13-vgg8-wttm | vgg13 -> vgg8 | WTTM | 74.44 | published |
+| wrn_40_2-wrn_40_1-ttm | wrn_40_2 -> wrn_40_1 | TTM | 74.32 | published |
+| wrn_40_2-wrn_40_1-wttm | wrn_40_2 -> wrn_40_1 | WTTM | 74.58 | published |
+| wrn_40_2-wrn_16_2-ttm | wrn_40_2 -> wrn_16_2 | TTM | 76.23 | published |
+| wrn_40_2-wrn_16_2-wttm | wrn_40_2 -> wrn_16_2 | WTTM | 76.37 | published |
+| resnet56-resnet20-ttm | resnet56 -> resnet20 | TTM | 71.83 | published |
+| resnet56-resnet20-wttm | resnet56 -> resnet20 | WTTM | 71.92 | published |
+| resnet110-resnet32-ttm | resnet110 -> resnet32 | TTM | 73.97 | published |
+| resnet110-resnet32-wttm | resnet110 -> resnet32 | WTTM | 74.13 | published |
+| resnet110-resnet20-ttm | resnet110 -> resnet20 | TTM | 71.46 | published |
+| resnet110-resnet20-wttm | resnet110 -> resnet20 | WTTM | 71.67 | published |
+| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 | published |
+| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 | published |
+| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 | published |
+| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 | published |
+| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 | published |
+| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 | published |
+| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 | published |
+| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 | published |
+| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 | published |
+| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 | published |
+| resnet110-resnet20-at | resnet110 -> resnet20 | AT | 70.22 | published |
+| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 | published |
+| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 | published |
+| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 | published |
+| wrn_40_2-wrn_16_2-vid | wrn_40_2 -> wrn_16_2 | VID | 74.11 | published |
+| wrn_40_2-wrn_40_1-vid | wrn_40_2 -> wrn_40_1 | VID | 73.30 | published |
+| resnet56-resnet20-vid | resnet56 -> resnet20 | VID | 70.38 | published |
+| resnet110-resnet20-vid | resnet110 -> resnet20 | VID | 70.16 | published |
+| resnet110-resnet32-vid | resnet110 -> resnet32 | VID | 72.61 | published |
+| resnet32x4-resnet8x4-vid | resnet32x4 -> resnet8x4 | VID | 73.09 | published |
+| vgg13-vgg8-vid | vgg13 -> vgg8 | VID | 71.23 | published |
+| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 | published |
+| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 | published |
+| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 | published |
+| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 | published |
+| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 | published |
+| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 | published |
+| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 | published |
+| wrn_40_2-wrn_16_2-pkt | wrn_40_2 -> wrn_16_2 | PKT | 74.54 | published |
+| wrn_40_2-wrn_40_1-pkt | wrn_40_2 -> wrn_40_1 | PKT | 73.45 | published |
+| resnet56-resnet20-pkt | resnet56 -> resnet20 | PKT | 70.34 | published |
+| resnet110-resnet20-pkt | resnet110 -> resnet20 | PKT | 70.25 | published |
+| resnet110-resnet32-pkt | resnet110 -> resnet32 | PKT | 72.61 | published |
+| resnet32x4-resnet8x4-pkt | resnet32x4 -> resnet8x4 | PKT | 73.64 | published |
+| vgg13-vgg8-pkt | vgg13 -> vgg8 | PKT | 72.88 | published |
+| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 | published |
+| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 | published |
+| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 | published |
+| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 | published |
+| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 | published |
+| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 | published |
+| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | published |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | published |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | published |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | published |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | published |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | published |
+| wrn_40_2-wrn_16_2-dist | wrn_40_2 -> wrn_16_2 | DIST | 75.51 | published |
+| wrn_40_2-wrn_40_1-dist | wrn_40_2 -> wrn_40_1 | DIST | 74.73 | published |
+| resnet56-resnet20-dist | resnet56 -> resnet20 | DIST | 71.75 | published |
+| resnet110-resnet20-dist | resnet110 -> resnet20 | DIST | 71.65 | published |
+| resnet110-resnet32-dist | resnet110 -> resnet32 | DIST | 73.69 | published |
+| resnet32x4-resnet8x4-dist | resnet32x4 -> resnet8x4 | DIST | 76.31 | published |
+| vgg13-vgg8-dist | vgg13 -> vgg8 | DIST | 73.89 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'seed002_table1'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in the paper's order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)

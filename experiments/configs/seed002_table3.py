@@ -1,0 +1,92 @@
+r"""Seed 002 Table 3: TTM, WTTM and the baselines, distinct architectures.
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/seed002_table3.py:resnet32x4-ShuffleV2-ttm \
+      --workdir=/tmp/seed002_table3/resnet32x4-ShuffleV2-ttm
+
+The whole table (3 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
+
+  python -m experiments.sweep --table=seed002_table3 --workdir=/tmp/seed002_table3
+  python -m experiments.sweep --table=seed002_table3 --show
+
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| resnet32x4-ShuffleV2-ttm | resnet32x4 -> ShuffleV2 | TTM | 76.57 | published |
+| resnet32x4-ShuffleV2-wttm | resnet32x4 -> ShuffleV2 | WTTM | 76.55 | published |
+| vgg13-MobileNetV2-ttm | vgg13 -> MobileNetV2 | TTM | 68.98 | published |
+| vgg13-MobileNetV2-wttm | vgg13 -> MobileNetV2 | WTTM | 69.16 | published |
+| ResNet50-MobileNetV2-ttm | ResNet50 -> MobileNetV2 | TTM | 69.24 | published |
+| ResNet50-MobileNetV2-wttm | ResNet50 -> MobileNetV2 | WTTM | 69.59 | published |
+| ResNet50-vgg8-ttm | ResNet50 -> vgg8 | TTM | 74.87 | published |
+| ResNet50-vgg8-wttm | ResNet50 -> vgg8 | WTTM | 74.82 | published |
+| resnet32x4-ShuffleV1-ttm | resnet32x4 -> ShuffleV1 | TTM | 74.18 | published |
+| resnet32x4-ShuffleV1-wttm | resnet32x4 -> ShuffleV1 | WTTM | 74.37 | published |
+| wrn_40_2-ShuffleV1-ttm | wrn_40_2 -> ShuffleV1 | TTM | 75.39 | published |
+| wrn_40_2-ShuffleV1-wttm | wrn_40_2 -> ShuffleV1 | WTTM | 75.42 | published |
+| vgg13-MobileNetV2-fitnet | vgg13 -> MobileNetV2 | FitNet | 64.14 | published |
+| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 | published |
+| ResNet50-vgg8-fitnet | ResNet50 -> vgg8 | FitNet | 70.69 | published |
+| resnet32x4-ShuffleV1-fitnet | resnet32x4 -> ShuffleV1 | FitNet | 73.59 | published |
+| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 | published |
+| wrn_40_2-ShuffleV1-fitnet | wrn_40_2 -> ShuffleV1 | FitNet | 73.73 | published |
+| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 | published |
+| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 | published |
+| ResNet50-vgg8-at | ResNet50 -> vgg8 | AT | 71.84 | published |
+| resnet32x4-ShuffleV1-at | resnet32x4 -> ShuffleV1 | AT | 71.73 | published |
+| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 | published |
+| wrn_40_2-ShuffleV1-at | wrn_40_2 -> ShuffleV1 | AT | 73.32 | published |
+| vgg13-MobileNetV2-vid | vgg13 -> MobileNetV2 | VID | 65.56 | published |
+| ResNet50-MobileNetV2-vid | ResNet50 -> MobileNetV2 | VID | 67.57 | published |
+| ResNet50-vgg8-vid | ResNet50 -> vgg8 | VID | 70.30 | published |
+| resnet32x4-ShuffleV1-vid | resnet32x4 -> ShuffleV1 | VID | 73.38 | published |
+| resnet32x4-ShuffleV2-vid | resnet32x4 -> ShuffleV2 | VID | 73.40 | published |
+| wrn_40_2-ShuffleV1-vid | wrn_40_2 -> ShuffleV1 | VID | 73.61 | published |
+| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 | published |
+| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 | published |
+| ResNet50-vgg8-rkd | ResNet50 -> vgg8 | RKD | 71.50 | published |
+| resnet32x4-ShuffleV1-rkd | resnet32x4 -> ShuffleV1 | RKD | 72.28 | published |
+| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 | published |
+| wrn_40_2-ShuffleV1-rkd | wrn_40_2 -> ShuffleV1 | RKD | 72.21 | published |
+| vgg13-MobileNetV2-pkt | vgg13 -> MobileNetV2 | PKT | 67.13 | published |
+| ResNet50-MobileNetV2-pkt | ResNet50 -> MobileNetV2 | PKT | 66.52 | published |
+| ResNet50-vgg8-pkt | ResNet50 -> vgg8 | PKT | 73.01 | published |
+| resnet32x4-ShuffleV1-pkt | resnet32x4 -> ShuffleV1 | PKT | 74.10 | published |
+| resnet32x4-ShuffleV2-pkt | resnet32x4 -> ShuffleV2 | PKT | 74.69 | published |
+| wrn_40_2-ShuffleV1-pkt | wrn_40_2 -> ShuffleV1 | PKT | 73.89 | published |
+| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 | published |
+| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 | published |
+| ResNet50-vgg8-crd | ResNet50 -> vgg8 | CRD | 74.30 | published |
+| resnet32x4-ShuffleV1-crd | resnet32x4 -> ShuffleV1 | CRD | 75.11 | published |
+| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 | published |
+| wrn_40_2-ShuffleV1-crd | wrn_40_2 -> ShuffleV1 | CRD | 76.05 | published |
+| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 | published |
+| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 | published |
+| ResNet50-vgg8-kd | ResNet50 -> vgg8 | KD | 73.81 | published |
+| resnet32x4-ShuffleV1-kd | resnet32x4 -> ShuffleV1 | KD | 74.07 | published |
+| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 | published |
+| wrn_40_2-ShuffleV1-kd | wrn_40_2 -> ShuffleV1 | KD | 74.83 | published |
+| vgg13-MobileNetV2-dist | vgg13 -> MobileNetV2 | DIST | 68.50 | published |
+| ResNet50-MobileNetV2-dist | ResNet50 -> MobileNetV2 | DIST | 68.66 | published |
+| ResNet50-vgg8-dist | ResNet50 -> vgg8 | DIST | 74.11 | published |
+| resnet32x4-ShuffleV1-dist | resnet32x4 -> ShuffleV1 | DIST | 76.34 | published |
+| resnet32x4-ShuffleV2-dist | resnet32x4 -> ShuffleV2 | DIST | 77.35 | published |
+| wrn_40_2-ShuffleV1-dist | wrn_40_2 -> ShuffleV1 | DIST | 76.40 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'seed002_table3'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in the paper's order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)

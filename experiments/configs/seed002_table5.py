@@ -1,0 +1,47 @@
+r"""Seed 002 Table 5: ImageNet top-1, ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1.
+Seed 002 also lists SRRL, KD++, NKD and KD-Zero from other codebases: not runnable here.
+
+One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
+
+  python -m experiments.cifar100 --config=experiments/configs/seed002_table5.py:resnet34-resnet18-kd \
+      --workdir=/tmp/seed002_table5/resnet34-resnet18-kd
+
+The whole table (1 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
+
+  python -m experiments.sweep --table=seed002_table5 --workdir=/tmp/seed002_table5
+  python -m experiments.sweep --table=seed002_table5 --show
+
+settings: "published" = every per-pair value comes from a reference config, log or the paper;
+"defaults" = some value has no source for this pair and is a documented default (--show names it).
+
+| cell | teacher -> student | column | top-1 | settings |
+|---|---|---|---|---|
+| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 70.66 | published |
+| resnet50-MobileNetV1-kd | resnet50 -> MobileNetV1 | KD | 70.50 | published |
+| resnet34-resnet18-crd | resnet34 -> resnet18 | CRD | 71.17 | published |
+| resnet50-MobileNetV1-crd | resnet50 -> MobileNetV1 | CRD | 71.37 | published |
+| resnet34-resnet18-reviewkd | resnet34 -> resnet18 | ReviewKD | 71.61 | published |
+| resnet50-MobileNetV1-reviewkd | resnet50 -> MobileNetV1 | ReviewKD | 72.56 | published |
+| resnet34-resnet18-itrd | resnet34 -> resnet18 | ITRD | 71.68 | published |
+| resnet34-resnet18-dkd | resnet34 -> resnet18 | DKD | 71.70 | published |
+| resnet50-MobileNetV1-dkd | resnet50 -> MobileNetV1 | DKD | 72.05 | published |
+| resnet34-resnet18-dist | resnet34 -> resnet18 | DIST | 72.07 | published |
+| resnet50-MobileNetV1-dist | resnet50 -> MobileNetV1 | DIST | 73.24 | published |
+| resnet34-resnet18-ctkd | resnet34 -> resnet18 | CTKD | 71.51 | published |
+| resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | published |
+| resnet50-MobileNetV1-wttm | resnet50 -> MobileNetV1 | WTTM | 73.09 | published |
+"""
+
+from experiments.configs import common
+
+TABLE = 'seed002_table5'
+
+
+def get_cells() -> tuple[str, ...]:
+  """The cells of this table, in the paper's order."""
+  return common.cells(TABLE)
+
+
+def get_config(arg: str | None = None):
+  """The trainer config of `<cell>[,runlocal][,teachers=DIR]` (see experiments/configs/common.py)."""
+  return common.get_config(TABLE, arg)
