@@ -1,6 +1,6 @@
 r"""The offline main job: every headline method on scikit-learn's digits, tuned on validation data.
 
-  python -m experiments.distill                          # about 4 minutes on 2 CPU cores
+  python -m experiments.distill                          # about 3.5 minutes on 2 CPU cores
   python -m experiments.distill --methods=kd,wttm --seeds=0,1 --workdir=/tmp/job
 
 No download: the data are scikit-learn's 8x8 handwritten digits (10 classes,

@@ -56,7 +56,7 @@ class PublishedCell:
   Attributes:
     table: sweep table name, also the config file `experiments/configs/<table>.py`.
     cell: the cell's name inside its table (the `:<cell>` of `--config`), also its sweep directory.
-    teacher: teacher model name (`models.md`), None for a model trained from scratch.
+    teacher: teacher model name (`kdjax.models.names()`), None for a model trained from scratch.
     student: student model name.
     method: trainer method preset.
     top1: published top-1 accuracy (%).

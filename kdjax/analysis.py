@@ -1,7 +1,7 @@
 """Statistics of teacher and student logits behind the papers' analysis figures.
 
 Every function here is pure and takes logits with the class axis last (`[N, K]`; `z` student, `v` teacher,
-as in `methods.md`). Per-example statistics are jittable JAX functions (the trainer can log them at eval
+as in the papers). Per-example statistics are jittable JAX functions (the trainer can log them at eval
 time through `epoch_statistics`); the figure-level summaries (histograms, class-pair tables) are host-side
 numpy functions that validate their input and raise `ValueError` naming the problem.
 
@@ -30,6 +30,13 @@ from kdjax.statistics import (EPOCH_STATISTICS, _check_labels, _check_logits, _c
                               epoch_statistics, logit_moments, ls_temperatures,
                               maxlogit_temperatures, per_example_statistics, prediction_entropy,
                               statistic_sums, statistics_from_sums, transformed_teacher_kl)
+
+__all__ = [  # the per-example statistics live in kdjax.statistics and are re-exported here
+    'EPOCH_STATISTICS', 'STATIC_TEMPERATURES', 'class_mean_logits', 'class_pair_difference',
+    'cumulative_wall_time', 'difference_summary', 'epoch_statistics', 'logit_moments',
+    'ls_temperatures', 'maxlogit_temperatures', 'mean_std_histogram', 'per_example_statistics',
+    'prediction_entropy', 'statistic_sums', 'statistics_from_sums', 'temperature_histogram',
+    'to_python', 'transformed_teacher_kl']
 
 STATIC_TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 

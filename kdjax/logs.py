@@ -12,6 +12,7 @@ import json
 import logging as std_logging
 import math
 import os
+import sys
 import threading
 import time
 from typing import Any, Mapping
@@ -19,7 +20,27 @@ from typing import Any, Mapping
 import jax
 import tqdm
 from absl import logging
-from tensorboardX import SummaryWriter
+
+
+def _summary_writer_class():
+  """``tensorboardX.SummaryWriter``, imported without PyTorch.
+
+  tensorboardX probes ``import torch`` only to accept torch tensors; kdjax writes floats, and
+  importing PyTorch where it is installed costs every command seconds. Where torch is already
+  imported nothing changes.
+  """
+  if 'tensorboardX' in sys.modules or 'torch' in sys.modules:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+    return SummaryWriter
+  sys.modules['torch'] = None  # type: ignore[assignment]  # `import torch` raises ImportError
+  try:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+  finally:
+    del sys.modules['torch']
+  return SummaryWriter
+
+
+SummaryWriter = _summary_writer_class()
 
 CSV_FILE = 'metrics.csv'
 JSONL_FILE = 'metrics.jsonl'

@@ -1,4 +1,4 @@
-"""Logit-based distillation losses (spec: methods.md sections 1, 3, 5, 6, 8).
+"""Logit-based distillation losses: KD, DKD, MLKD, TTM/WTTM, DIST and cross-entropy.
 
 Conventions (as optax losses): class axis last, any leading batch shape,
 per-example outputs of shape ``logits.shape[:-1]`` (averaging is the caller's),
@@ -120,7 +120,7 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
 
 def kd(student_logits: ArrayLike, teacher_logits: ArrayLike, *, temperature: ArrayLike,
        teacher_temperature: ArrayLike | None = None, loss_scale: ArrayLike | None = None) -> Array:
-  """Vanilla KD (Hinton et al. 2015; methods.md section 1).
+  """Vanilla KD (Hinton et al. 2015).
 
   ``kd = T^2 * KL(softmax(v / T) || softmax(z / T))`` per example. ``T`` carries
   gradient through both ``1/T`` and ``T^2`` (CTKD). With
@@ -150,7 +150,7 @@ def kd(student_logits: ArrayLike, teacher_logits: ArrayLike, *, temperature: Arr
 
 def _dkd_terms(student_logits, teacher_logits, labels, temperature, teacher_temperature,
                loss_scale) -> tuple[Array, Array]:
-  """Returns per-example ``(TCKD, NCKD)`` of DKD (Zhao et al. 2022; methods.md section 3)."""
+  """Returns per-example ``(TCKD, NCKD)`` of DKD (Zhao et al. 2022)."""
   z, v = temperature_lib.check_pair(student_logits, teacher_logits, min_classes=2)
   labels = _check_labels(labels, z.shape[:-1])
   t_student, t_teacher, scale = _temperatures(z, temperature, teacher_temperature, loss_scale)
@@ -174,7 +174,7 @@ def _dkd_terms(student_logits, teacher_logits, labels, temperature, teacher_temp
 def tckd(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike, *,
          temperature: ArrayLike, teacher_temperature: ArrayLike | None = None,
          loss_scale: ArrayLike | None = None) -> Array:
-  """Target-class KD of DKD (Zhao et al. 2022; methods.md section 3).
+  """Target-class KD of DKD (Zhao et al. 2022).
 
   ``TCKD = T^2 * KL(b_t || b_s)`` with ``b = [p_target, 1 - p_target]`` of
   ``p = softmax(logits / T)``. Arguments as :func:`dkd`; returns ``[...]``.
@@ -186,7 +186,7 @@ def tckd(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike
 def nckd(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike, *,
          temperature: ArrayLike, teacher_temperature: ArrayLike | None = None,
          loss_scale: ArrayLike | None = None) -> Array:
-  """Non-target-class KD of DKD (Zhao et al. 2022; methods.md section 3).
+  """Non-target-class KD of DKD (Zhao et al. 2022).
 
   ``NCKD = T^2 * KL(softmax(v/T - 1000 G) || softmax(z/T - 1000 G))`` with ``G``
   the one-hot label (1000 subtracted after dividing by ``T``, as the reference):
@@ -202,7 +202,7 @@ def dkd(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike,
         alpha: ArrayLike, beta: ArrayLike, temperature: ArrayLike,
         teacher_temperature: ArrayLike | None = None,
         loss_scale: ArrayLike | None = None) -> Array:
-  """Decoupled KD (Zhao et al. 2022; methods.md section 3).
+  """Decoupled KD (Zhao et al. 2022).
 
   ``dkd = alpha * TCKD + beta * NCKD`` (see :func:`tckd`, :func:`nckd`). The
   identity ``KL(p_t||p_s) = KL(b_t||b_s) + p_t,nontarget * KL(p^_t||p^_s)``
@@ -231,7 +231,7 @@ def dkd(student_logits: ArrayLike, teacher_logits: ArrayLike, labels: ArrayLike,
 
 
 def _ttm_terms(student_logits, teacher_logits, gamma) -> tuple[Array, Array]:
-  """Per-example ``(KL(p~ || softmax(z)), log U)`` (Zheng & Yang 2024, Eq. 9; methods.md 6)."""
+  """Per-example ``(KL(p~ || softmax(z)), log U)`` (Zheng & Yang 2024, Eq. 9)."""
   z, v = temperature_lib.check_pair(student_logits, teacher_logits)
   gamma = _per_example("gamma", gamma, z.shape[:-1], z.dtype)
   powered = gamma[..., None] * jax.nn.log_softmax(v, axis=-1)   # log(softmax(v)^gamma)
@@ -241,7 +241,7 @@ def _ttm_terms(student_logits, teacher_logits, gamma) -> tuple[Array, Array]:
 
 
 def ttm(student_logits: ArrayLike, teacher_logits: ArrayLike, *, gamma: ArrayLike) -> Array:
-  """Transformed teacher matching (Zheng & Yang 2024; methods.md section 6).
+  """Transformed teacher matching (Zheng & Yang 2024).
 
   ``ttm = KL(p~ || softmax(z))`` with ``p~ = softmax(v)^gamma / U == softmax(gamma v)``
   (Eq. 9), ``gamma = 1/T``. No temperature on the student, no ``T^2``.
@@ -258,7 +258,7 @@ def ttm(student_logits: ArrayLike, teacher_logits: ArrayLike, *, gamma: ArrayLik
 
 
 def wttm(student_logits: ArrayLike, teacher_logits: ArrayLike, *, gamma: ArrayLike) -> Array:
-  """Weighted TTM (Zheng & Yang 2024; methods.md section 6).
+  """Weighted TTM (Zheng & Yang 2024).
 
   ``wttm = U * KL(p~ || softmax(z))`` with the power sum
   ``U = sum_k softmax(v)_k^gamma`` computed as ``exp(logsumexp(gamma * log_softmax(v)))``;
@@ -340,7 +340,7 @@ def mlkd(student_weak: ArrayLike, student_strong: ArrayLike, teacher_weak: Array
          teacher_strong: ArrayLike, labels: ArrayLike, *, temperature: ArrayLike,
          ce_weight: float, kd_weight: float, standardize: bool, masking: str = "released",
          ddof: int = 1, eps: float = 1e-7) -> dict[str, Array]:
-  """Multi-level logit distillation as released (Jin et al. 2023; methods.md section 5).
+  """Multi-level logit distillation as released (Jin et al. 2023).
 
   Batch-level by nature (class/batch consistency and the confidence medians
   couple the samples): takes ``[B, K]`` logits and returns scalars. With

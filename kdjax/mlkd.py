@@ -1,4 +1,4 @@
-"""MLKD's class- and batch-level terms and confidence masks (Jin et al. 2023; methods.md section 5).
+"""MLKD's class- and batch-level terms and confidence masks (Jin et al. 2023).
 
 These terms couple the samples of a batch: they take ``[B, K]`` logits and return
 scalars, so they are batch-level by nature (``vmap`` over samples does not apply).
@@ -37,7 +37,7 @@ def _probabilities(logits: Array, temperature: ArrayLike) -> Array:
 
 def class_consistency(student_logits: ArrayLike, teacher_logits: ArrayLike, *,
                       temperature: ArrayLike, class_weights: ArrayLike | None = None) -> Array:
-  """Class-level consistency ``cc`` (MLKD; methods.md section 5).
+  """Class-level consistency ``cc`` (MLKD, Jin et al. 2023).
 
   With ``P = softmax(logits / T)`` of shape ``[B, K]``:
   ``cc = sum_{k,l} w_l (P_t^T P_t - P_s^T P_s)_{kl}^2 / K`` (``w = 1`` unless
@@ -58,7 +58,7 @@ def class_consistency(student_logits: ArrayLike, teacher_logits: ArrayLike, *,
 
 def batch_consistency(student_logits: ArrayLike, teacher_logits: ArrayLike, *,
                       temperature: ArrayLike, sample_weights: ArrayLike | None = None) -> Array:
-  """Batch-level consistency ``bc`` (MLKD; methods.md section 5).
+  """Batch-level consistency ``bc`` (MLKD, Jin et al. 2023).
 
   With ``P = softmax(logits / T)`` of shape ``[B, K]``:
   ``bc = sum_{i,j} w_j (P_t P_t^T - P_s P_s^T)_{ij}^2 / B`` (``w = 1`` unless

@@ -137,7 +137,7 @@ def maxlogit_temperatures(student_logits: jax.Array, teacher_logits: jax.Array, 
 def ls_temperatures(logits: jax.Array, *, tau: float, ddof: int = 1, eps: float = 1e-7) -> jax.Array:
   """Effective per-sample temperature of logit standardization, `tau * (eps + std(x))` (seed 001, Sec. 2).
 
-  LS-KD with base temperature `tau` equals KD with these per-sample temperatures (methods.md, section 2).
+  LS-KD with base temperature `tau` equals KD with these per-sample temperatures (Sun et al. 2024).
 
   Returns:
     `[N]` temperatures.

@@ -1,8 +1,9 @@
-"""Temperature policies for logit-based distillation (spec: methods.md sections 2, 4, 7).
+"""Temperature policies for logit-based distillation: logit standardization (Sun et al. 2024),
+CTKD (Li et al. 2023) and the max-logit temperature (Matsuyama et al. 2025).
 
 Every policy returns a temperature: a scalar or a per-example array of shape
 ``logits.shape[:-1]``. Every loss in :mod:`kdjax.losses` takes such a
-temperature, so any policy feeds any base loss (methods.md section 8):
+temperature, so any policy feeds any base loss (as the LS and max-logit papers combine them):
 
   =====================  =====================================================
   policy                 call
@@ -80,7 +81,7 @@ def _safe_std(x: Array, *, ddof: int) -> Array:
 
 def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7, center: bool = True,
            scale: bool = True) -> Array:
-  """Logit standardisation "LS" (Sun et al. 2024, Algorithm 1; methods.md section 2).
+  """Logit standardisation "LS" (Sun et al. 2024, Algorithm 1).
 
   ``Z(x) = (x - mean(x)) / (eps + std(x))`` over the class axis. The released
   code (which produced the published numbers) uses the unbiased ``std``
@@ -119,7 +120,7 @@ def zscore(logits: ArrayLike, *, ddof: int = 1, eps: float = 1e-7, center: bool 
 def max_logit(student_logits: ArrayLike, teacher_logits: ArrayLike, *, order: int = 2,
               teacher_only: bool = False, stop_gradient: bool = True, ddof: int = 1,
               eps: float = 1e-7, min_temperature: float = 1e-3) -> Array:
-  """Per-sample max-logit temperature (Matsuyama et al. 2025, Algorithms 1-3; methods.md 7).
+  """Per-sample max-logit temperature (Matsuyama et al. 2025, Algorithms 1-3).
 
   ``m = max(max_k Z(v), max_k Z(z))`` (``max_k Z(v)`` if ``teacher_only``) and
   ``tau = f_a(m)`` with ``f_1(m) = m`` and ``f_2(m) = m (1 + sqrt(3)) / 2`` (the
@@ -180,7 +181,7 @@ def logit_correlation(student_logits: ArrayLike, teacher_logits: ArrayLike) -> A
 
 @jax.custom_vjp
 def gradient_reversal(x: ArrayLike, scale: ArrayLike) -> Array:
-  """Gradient "reversal" layer of CTKD (Li et al. 2023; methods.md section 4).
+  """Gradient "reversal" layer of CTKD (Li et al. 2023).
 
   Identity in the forward pass; the backward pass multiplies the incoming
   gradient by ``scale``. As in the released code it does NOT negate: the
@@ -203,7 +204,7 @@ gradient_reversal.defvjp(_gradient_reversal_fwd, _gradient_reversal_bwd)
 
 
 def _temperature_from_raw(raw: Array, lambda_: ArrayLike, t_start: float, t_range: float) -> Array:
-  """``T = t_start + t_range * sigmoid(GRL(raw, lambda))`` (CTKD, methods.md section 4)."""
+  """``T = t_start + t_range * sigmoid(GRL(raw, lambda))`` (CTKD, Li et al. 2023)."""
   return t_start + t_range * jax.nn.sigmoid(gradient_reversal(raw, lambda_))
 
 
@@ -213,7 +214,7 @@ class GlobalTemperature(nn.Module):
   ``T = t_start + t_range * sigmoid(GRL(theta, lambda))`` with one scalar
   parameter ``theta`` (initialised to 1.0); with the defaults ``T`` starts at
   ``1 + 20 * sigmoid(1) = 15.6212``. Put ``theta`` in the student's optimiser
-  (same SGD, schedule, momentum and weight decay, training.md).
+  (same SGD, schedule, momentum and weight decay as the student, as the CTKD code does).
 
   Attributes:
     t_start: lowest temperature.
@@ -271,7 +272,7 @@ class InstanceTemperature(nn.Module):
 
 def cosine_lambda(epoch: ArrayLike, *, lambda_max: float = 0.0, lambda_min: float = -1.0,
                   num_epochs: int = 10) -> Array:
-  """CTKD's cosine GRL schedule (methods.md section 4), evaluated once per epoch (from 1).
+  """CTKD's cosine GRL schedule (Li et al. 2023), evaluated once per epoch (from 1).
 
   ``lambda(e) = l_min + (l_max - l_min) * (1 + cos(pi * min(e, N) / N)) / 2``:
   -0.0245 at epoch 1, -0.5 at 5, -1 from 10 on (defaults).

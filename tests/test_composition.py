@@ -1,4 +1,4 @@
-"""Composition (methods.md section 8): every published combination, and two new ones, as calls.
+"""Composition of policies and losses: every published combination, and two new ones, as calls.
 
 Each combination is built only from kdjax.losses / kdjax.temperature calls and checked against
 the float64 numpy formulas of ``tests/references.py``.

@@ -50,7 +50,7 @@ vgg8 70.36, MobileNetV2 64.60, ShuffleV1 70.50, ShuffleV2 71.82.
 | wrn_40_2 -> MobileNetV2 | 68.36 | 69.23 | 68.34 | 69.53 | 69.28 | 70.01 | 70.78 | 71.61 | | |
 | vgg13 -> MobileNetV2 | 67.37 | 68.61 | 68.50 | 68.98 | 69.71 | 69.98 | 70.57 | 70.94 | 68.98 | 69.16 |
 | ResNet50 -> MobileNetV2 | 67.35 | 69.02 | 68.67 | 69.36 | 70.35 | 70.45 | 71.04 | 71.19 | 69.24 | 69.59 |
-MLKD columns of seed 001 use 480/960-epoch training with the strong view (see training.md).
+MLKD columns of seed 001 use 480/960-epoch training with the strong view.
 More TTM/WTTM cells (seed 002): ResNet50->vgg8 74.87/74.82; resnet32x4->ShuffleV1 74.18/74.37;
 wrn_40_2->ShuffleV1 75.39/75.42.
 

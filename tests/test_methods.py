@@ -259,7 +259,7 @@ def test_mlkd_terms_sum_to_the_loss_and_need_two_views(batch, method):
 
 
 def test_compositions_beyond_the_papers(batch):
-  """WTTM + LS and MLKD + max-logit need no new loss code (methods.md section 8)."""
+  """WTTM + LS and MLKD + max-logit need no new loss code."""
   z, v, y, z_strong, v_strong = batch
   c = _config('wttm', 'resnet56', 'resnet20')
   c.logit.standardize = True

@@ -39,7 +39,7 @@ def _load_layouts() -> dict:
       return json.loads(path.read_text())["models"]
   raise FileNotFoundError(
       f"torch_state_dict_layouts.json not found under {[str(c) for c in candidates]}; "
-      "place the spec pack's shared/ folder in or next to the repository")
+      "it is part of the repository: restore it with git checkout tests/data")
 
 
 LAYOUTS = _load_layouts()

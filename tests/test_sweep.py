@@ -88,7 +88,7 @@ def test_collect_and_format_put_each_number_beside_its_published_one(tmp_path):
   assert w12[3:8] == ['76.27', '61.50', '61.50', '1', f'{61.5 - 76.27:+.2f}']
   w9 = _row(markdown, 'w9')  # no runs at all.
   assert w9[3:8] == ['75.90', '-', '-', '0', '-']
-  # Every cell of the table has exactly one row, in results.md order.
+  # Every cell of the table has exactly one row, in the order of the published table.
   cells = [line.split('|')[1].strip() for line in markdown.splitlines() if line.startswith('| w')]
   assert cells == [c.cell for c in published.cells_of(table)]
 

@@ -11,13 +11,11 @@ import os
 import shutil
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from kdjax import config as config_lib
 from kdjax import data
-from kdjax import parallel
 from kdjax import teacher_cache
 from kdjax import steps
 from kdjax import teachers
