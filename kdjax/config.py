@@ -228,6 +228,11 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
        f'lr_decay_epochs must be increasing, got {tuple(config.lr_decay_epochs)}'),
   )
   found = [message for ok, message in checks if not ok]
+  from kdjax import models  # pylint: disable=import-outside-toplevel
+  for role in ('student', 'teacher'):
+    name = config[role]
+    if name and name not in models.names():
+      found.append(f'unknown {role} model {name!r}; choose one of {", ".join(models.names())}')
   found += methods.check_config(config)
   derived = methods.method_name(config)
   if config.method is not None and config.method != derived:

@@ -214,6 +214,7 @@ def test_cutout_matches_release(images):
     assert painted.sum() <= (int(sides[n]) + 1) ** 2
 
 
+@pytest.mark.slow
 def test_views_compose_as_documented_with_independent_or_shared_crops(images):
   """Both MLKD releases crop and flip the strong view independently (its own RandomCrop and
   RandomHorizontalFlip); 'shared' reuses the weak view's crop, 'none' takes host crops."""

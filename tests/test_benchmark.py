@@ -42,6 +42,7 @@ def smoke(tmp_path_factory):
     return json.load(f), proc.stdout
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_every_section(smoke):
   results, stdout = smoke
   assert list(results['sections']) == list(SECTIONS)
@@ -54,6 +55,7 @@ def test_smoke_run_writes_every_section(smoke):
     assert f'[{name}]' in stdout
 
 
+@pytest.mark.slow
 def test_smoke_ratios_are_positive_and_finite(smoke):
   ratios = dict(_ratios(smoke[0]['sections']))
   for section in ('methods', 'torch', 'kernels', 'chunks', 'pipeline', 'dispatch', 'cache', 'gpu'):
@@ -62,6 +64,7 @@ def test_smoke_ratios_are_positive_and_finite(smoke):
   assert not bad
 
 
+@pytest.mark.slow
 def test_smoke_methods_torch_and_dispatch_sections(smoke):
   s = smoke[0]['sections']
   rows = s['methods']['rows']
@@ -79,6 +82,7 @@ def test_smoke_methods_torch_and_dispatch_sections(smoke):
       'separate', 'scan', 'scan_unrolled'}
 
 
+@pytest.mark.slow
 def test_smoke_chunks_section(smoke):
   c = smoke[0]['sections']['chunks']
   assert c['auto_chunks'] == 1 and c['chunks'] == [1, 2]  # CPU auto at batch 8: no slices.
@@ -88,6 +92,7 @@ def test_smoke_chunks_section(smoke):
   assert isinstance(c['models_slice_convolutions'], bool)
 
 
+@pytest.mark.slow
 def test_smoke_kernels_section(smoke):
   k = smoke[0]['sections']['kernels']
   conv = k['conv3x3']['8x8x16']  # The smoke shape.
@@ -101,6 +106,7 @@ def test_smoke_kernels_section(smoke):
                                half['ms']['kdjax'] / half['ms']['torch'])
 
 
+@pytest.mark.slow
 def test_smoke_pipeline_and_cache_sections(smoke):
   s = smoke[0]['sections']
   cifar, imagenet = s['pipeline']['cifar_on_device'], s['pipeline']['imagenet_host']
@@ -114,6 +120,7 @@ def test_smoke_pipeline_and_cache_sections(smoke):
   assert _positive(cache['fill_seconds_per_step'])
 
 
+@pytest.mark.slow
 def test_smoke_gpu_section_times_each_precision_and_bfloat16(smoke):
   g = smoke[0]['sections']['gpu']
   assert g['variants'] == ['float32_highest', 'float32_default', 'bfloat16']
@@ -131,6 +138,7 @@ def test_smoke_gpu_section_times_each_precision_and_bfloat16(smoke):
                              g['float32_highest']['epoch_train_seconds'])
 
 
+@pytest.mark.slow
 def test_smoke_bf16_accuracy_section(smoke):
   bf16 = smoke[0]['sections']['bf16_accuracy']
   for dtype in ('float32', 'bfloat16'):

@@ -71,6 +71,7 @@ def test_signals_stop_cleanly_save_and_the_same_command_resumes(tmp_path):
   assert 'kd resnet8 -> resnet8 seed 0' in done.stdout
 
 
+@pytest.mark.slow
 def test_a_run_prints_its_summary_once_and_no_library_noise(tmp_path):
   done = subprocess.run([sys.executable, '-m', 'experiments.cifar100',
                          '--config=method:ce,student=resnet8,runlocal',

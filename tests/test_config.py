@@ -10,6 +10,7 @@ import pytest
 
 from experiments.configs import method as method_file
 from kdjax import config as config_lib
+from kdjax import models
 from kdjax import methods
 from kdjax import recipes
 from kdjax import steps
@@ -209,6 +210,17 @@ def test_validate_lists_every_problem_and_ls_needs_a_loss():
 def test_unknown_method_is_refused():
   with pytest.raises(ValueError, match=r"unknown method 'fitnesse'; choose one of \[.*'ce', "):
     config_lib.method_config('fitnesse', 'resnet32x4', 'resnet8x4')
+
+
+def test_unknown_models_are_refused_before_any_data_is_read():
+  config = config_lib.method_config('kd', 'resnet32x4', 'resnet8x4')
+  config.teacher, config.student = 'resnet9000', 'resnet7'
+  found = config_lib.problems(config)
+  assert [p for p in found if 'model' in p] == [
+      f"unknown {role} model '{name}'; choose one of {', '.join(models.names())}"
+      for role, name in (('student', 'resnet7'), ('teacher', 'resnet9000'))]
+  with pytest.raises(ValueError, match="unknown student model 'resnet7'"):
+    config_lib.validate(config)
 
 
 def test_smoke_config_shrinks_but_keeps_the_method():

@@ -74,6 +74,7 @@ def read_json(out, name):
     return json.load(f)
 
 
+@pytest.mark.slow
 def test_command_writes_every_png_and_json(command):
   index, out = command
   assert sorted(index['written']) == sorted(LOGIT_FIGURES + LOG_FIGURES)
@@ -87,6 +88,7 @@ def test_command_writes_every_png_and_json(command):
     assert json.load(f)['epoch'] == EPOCHS
 
 
+@pytest.mark.slow
 def test_logits_are_the_runs_models(runs, trained, command):
   """The restored student is the trainer's final state; the logits are its and the teacher's outputs."""
   run = figures.load_run(runs[0])
@@ -109,6 +111,7 @@ def test_logits_are_the_runs_models(runs, trained, command):
   assert index['student_top1'] == pytest.approx(pair['student_top1'])
 
 
+@pytest.mark.slow
 def test_logit_figure_numbers_equal_direct_computation(runs, command):
   _, out = command
   pair = figures.run_logits(figures.load_run(runs[0]))
@@ -145,6 +148,7 @@ def test_logit_figure_numbers_equal_direct_computation(runs, command):
   assert sample['label'] == labels[0]
 
 
+@pytest.mark.slow
 def test_log_figure_numbers_equal_the_metrics_logs(runs, command):
   index, out = command
   rows = {run: figures.load_run(run).rows for run in runs}

@@ -30,6 +30,7 @@ def test_notebook_is_small_valid_and_has_no_outputs():
   assert NOTEBOOK.stat().st_size < 20_000
 
 
+@pytest.mark.slow
 def test_notebook_executes(python3_kernel, tmp_path, monkeypatch):
   monkeypatch.setenv("KDJAX_NOTEBOOK_OUT", str(tmp_path))
   monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))

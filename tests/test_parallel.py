@@ -74,6 +74,7 @@ def one_device(tmp_path_factory):
   return _run(1, tmp_path_factory.mktemp('one'))
 
 
+@pytest.mark.slow
 def test_four_devices_are_used(four_devices):
   _, facts = four_devices
   assert facts['devices'] == 4 and facts['summary']['num_devices'] == 4
@@ -82,6 +83,7 @@ def test_four_devices_are_used(four_devices):
   assert 'does not split over 4 devices' in facts['uneven']
 
 
+@pytest.mark.slow
 def test_same_parameters_statistics_and_loss_on_one_and_four_devices(one_device, four_devices):
   """Also with the 4-device run's convolutions on batch slices (the 1-device run's on the whole)."""
   arrays1, facts1 = one_device

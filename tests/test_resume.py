@@ -64,6 +64,7 @@ def _corrupt(workdir, epoch):
         f.write(b'not a checkpoint')
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_exactly_the_same_parameters(config, uninterrupted, tmp_path):
   reference_dir, reference_state, reference_summary = uninterrupted
   workdir = str(tmp_path / 'run')
@@ -91,6 +92,7 @@ def test_interrupted_run_resumes_to_exactly_the_same_parameters(config, uninterr
     assert result.summary[key] == reference_summary[key], key
 
 
+@pytest.mark.slow
 def test_unreadable_newest_checkpoint_falls_back_with_a_warning(config, uninterrupted, tmp_path,
                                                                  caplog):
   reference_dir, reference_state, _ = uninterrupted
@@ -111,6 +113,7 @@ def test_unreadable_newest_checkpoint_falls_back_with_a_warning(config, uninterr
   assert [r['epoch'] for r in _rows(workdir)] == [1, 2]
 
 
+@pytest.mark.slow
 def test_no_readable_checkpoint_is_an_error_not_a_silent_restart(config, uninterrupted, tmp_path):
   workdir = _copy(uninterrupted[0], tmp_path)
   for epoch in os.listdir(os.path.join(workdir, 'checkpoints')):
@@ -119,6 +122,7 @@ def test_no_readable_checkpoint_is_an_error_not_a_silent_restart(config, uninter
     train.train_and_evaluate(config, workdir)
 
 
+@pytest.mark.slow
 def test_a_different_config_in_the_workdir_is_refused(config, uninterrupted, tmp_path):
   workdir = _copy(uninterrupted[0], tmp_path)
   other = config_lib.from_mapping(config.to_dict())
@@ -130,6 +134,7 @@ def test_a_different_config_in_the_workdir_is_refused(config, uninterrupted, tmp
   assert checkpointing.check_config(workdir, relaxed)
 
 
+@pytest.mark.slow
 def test_restarting_a_finished_run_trains_nothing(config, uninterrupted, tmp_path):
   reference_dir, reference_state, reference_summary = uninterrupted
   workdir = _copy(reference_dir, tmp_path)
@@ -155,6 +160,7 @@ def test_keeps_the_last_checkpoints_and_the_best(tmp_path):
   checkpoints.close()
 
 
+@pytest.mark.slow
 def test_mid_epoch_checkpoint_resumes_to_exactly_the_same_run(config, uninterrupted, tmp_path):
   """checkpoint_every_steps=1: a run killed in the middle of epoch 2 loses one step, not an epoch."""
   reference_dir, reference_state, reference_summary = uninterrupted

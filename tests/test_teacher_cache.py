@@ -202,12 +202,14 @@ def _cache_dirs(root):
   return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
 
 
+@pytest.mark.slow
 def test_an_epoch_compiles_once_per_batch_shape(runs):
   # Steps of 8, 8 and 4 examples over 2 epochs: one compilation for 8, one for the last 4.
   assert runs['uncached_compiles'] == 2
   assert runs['cached_compiles'] == 2
 
 
+@pytest.mark.slow
 def test_cached_run_trains_like_the_uncached_run(runs):
   uncached = jax.device_get(runs['uncached'].state)
   for name in ('filled', 'hit'):
@@ -217,6 +219,7 @@ def test_cached_run_trains_like_the_uncached_run(runs):
   assert runs['hit'].summary['last_top1'] == runs['filled'].summary['last_top1']
 
 
+@pytest.mark.slow
 def test_cache_holds_the_teachers_logits_on_the_augmented_views(runs):
   """Stored rows = the teacher on ``train_view`` of each example, with its key built here."""
   (digest,) = _cache_dirs(runs['cache_dir'])
@@ -245,6 +248,7 @@ def test_cache_holds_the_teachers_logits_on_the_augmented_views(runs):
     np.testing.assert_allclose(stored[position, 0], fresh, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_changed_seed_or_teacher_or_data_opens_another_cache(runs, tmp_path):
   config = _cached_config(runs['cache_dir'])
   source = sources.open_source(config)
@@ -278,6 +282,7 @@ def test_changed_seed_or_teacher_or_data_opens_another_cache(runs, tmp_path):
   assert len(_cache_dirs(runs['cache_dir'])) == 2
 
 
+@pytest.mark.slow
 def test_corrupt_cache_is_a_clear_error(runs, tmp_path):
   cache_dir = str(tmp_path / 'cache')
   shutil.copytree(runs['cache_dir'], cache_dir)

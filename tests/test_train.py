@@ -289,12 +289,14 @@ def ce_run(tmp_path_factory):
   return c, workdir, train.train_and_evaluate(c, workdir)
 
 
+@pytest.mark.slow
 def test_partial_last_batch_is_trained(ce_run):
   _, _, result = ce_run
   assert int(result.state.step) == 2 * 3
   assert result.summary['epochs_done'] == 2
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params_and_losses(ce_run):
   _, _, result = ce_run
   assert {leaf.dtype for leaf in jax.tree.leaves(result.state.params)} == {jnp.dtype(jnp.float32)}
@@ -304,6 +306,7 @@ def test_bfloat16_compute_keeps_float32_params_and_losses(ce_run):
   assert np.isfinite(result.summary['last_top1'])
 
 
+@pytest.mark.slow
 def test_metrics_files_are_written(ce_run):
   c, workdir, result = ce_run
   rows = method_checks.metric_rows(workdir)
@@ -327,6 +330,7 @@ def test_metrics_files_are_written(ce_run):
   assert json.load(open(os.path.join(workdir, 'config.json')))['method'] == 'ce'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method, passes', [('kd', 1), ('mlkd', 2)])
 def test_train_step_updates_batch_stats_once_per_student_pass(method, passes):
   """MLKD runs the student twice in train mode: the stats of the 2nd pass are kept, as in torch."""
