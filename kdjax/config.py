@@ -31,6 +31,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from kdjax import methods
+from kdjax import models
 
 METHODS = tuple(methods.presets())  # every method preset
 LOGIT_METHODS = tuple(methods.logit_lib.PRESETS)  # the presets of the logit term alone
@@ -228,7 +229,6 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
        f'lr_decay_epochs must be increasing, got {tuple(config.lr_decay_epochs)}'),
   )
   found = [message for ok, message in checks if not ok]
-  from kdjax import models  # pylint: disable=import-outside-toplevel
   for role in ('student', 'teacher'):
     name = config[role]
     if name and name not in models.names():

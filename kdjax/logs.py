@@ -29,7 +29,7 @@ def _summary_writer_class():
   importing PyTorch where it is installed costs every command seconds. Where torch is already
   imported nothing changes.
   """
-  if 'tensorboardX' in sys.modules or 'torch' in sys.modules:
+  if 'torch' in sys.modules:
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
     return SummaryWriter
   sys.modules['torch'] = None  # type: ignore[assignment]  # `import torch` raises ImportError
