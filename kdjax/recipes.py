@@ -17,7 +17,9 @@ and records where each value comes from (``Resolved.sources``):
 A recipe is the protocol of one paper's table: ``seed001`` (Sun et al., CVPR
 2024, logit standardization), ``seed002`` (Zheng & Yang, ICLR 2024, TTM/WTTM),
 ``seed000`` (Matsuyama et al. 2025, max-logit temperature: its own re-runs),
-``imagenet`` and ``scratch`` (teachers and students trained with CE). A pair
+``imagenet`` (mdistiller's ImageNet configs), ``dist_imagenet`` (DIST's codebase
+hunto/image_classification_sota, for seed 002 Table 7's "KD (T=4)" row) and ``scratch``
+(teachers and students trained with CE). A pair
 without a row gets the table's documented fallback, whose source starts with
 ``default:`` (``strict=True`` refuses it); a value with no source at all is
 reported as ``default (schema)``, never as a paper's.
@@ -39,7 +41,10 @@ R32x4, R8x4 = 'resnet32x4', 'resnet8x4'
 W40_2, W40_1, W16_2 = 'wrn_40_2', 'wrn_40_1', 'wrn_16_2'
 MV2, SV1, SV2 = 'MobileNetV2', 'ShuffleV1', 'ShuffleV2'
 LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
-RECIPES = ('seed001', 'seed002', 'seed000', 'imagenet', 'scratch')
+RECIPES = ('seed001', 'seed002', 'seed000', 'imagenet', 'dist_imagenet', 'scratch')
+# The recipes on ImageNet: mdistiller's configs/imagenet (``imagenet``) and DIST's codebase
+# hunto/image_classification_sota (``dist_imagenet``: seed 002 Table 7's KD (T=4) row).
+IMAGENET_RECIPES = ('imagenet', 'dist_imagenet')
 DEFAULT = 'default'
 KDJAX = 'kdjax'  # the source of a setting that is this codebase's choice, not a paper's value
 
@@ -254,8 +259,9 @@ DKD_LS = PairTable('DKD+LS', ('logit.temperature', 'logit.weight', 'dkd.beta'), 
 # CTKD+LS: the released logs (logs/CTKD/ctkd,<teacher>,<student>,2,9.txt) print T = 22.3-30.4 at
 # the end of epoch 1 and T -> 2.001-2.03 from epoch 2-4 on: T = 2 + 40 sigmoid(theta), not the
 # released code's 1 + 20 sigmoid(theta) (which stays below 21 and decays towards 1).
-_CTKD_LS_LOGS = f'{LS_REPO} logs/CTKD/ctkd,*,2,9.txt (T(epoch 1) 22.3-30.4, min 2.0013: ' \
-                f'T = 2 + 40 sigmoid(theta))'
+_CTKD_LS_LOGS = f'inferred from {LS_REPO} logs/CTKD/ctkd,*,2,9.txt (no config or code states ' \
+                f'it): T(epoch 1) 22.3-30.4 and min 2.0013 give T = 2 + R sigmoid(theta) with ' \
+                f't_start 2; any range R >= ~39 fits the logs, R = 40 chosen'
 CTKD_LS = {'ctkd.t_start': Setting(2.0, _CTKD_LS_LOGS),
            'ctkd.t_range': Setting(40.0, _CTKD_LS_LOGS)}
 CTKD_PLAIN = {'ctkd.t_start': Setting(1.0, _CTKD), 'ctkd.t_range': Setting(20.0, _CTKD),
@@ -755,9 +761,27 @@ _CATKD_ROWS = {
     ('ResNet50', MV2): (40.0, 2, True, 'res50_mv2.yaml'),
     ('vgg13', MV2): (15.0, 2, True, 'vgg13_mv2.yaml'),
 }
+# Pairs of the seed tables with no released config take the config of the nearest released
+# pair, marked default. What the released configs use: the same-architecture pairs set
+# IF_NORMALIZE False, CAM_RESOLUTION 2 and their own weight (0.7-15); the MobileNet / ShuffleNet
+# students IF_NORMALIZE True, resolution 2 (MobileNetV2) or 4 (ShuffleNet), weights 15-600.
+# Chosen: a ResNet / WRN student takes its teacher's same-architecture config (the same teacher's
+# CAMs as target), a MobileNetV2 student the MobileNetV2 config whose teacher is closest in
+# accuracy (vgg13 74.64 for wrn_40_2's 75.61; ResNet50 is 79.34).
+_CATKD_NEAREST = {  # pair: the released pair whose config it takes
+    (R32x4, W16_2): (R32x4, R8x4), (R32x4, W40_2): (R32x4, R8x4),
+    (W40_2, R8x4): (W40_2, W16_2), ('resnet110', 'resnet20'): ('resnet110', 'resnet32'),
+    (W40_2, MV2): ('vgg13', MV2),
+}
+_CATKD_NEAREST_WHY = (f'{DEFAULT}: no CAT-KD config for this pair; the released same-architecture '
+                      f'configs set IF_NORMALIZE False and a per-pair weight, the MobileNet / '
+                      f'ShuffleNet ones IF_NORMALIZE True; nearest released pair')
 CATKD = PairTable('CAT-KD', ('feature.weight', 'catkd.resolution', 'catkd.normalize'), {
-    pair: ((w, r, n), f'{CATKD_REPO} configs/cifar100/CAT_KD/{file}')
-    for pair, (w, r, n, file) in _CATKD_ROWS.items()},
+    **{pair: ((w, r, n), f'{CATKD_REPO} configs/cifar100/CAT_KD/{file}')
+       for pair, (w, r, n, file) in _CATKD_ROWS.items()},
+    **{pair: (_CATKD_ROWS[near][:3], f'{_CATKD_NEAREST_WHY} {near[0]} -> {near[1]}: {CATKD_REPO} '
+                                     f'configs/cifar100/CAT_KD/{_CATKD_ROWS[near][3]}')
+       for pair, near in _CATKD_NEAREST.items()}},
     fallback=((400.0, 2, True), f'{DEFAULT}: no CAT-KD config for this pair; {_CATKD_CFG}'))
 CATKD_SETTINGS = {'ce_weight': Setting(1.0, f'{CATKD_REPO} configs/cifar100/CAT_KD/*.yaml '
                                             f'(CE_WEIGHT 1., onlyCAT False)'),
@@ -805,15 +829,39 @@ FEATURE_SETTINGS['seed002']['dist'] = {
                                  f'and seed 002\'s DIST row equals hunto/DIST_KD README\'s')}
 # ImageNet (seed 002 Tables 5 and 7 quote DIST's README): configs/strategies/distill/
 # resnet_dist.yaml on 8 GPUs (README: tools/dist_train.sh 8), batch 32 each.
+# Its tools/train.py builds SGD with Nesterov momentum and no weight decay on biases and BN
+# (--sgd-no-nesterov / --opt-no-filter not set); kdjax's optimiser (plain momentum, decay on every
+# parameter, as the CRD / mdistiller codebases) cannot express either: a known difference.
+_DIST_SGD = f'{DIST_CODE} tools/train.py: Nesterov SGD without weight decay on biases and BN, ' \
+            f'which kdjax\'s optimiser does not express (plain momentum here)'
 _DIST_IN = f'{DIST_CODE} configs/strategies/distill/resnet_dist.yaml (8 GPUs x batch 32, lr 0.1, ' \
            f'decay x0.1 every 30 epochs, 100 epochs, wd 1e-4, ori 1, kd_loss_weight 2, kd dist = ' \
-           f'DIST(beta 1, gamma 1, tau 1): lib/models/losses/kd_loss.py)'
+           f'DIST(beta 1, gamma 1, tau 1): lib/models/losses/kd_loss.py; {_DIST_SGD})'
+# Seed 002 Table 7's KD row is DIST's README "KD (T=4)" column (hunto/DIST_KD), trained with
+# configs/strategies/distill/resnet_kdt4.yaml: kd 'kdt4' = KLDivergence(tau 4) x tau^2 (batch
+# mean; lib/models/losses/kl_div.py), ori_loss_weight 0.9, kd_loss_weight 1.0, the same solver as
+# resnet_dist.yaml (8 GPUs x batch 32, lr 0.1, step x0.1 every 30 epochs, 100 epochs, wd 1e-4,
+# label smoothing 0).
+_KD_T4_IN = f'{DIST_CODE} configs/strategies/distill/resnet_kdt4.yaml (kd kdt4: T 4, ' \
+            f'ori_loss_weight 0.9, kd_loss_weight 1.0; 8 GPUs (hunto/DIST_KD README: ' \
+            f'tools/dist_train.sh 8) x batch 32, lr 0.1, decay_epochs 30 x0.1, 100 epochs, wd ' \
+            f'1e-4, smoothing 0; {_DIST_SGD})'
+DIST_IMAGENET = {
+    'kd': {'ce_weight': Setting(0.9, _KD_T4_IN), 'logit.weight': Setting(1.0, _KD_T4_IN),
+           'logit.temperature': Setting(4.0, _KD_T4_IN), 'batch_size': Setting(256, _KD_T4_IN),
+           'lr': Setting(0.1, _KD_T4_IN), 'epochs': Setting(100, _KD_T4_IN),
+           'lr_decay_epochs': Setting((30, 60, 90), _KD_T4_IN),
+           'lr_decay_rate': Setting(0.1, _KD_T4_IN), 'momentum': Setting(0.9, _KD_T4_IN),
+           'weight_decay': Setting(1e-4, _KD_T4_IN)},
+}
 FEATURE_SETTINGS['imagenet']['dist'] = {
     'ce_weight': Setting(1.0, _DIST_IN), 'logit.weight': Setting(2.0, _DIST_IN),
     'logit.temperature': Setting(1.0, _DIST_IN), 'dist.beta': Setting(1.0, _DIST_IN),
     'dist.gamma': Setting(1.0, _DIST_IN), 'batch_size': Setting(256, _DIST_IN),
     'lr': Setting(0.1, _DIST_IN), 'epochs': Setting(100, _DIST_IN),
     'lr_decay_epochs': Setting((30, 60, 90), _DIST_IN), 'weight_decay': Setting(1e-4, _DIST_IN)}
+DIST_IMAGENET['dist'] = FEATURE_SETTINGS['imagenet']['dist']
+FEATURE_SETTINGS['dist_imagenet'].update(DIST_IMAGENET)
 
 _ITRD_TTM = f'{_TTM_FLAGS} (--lambda_corr 2.0 --lambda_mutual 1.0 --alpha_it 1.50) + ' \
             f'distiller_zoo/itrd.py'
@@ -827,21 +875,69 @@ ITRD_SETTINGS = {
     'itrd.alpha': Setting(1.5, _ITRD_TTM)}
 FEATURE_SETTINGS['seed002']['itrd'] = ITRD_SETTINGS
 
-# The combinations (Appendix A.5): WTTM's (gamma, beta) per pair as in the WTTM table.
+# ITRD's per-pair values, plain and combined (Appendix A.5: "we always select the optimal values
+# of the original paper", roymiles/ITRD): beta_corr 2; beta_mi 0 for ResNet50 -> MobileNetV2,
+# ResNet50 -> vgg8 and wrn_40_2 -> ShuffleV1, 1 elsewhere; alpha_it 1.01 for same-architecture
+# pairs, 1.5 for distinct ones.
 SEED002_SAME = ((W40_2, W16_2), (W40_2, W40_1), ('resnet56', 'resnet20'),
                 ('resnet110', 'resnet20'), ('resnet110', 'resnet32'), (R32x4, R8x4),
                 ('vgg13', 'vgg8'))
 SEED002_DISTINCT = (('vgg13', MV2), ('ResNet50', MV2), ('ResNet50', 'vgg8'), (R32x4, SV1),
                     (R32x4, SV2), (W40_2, SV1))
 _NO_MUTUAL = (('ResNet50', MV2), ('ResNet50', 'vgg8'), (W40_2, SV1))
-WTTM_ITRD = PairTable('WTTM+ITRD (ITRD settings)',
-                      ('itrd.lambda_corr', 'itrd.lambda_mutual', 'itrd.alpha'), {
+_ITRD_A5 = f'{_SEED002_A5}, ITRD: the optimal values of roymiles/ITRD'
+ITRD_OPTIMAL = PairTable('ITRD (seed 002 A.5 settings)',
+                         ('itrd.lambda_corr', 'itrd.lambda_mutual', 'itrd.alpha'), {
     pair: ((2.0, 0.0 if pair in _NO_MUTUAL else 1.0, 1.01 if pair in SEED002_SAME else 1.5),
-           f'{_SEED002_A5}: beta_corr 2, beta_mi {0 if pair in _NO_MUTUAL else 1}, alpha_it '
+           f'{_ITRD_A5}: beta_corr 2, beta_mi {0 if pair in _NO_MUTUAL else 1}, alpha_it '
            f'{1.01 if pair in SEED002_SAME else 1.5} '
            f'({"same" if pair in SEED002_SAME else "distinct"} architectures)')
     for pair in SEED002_SAME + SEED002_DISTINCT},
     fallback=((2.0, 1.0, 1.5), f'{DEFAULT}: not a seed 002 pair; {_ITRD_TTM}'))
+WTTM_ITRD = ITRD_OPTIMAL  # the ITRD half of WTTM+ITRD (same values)
+FEATURE_PAIR_TABLES['seed002']['itrd'] = (ITRD_OPTIMAL,)
+
+# The combinations' and WTTM-without-CE's own (gamma, beta) rows of Appendix A.4 (Tables 8-9):
+# they differ from plain WTTM's in almost every pair.
+_A4_COMBINED = 'Zheng & Yang 2024, Appendix A.4 (Tables 8-9: hyperparameters of the combinations)'
+_WTTM_CRD_ROWS = {  # (gamma, beta)
+    (W40_2, W16_2): (0.1, 4.), (W40_2, W40_1): (0.1, 2.), ('resnet56', 'resnet20'): (0.3, 0.6),
+    ('resnet110', 'resnet20'): (0.2, 1.4), ('resnet110', 'resnet32'): (0.2, 1.),
+    (R32x4, R8x4): (0.2, 4.), ('vgg13', 'vgg8'): (0.2, 4.), ('vgg13', MV2): (0.3, 4.2),
+    ('ResNet50', MV2): (0.3, 3.), ('ResNet50', 'vgg8'): (0.1, 3.), (R32x4, SV1): (0.2, 0.4),
+    (R32x4, SV2): (0.4, 12.), (W40_2, SV1): (0.2, 0.16),
+}
+_WTTM_ITRD_ROWS = {  # (gamma, beta)
+    (W40_2, W16_2): (0.3, 6.), (W40_2, W40_1): (0.4, 0.08), ('resnet56', 'resnet20'): (0.5, 5.),
+    ('resnet110', 'resnet20'): (0.3, 1.5), ('resnet110', 'resnet32'): (0.3, 0.015),
+    (R32x4, R8x4): (0.1, 1.5), ('vgg13', 'vgg8'): (0.1, 0.5), ('vgg13', MV2): (0.3, 0.03),
+    ('ResNet50', MV2): (0.2, 0.02), ('ResNet50', 'vgg8'): (0.1, 1.), (R32x4, SV1): (0.3, 0.6),
+    (R32x4, SV2): (0.4, 0.8), (W40_2, SV1): (0.1, 0.2),
+}
+WTTM_CRD = _table('WTTM+CRD (WTTM settings)', ('ttm.gamma', 'logit.weight'),
+                  f'{_A4_COMBINED}, WTTM+CRD row', _WTTM_CRD_ROWS,
+                  fallback=((0.2, 4.), f'{DEFAULT}: not a seed 002 pair; {TTM_REPO} README\'s '
+                                       f'WTTM+CRD example (--ttm_l 0.2 -a 4)'),
+                  sources={('vgg13', 'vgg8'): f'{_A4_COMBINED}, WTTM+CRD row = {TTM_REPO} README '
+                                              f'(--distill crd --add wttm --ttm_l 0.2 -b 0.8 -a 4)'})
+WTTM_ITRD_WTTM = _table('WTTM+ITRD (WTTM settings)', ('ttm.gamma', 'logit.weight'),
+                        f'{_A4_COMBINED}, WTTM+ITRD row', _WTTM_ITRD_ROWS,
+                        fallback=((0.1, 1.5), f'{DEFAULT}: not a seed 002 pair; the resnet32x4 -> '
+                                              f'resnet8x4 row'))
+# WTTM without CE (Table 6): Table 8 prints its gamma only. beta = 1: the paper's beta weighs
+# WTTM against the CE term (loss = CE + beta * WTTM), and with CE removed there is nothing to
+# balance, which is why no beta is printed; beta then only rescales the whole loss (an lr
+# factor against weight decay), so 1, the unscaled WTTM term, is the reading that adds no
+# unpublished factor. Marked default: the alternative is plain WTTM's beta of the pair.
+_A4_NOCE = 'Zheng & Yang 2024, Appendix A.4 (Table 8, WTTM w/o CE row: gamma only)'
+_NOCE_BETA = (f'{DEFAULT}: beta 1, no beta is published for WTTM w/o CE ({_A4_NOCE}); beta '
+              f'balances WTTM against CE, absent here, so the WTTM term is taken unscaled')
+_WTTM_NOCE_GAMMA = {(W40_2, W16_2): 0.2, (W40_2, W40_1): 0.5, ('resnet56', 'resnet20'): 0.6,
+                    ('resnet110', 'resnet20'): 0.4, ('resnet110', 'resnet32'): 0.4,
+                    (R32x4, R8x4): 0.5, ('vgg13', 'vgg8'): 0.2}
+WTTM_NOCE = PairTable('WTTM without CE', ('ttm.gamma',), {
+    pair: ((gamma,), _A4_NOCE) for pair, gamma in _WTTM_NOCE_GAMMA.items()},
+    fallback=((0.2,), f'{DEFAULT}: not a seed 002 Table 6 pair; the wrn_40_2 -> wrn_16_2 row'))
 FEATURE_SETTINGS['seed002']['wttm+itrd'] = {
     'ce_weight': Setting(1.0, _SEED002_A5),
     'feature.weight': Setting(1.0, f'{_SEED002_A5}: mu = 1 for ITRD')}
@@ -851,8 +947,9 @@ FEATURE_SETTINGS['seed002']['wttm+crd'] = {
     'feature.weight': Setting(0.8, f'{_SEED002_A5}: mu = 0.8 for CRD (= {TTM_REPO} README '
                                    f'-b 0.8)')}
 FEATURE_SETTINGS['seed002']['wttm_noce'] = {
-    'ce_weight': Setting(0.0, 'Zheng & Yang 2024, Table 6 (WTTM without CE: the WTTM settings '
-                              'with the cross-entropy weight 0)')}
+    'ce_weight': Setting(0.0, 'Zheng & Yang 2024, Table 6 (WTTM without CE: the cross-entropy '
+                              'weight 0)'),
+    'logit.weight': Setting(1.0, _NOCE_BETA)}
 PRESET_SOURCES.update({
     'wttm+itrd': f'{_SEED002_A5}; ITRD: {_ITRD_TTM}',
     'wttm+crd': f'{_SEED002_A5}; CRD: {TTM_REPO} train_student.py (--feat_dim 128 --mode exact '
@@ -860,7 +957,8 @@ PRESET_SOURCES.update({
     'wttm_noce': 'Zheng & Yang 2024, Table 6',
 })
 FEATURE_PAIR_TABLES['seed002'].update({
-    'wttm+itrd': (WTTM, WTTM_ITRD), 'wttm+crd': (WTTM,), 'wttm_noce': (WTTM,)})
+    'wttm+itrd': (WTTM_ITRD_WTTM, ITRD_OPTIMAL), 'wttm+crd': (WTTM_CRD,),
+    'wttm_noce': (WTTM_NOCE,)})
 SEED002_METHODS |= {'dist', 'itrd', 'wttm+itrd', 'wttm+crd', 'wttm_noce'}
 
 # Seed 000 re-ran SimKD and CAT-KD (its Tables 1, 2) without giving their settings: their own
@@ -899,6 +997,8 @@ def default_recipe(method: str, teacher: str, student: str) -> str:
 def _pair_tables(method: str, recipe: str) -> tuple[PairTable, ...]:
   if method in FEATURE_PAIR_TABLES[recipe]:
     return FEATURE_PAIR_TABLES[recipe][method]
+  if recipe == 'dist_imagenet':
+    return ()
   if recipe == 'imagenet':
     return {'dkd': (IMAGENET_DKD_BETA,), 'dkd_ls': (IMAGENET_DKD_BETA,),
             'mlkd': (IMAGENET_MLKD_LR,), 'mlkd_ls': (IMAGENET_MLKD_LR,),
@@ -913,6 +1013,9 @@ def _pair_tables(method: str, recipe: str) -> tuple[PairTable, ...]:
 def _method_settings(method: str, recipe: str) -> dict[str, Setting]:
   if method in FEATURE_SETTINGS[recipe]:
     return dict(FEATURE_SETTINGS[recipe][method])
+  if recipe == 'dist_imagenet':
+    raise ValueError(f'recipe dist_imagenet ({DIST_CODE}) has settings for '
+                     f'{sorted(DIST_IMAGENET)} only, not {method!r}; use recipe imagenet')
   if recipe == 'imagenet':
     return dict(IMAGENET.get(method, {}))
   if recipe == 'seed000':
@@ -956,11 +1059,12 @@ def resolve(method: str, teacher: str, student: str, *, recipe: str | None = Non
         c.update_from_flattened_dict({field: setting.value})
       sources[field] = setting.source
 
-  protocol = IMAGENET_PROTOCOL if recipe == 'imagenet' else CIFAR_PROTOCOL
+  on_imagenet = recipe in IMAGENET_RECIPES
+  protocol = IMAGENET_PROTOCOL if on_imagenet else CIFAR_PROTOCOL
   apply(protocol)
-  apply({'lr': Setting(config_lib.default_lr(student) if recipe != 'imagenet' else None,
+  apply({'lr': Setting(config_lib.default_lr(student),
                        _CIFAR_LIGHT_LR if student in LIGHT_STUDENTS else _CIFAR)}
-        if recipe != 'imagenet' else {})
+        if not on_imagenet else {})
   if recipe == 'seed000':
     apply({'lr': _SEED000_LR})
   apply({'precision': PRECISION})
