@@ -1,6 +1,7 @@
 """The published numbers of the papers, as data: one `PublishedCell` per table cell.
 
-CIFAR-100 / ImageNet top-1 % (best epoch, the mean of the paper's runs unless noted) of: seed 001 = Sun et
+CIFAR-100 / ImageNet top-1 % (the mean of the paper's runs; best epoch unless a cell's `statistic` says
+'last', see `TABLE_STATISTICS`) of: seed 001 = Sun et
 al., "Logit Standardization in Knowledge Distillation", CVPR 2024 (Tables 1-5); seed 002 = Zheng & Yang,
 "Knowledge Distillation Based on Transformed Teacher Matching", ICLR 2024 (Tables 1-7); seed 000 =
 Matsuyama et al., "Adaptive Temperature Based on Logits Correlation in Knowledge Distillation", 2025
@@ -67,6 +68,8 @@ class PublishedCell:
     recipe: the `kdjax.recipes` recipe that gives the cell's settings.
     runs: how many runs the published number averages (the sweep's default number of seeds).
     note: anything a reader of the number must know (label swaps, uncertain settings).
+    statistic: which epoch's top-1 the number is: 'best' (the best test epoch of each run) or
+      'last' (the final epoch); the sweep compares its measurement of that statistic.
   """
   table: str
   cell: str
@@ -81,6 +84,7 @@ class PublishedCell:
   recipe: str = 'seed001'
   runs: int = 1
   note: str = ''
+  statistic: str = 'best'
 
   @property
   def pair(self) -> str:
@@ -286,6 +290,13 @@ def _imagenet() -> list[PublishedCell]:
   return cells
 
 
+# Where each from-scratch number is printed (default: seed 001's "Teacher" / "Student" rows).
+_BASELINE_SOURCES = {
+    **{m: f'{SEED001}, Table 5 (teacher accuracies)' for m in ('wrn_28_2', 'wrn_16_4', 'wrn_28_4')},
+    'ShuffleV1': f'{SEED002}, Table 3 (student row; seed 001 has no ShuffleV1 pair)',
+}
+
+
 def _baselines() -> list[PublishedCell]:
   cells = []
   for role, models in (('teacher', _BASELINE_TEACHERS), ('student', _BASELINE_STUDENTS)):
@@ -293,9 +304,49 @@ def _baselines() -> list[PublishedCell]:
       cells.append(PublishedCell(
           table='baselines', cell=f'{model}-ce', teacher=None, student=model, method='ce', top1=top1,
           column=f'{role} from scratch',
-          source=f'{SEED001}, Tables 1-2 and 5 (teachers and students trained from scratch)',
+          source=_BASELINE_SOURCES.get(
+              model, f'{SEED001}, Tables 1-2 (teachers and students trained from scratch)'),
           recipe='scratch', runs=RUNS['scratch']))
   return cells
+
+
+# The teacher and student rows printed inside a table: (table, model, role, top-1, top-5, source,
+# recipe, note). ImageNet teachers are the torchvision checkpoints the runs distil from; a run of
+# such a cell trains the model from scratch with the table's protocol.
+_TORCHVISION_NOTE = ('the torchvision IMAGENET1K_V1 checkpoint\'s accuracy (the teacher the cells '
+                     'distil from); running the cell trains the model from scratch with the table\'s '
+                     'ImageNet protocol')
+_TABLE_MODEL_ROWS = (
+    ('imagenet', 'resnet34', 'teacher', 73.31, None, f'{SEED001}, Table 3', 'imagenet', _TORCHVISION_NOTE),
+    ('imagenet', 'resnet18', 'student', 69.75, None, f'{SEED001}, Table 3', 'imagenet', ''),
+    ('imagenet', 'resnet50', 'teacher', 76.16, None, f'{SEED001}, Table 3', 'imagenet', _TORCHVISION_NOTE),
+    ('imagenet', 'MobileNetV1', 'student', 68.87, None, f'{SEED001}, Table 3', 'imagenet', ''),
+    ('seed002_table7', 'resnet34', 'teacher', 73.31, None, f'{SEED002}, Table 7', 'imagenet',
+     _TORCHVISION_NOTE),
+    ('seed002_table7', 'resnet50', 'teacher', 76.13, None, f'{SEED002}, Table 7', 'imagenet',
+     _TORCHVISION_NOTE),
+    ('seed002_table7', 'resnet101', 'teacher', 77.37, None, f'{SEED002}, Table 7', 'imagenet',
+     _TORCHVISION_NOTE),
+    ('seed002_table7', 'resnet152', 'teacher', 78.31, None, f'{SEED002}, Table 7', 'imagenet',
+     _TORCHVISION_NOTE),
+    ('seed002_table7', 'resnet18', 'student', 69.76, None,
+     f'{SEED002}, Table 7 = hunto/DIST_KD README "Stronger teachers" table (ResNet-18 (69.76))',
+     'imagenet', 'the student accuracy of DIST\'s table, which seed 002 Table 7 reproduces (its teachers\' '
+                 '73.31 / 76.13 / 77.37 / 78.31 are the same)'),
+    # Seed 000 trained its own models; only the two from-scratch accuracies that identify its
+    # swapped Table 2 labels are recorded here.
+    ('seed000_table2', 'resnet32', 'student', 71.69, None, f'{SEED000}, Table 2 (student row)', 'scratch',
+     _SEED000_SWAPPED[('resnet110', 'resnet32')]),
+    ('seed000_table2', 'resnet8x4', 'student', 72.42, None, f'{SEED000}, Table 2 (student row)', 'scratch',
+     _SEED000_SWAPPED[('resnet32x4', 'resnet8x4')]),
+)
+
+
+def _table_model_rows() -> list[PublishedCell]:
+  return [PublishedCell(table=table, cell=f'{model}-ce', teacher=None, student=model, method='ce', top1=top1,
+                        top5=top5, column=role.capitalize(),
+                        source=source, recipe=recipe, runs=RUNS[recipe], note=note)
+          for table, model, role, top1, top5, source, recipe, note in _TABLE_MODEL_ROWS]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -373,6 +424,9 @@ _SEED002_BASELINES = {
                                    (67.37, 67.35, 73.81, 74.07, 74.45, 74.83)),
     ('DIST', 'dist', (1, 3), (5, 3)): ((75.51, 74.73, 71.75, 71.65, 73.69, 76.31, 73.89),
                                        (68.50, 68.66, 74.11, 76.34, 77.35, 76.40)),
+    # DKD: DKD's own numbers (Zhao et al., CVPR 2022 = mdistiller README), n/a where not run.
+    ('DKD', 'dkd', (1, 3), (5, 3)): ((76.24, 74.81, 71.97, None, 74.11, 76.32, 74.68),
+                                     (69.71, 70.35, None, 76.45, 77.07, 76.70)),
     ('ITRD', 'itrd', (2, 4), (3, 3)): ((76.12, 75.18, 71.47, 71.99, 74.26, 76.19, 74.93),
                                        (70.39, 71.41, 75.71, 76.91, 77.40, 77.35)),
     ('WTTM+CRD', 'wttm+crd', (2, 4), (5, 3)): ((76.61, 74.94, 72.20, 72.13, 74.52, 76.65, 74.71),
@@ -388,7 +442,23 @@ _SEED002_TABLE5 = {  # ImageNet top-1 (r34->r18, r50->MobileNetV1); None: not re
     ('DKD', 'dkd'): (71.70, 72.05), ('DIST', 'dist'): (72.07, 73.24), ('CTKD', 'ctkd'): (71.51, None),
     ('WTTM', 'wttm'): (72.19, 73.09),
 }
+# 70.66 (KD, ResNet34 -> ResNet18) is not mdistiller's KD (71.03, seed 001 Table 3): it is the CRD
+# paper's ImageNet KD result (Tian et al., ICLR 2020: top-1 error 29.34), the "KD" the ImageNet
+# tables of ReviewKD and DKD quote (DKD prints its own re-run 71.03 as "KD*").
+_SEED002_TABLE5_NOTES = {
+    (('resnet34', 'resnet18'), 'kd'): (
+        "70.66 is the CRD paper's ImageNet KD result (Tian et al., ICLR 2020, top-1 error 29.34), "
+        "as ReviewKD's and DKD's ImageNet tables quote it (mdistiller's own KD is 71.03); CRD "
+        "released no ImageNet code (HobbitLong/RepDistiller is CIFAR-only), so kdjax runs "
+        "mdistiller's ImageNet KD recipe for it: its settings are uncertain"),
+}
 _SEED002_TABLE7_TEACHERS = ('resnet34', 'resnet50', 'resnet101', 'resnet152')
+# Table 7 reproduces DIST's README table (hunto/DIST_KD, "Stronger teachers"): its KD row is DIST's
+# "KD (T=4)", trained with DIST's codebase (recipe ``dist_imagenet``).
+_SEED002_TABLE7_RECIPES = {'kd': 'dist_imagenet'}
+_SEED002_TABLE7_NOTES = {
+    'kd': 'DIST\'s "KD (T=4)" (hunto/DIST_KD README), trained by hunto/image_classification_sota '
+          'configs/strategies/distill/resnet_kdt4.yaml; not mdistiller\'s ImageNet KD recipe'}
 _SEED002_TABLE7 = {('KD', 'kd'): (71.21, 71.35, 71.09, 71.12), ('DIST', 'dist'): (72.07, 72.12, 72.08, 72.24),
                    ('WTTM', 'wttm'): (72.19, 72.26, 72.34, 72.39)}
 
@@ -421,8 +491,9 @@ def _baseline_rows() -> list[PublishedCell]:
     for number, run_count, pairs, values in ((numbers[0], runs[0], _SEED002_SAME, same),
                                              (numbers[1], runs[1], _SEED002_CROSS, cross)):
       for pair, top1 in zip(pairs, values):
-        add(f'seed002_table{number}', pair, column, method, top1, f'{SEED002}, Table {number}',
-            'seed002', run_count)
+        if top1 is not None:
+          add(f'seed002_table{number}', pair, column, method, top1, f'{SEED002}, Table {number}',
+              'seed002', run_count)
   for (column, method), values in _SEED002_TABLE6.items():
     for pair, top1 in zip(_SEED002_SAME, values):
       add('seed002_table6', pair, column, method, top1, f'{SEED002}, Table 6', 'seed002',
@@ -431,18 +502,77 @@ def _baseline_rows() -> list[PublishedCell]:
     for pair, top1 in zip((('resnet34', 'resnet18'), ('resnet50', 'MobileNetV1')), values):
       if top1 is not None:
         add('seed002_table5', pair, column, method, top1, f'{SEED002}, Table 5', 'imagenet',
-            RUNS['imagenet'])
+            RUNS['imagenet'], _SEED002_TABLE5_NOTES.get((pair, method), ''))
   for (column, method), values in _SEED002_TABLE7.items():
     for teacher, top1 in zip(_SEED002_TABLE7_TEACHERS, values):
       add('seed002_table7', (teacher, 'resnet18'), column, method, top1, f'{SEED002}, Table 7',
-          'imagenet', RUNS['imagenet'])
+          _SEED002_TABLE7_RECIPES.get(method, 'imagenet'), RUNS['imagenet'],
+          _SEED002_TABLE7_NOTES.get(method, ''))
   return cells
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which statistic each number is. The papers report the best test epoch (mean over runs), except the
+# numbers copied from the CRD paper (Tian et al., ICLR 2020; its codebase HobbitLong/RepDistiller), which
+# are last-epoch accuracies: seed 002's FitNet ... CRD rows (and its KD row, the same paper's), the teacher /
+# student accuracies of the CIFAR pairs, and every cell of another table that prints the same number for
+# the same pair and method (seed 001 copied several).
+_CRD_PAPER_METHODS = ('fitnet', 'at', 'vid', 'rkd', 'pkt', 'crd', 'kd')
+CRD_PAPER_LAST = ('last epoch: the CRD paper\'s number (Tian et al., ICLR 2020, HobbitLong/RepDistiller), '
+                  'which reports the final epoch')
+TABLE_STATISTICS = {
+    'seed001_table1': 'best epoch, mean of 4 runs (seed 001 Sec. 5); the KD and baseline cells equal to the '
+                      'CRD paper\'s numbers are last-epoch (marked per cell)',
+    'seed001_table2': 'best epoch, mean of 4 runs (seed 001 Sec. 5); the KD and baseline cells equal to the '
+                      'CRD paper\'s numbers are last-epoch (marked per cell)',
+    'seed001_table4': 'best epoch, mean of 4 runs',
+    'seed001_table5': 'best epoch, mean of 4 runs; KD wrn_40_2 -> wrn_16_2 is the CRD paper\'s number: last '
+                      'epoch',
+    'seed002_table1': 'best epoch, mean of 5 runs; FitNet, AT, VID, RKD, PKT, CRD and KD are the CRD paper\'s '
+                      'numbers: last epoch',
+    'seed002_table2': 'best epoch, mean of 5 runs (3 for ITRD and WTTM+ITRD)',
+    'seed002_table3': 'best epoch, mean of 3 runs; FitNet, AT, VID, RKD, PKT, CRD and KD are the CRD paper\'s '
+                      'numbers: last epoch',
+    'seed002_table4': 'best epoch, mean of 3 runs',
+    'seed002_table5': 'best epoch, single ImageNet runs (each row as its own paper reports it)',
+    'seed002_table6': 'best epoch, mean of 5 runs; "KD with CE" is the CRD paper\'s KD row: last epoch',
+    'seed002_table7': 'best epoch, single ImageNet runs (DIST\'s README table)',
+    'seed000_table1': 'best epoch, one run per cell',
+    'seed000_table2': 'best epoch, one run per cell',
+    'seed000_table4': 'best epoch, one run per cell',
+    'imagenet': 'best epoch, single ImageNet runs',
+    'baselines': 'last epoch: the CRD paper\'s Teacher / Student rows (the released teachers are '
+                 'ckpt_epoch_240), which the seeds copy',
+}
+
+
+def _crd_paper_numbers() -> dict[tuple[tuple[str, str], str], float]:
+  """{(pair, method): top-1} of the CRD paper's rows (as seed 002 Tables 1 and 3 print them)."""
+  out = {}
+  for (_, method, _, _), (same, cross) in _SEED002_BASELINES.items():
+    if method in _CRD_PAPER_METHODS:
+      for pair, top1 in zip(_SEED002_SAME + _SEED002_CROSS, same + cross):
+        out[(pair, method)] = top1
+  return out
+
+
+def _with_statistics(cells: list[PublishedCell]) -> list[PublishedCell]:
+  """Marks 'last' the cells whose number is the CRD paper's (the from-scratch baselines included)."""
+  crd = _crd_paper_numbers()
+  out = []
+  for cell in cells:
+    key = ((cell.teacher, cell.student), cell.method)
+    if (cell.table == 'baselines' or
+        (cell.teacher and crd.get(key) == cell.top1 and not cell.table.startswith('seed000'))):
+      cell = dataclasses.replace(cell, statistic='last')
+    out.append(cell)
+  return out
 
 
 def _build() -> dict[str, dict[str, PublishedCell]]:
   tables: dict[str, dict[str, PublishedCell]] = {}
-  for cell in (_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations() + _imagenet()
-               + _baseline_rows() + _baselines()):
+  for cell in _with_statistics(_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations()
+                               + _imagenet() + _baseline_rows() + _table_model_rows() + _baselines()):
     table = tables.setdefault(cell.table, {})
     if cell.cell in table:
       raise AssertionError(f'duplicate cell {cell.table}:{cell.cell}')

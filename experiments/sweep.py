@@ -14,7 +14,8 @@ many seeds as its published number averages (the paper's protocol: 4 for seed 00
 the tasks; no scheduler of ours), and `--collect_only` gathers the table once they are done. After the runs
 the finished runs are collected into `<workdir>/<table>.md`: per cell the best-epoch and last-epoch top-1,
 mean +- sample std over the finished seeds (n runs), beside the published number, and the difference
-best mean - published.
+between the mean of the statistic the paper reports for that cell (`PublishedCell.statistic`: best or last
+epoch, `published.TABLE_STATISTICS`) and the published number.
 
 Collecting and formatting are pure functions of per-epoch metric records (`summarize_run`, `aggregate`,
 `format_markdown`) so that they can be tested on made-up metrics.
@@ -35,6 +36,7 @@ from experiments import published
 from experiments.configs import common
 from kdjax import config as kdjax_config
 from kdjax import logs
+from kdjax import recipes
 
 METRICS_FILE = logs.JSONL_FILE  # one JSON record per epoch, written by kdjax.logs.MetricWriter.
 
@@ -77,9 +79,14 @@ class CellResult:
   status: str = ''  # e.g. 'needs a trainer option' for cells that cannot run.
 
   @property
+  def compared(self) -> Stat | None:
+    """The measurement of the statistic the published number is (``cell.statistic``: best or last)."""
+    return self.last if self.cell.statistic == 'last' else self.best
+
+  @property
   def difference(self) -> float | None:
-    """Best-epoch mean minus the published number."""
-    return None if self.best is None else self.best.mean - self.cell.top1
+    """Mean of the cell's statistic (best or last epoch) minus the published number."""
+    return None if self.compared is None else self.compared.mean - self.cell.top1
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -150,17 +157,18 @@ def format_markdown(table: str, results: Sequence[CellResult], seeds: Sequence[i
       f'# {table}: measured vs published', '', common.TITLES.get(table, ''), '',
       f'Measured: test top-1 (%) at the best and at the last epoch, mean ± sample std over the finished '
       f'runs of seeds {",".join(map(str, seeds)) if seeds else "0 .. runs - 1 (the published runs)"} '
-      f'(n = finished runs); diff = best mean - published.', '',
-      '| cell | teacher -> student | column | published | best | last | n | diff |'
+      f'(n = finished runs); diff = mean of the statistic the published number is (stat: best or last '
+      f'epoch) - published. Published statistic: {published.TABLE_STATISTICS.get(table, "best epoch")}.', '',
+      '| cell | teacher -> student | column | published | stat | best | last | n | diff |'
       + (' published top-5 | top-5 at best |' if with_top5 else ''),
-      '|---|---|---|---|---|---|---|---|' + ('---|---|' if with_top5 else ''),
+      '|---|---|---|---|---|---|---|---|---|' + ('---|---|' if with_top5 else ''),
   ]
   for r in results:
     c = r.cell
     n = str(r.best.n) if r.best else (r.status or '0')
     diff = '-' if r.difference is None else f'{r.difference:+.2f}'
-    row = (f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)} | {_stat(r.best)} | '
-           f'{_stat(r.last)} | {n} | {diff} |')
+    row = (f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)} | {c.statistic} | '
+           f'{_stat(r.best)} | {_stat(r.last)} | {n} | {diff} |')
     if with_top5:
       row += f' {published.format_number(c.top5) if c.top5 is not None else "-"} | {_stat(r.best_top5)} |'
     lines.append(row)
@@ -271,7 +279,7 @@ def run_table(table: str, root: str, seeds: Sequence[int] | None = None, *,
   """
   if not 0 <= task_index < num_tasks:
     raise ValueError(f'task_index must be in [0, num_tasks={num_tasks}), got {task_index}')
-  if teacher_cache and any(cell.recipe == 'imagenet' for cell in published.cells_of(table)):
+  if teacher_cache and any(cell.recipe in recipes.IMAGENET_RECIPES for cell in published.cells_of(table)):
     raise ValueError('the teacher-logit cache is for the CIFAR tables (ImageNet crops are made on '
                      'the host, kdjax.teacher_cache): drop --teacher_cache')
   selected = select_cells(table, cells)

@@ -1,4 +1,6 @@
 r"""Teachers and students trained from scratch with cross-entropy (CIFAR-100).
+Published statistic: last epoch: the CRD paper's Teacher / Student rows (the released teachers are
+ckpt_epoch_240), which the seeds copy.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -15,24 +17,24 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet56-ce | resnet56 | teacher from scratch | 72.34 | published |
-| resnet110-ce | resnet110 | teacher from scratch | 74.31 | published |
-| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 | published |
-| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 | published |
-| vgg13-ce | vgg13 | teacher from scratch | 74.64 | published |
-| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 | published |
-| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 | published |
-| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 | published |
-| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 | published |
-| resnet20-ce | resnet20 | student from scratch | 69.06 | published |
-| resnet32-ce | resnet32 | student from scratch | 71.14 | published |
-| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 | published |
-| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 | published |
-| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 | published |
-| vgg8-ce | vgg8 | student from scratch | 70.36 | published |
-| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 | published |
-| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 | published |
-| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 | published |
+| resnet56-ce | resnet56 | teacher from scratch | 72.34 (last epoch) | published |
+| resnet110-ce | resnet110 | teacher from scratch | 74.31 (last epoch) | published |
+| resnet32x4-ce | resnet32x4 | teacher from scratch | 79.42 (last epoch) | published |
+| wrn_40_2-ce | wrn_40_2 | teacher from scratch | 75.61 (last epoch) | published |
+| vgg13-ce | vgg13 | teacher from scratch | 74.64 (last epoch) | published |
+| ResNet50-ce | ResNet50 | teacher from scratch | 79.34 (last epoch) | published |
+| wrn_28_2-ce | wrn_28_2 | teacher from scratch | 75.45 (last epoch) | published |
+| wrn_16_4-ce | wrn_16_4 | teacher from scratch | 77.51 (last epoch) | published |
+| wrn_28_4-ce | wrn_28_4 | teacher from scratch | 78.60 (last epoch) | published |
+| resnet20-ce | resnet20 | student from scratch | 69.06 (last epoch) | published |
+| resnet32-ce | resnet32 | student from scratch | 71.14 (last epoch) | published |
+| resnet8x4-ce | resnet8x4 | student from scratch | 72.50 (last epoch) | published |
+| wrn_16_2-ce | wrn_16_2 | student from scratch | 73.26 (last epoch) | published |
+| wrn_40_1-ce | wrn_40_1 | student from scratch | 71.98 (last epoch) | published |
+| vgg8-ce | vgg8 | student from scratch | 70.36 (last epoch) | published |
+| MobileNetV2-ce | MobileNetV2 | student from scratch | 64.60 (last epoch) | published |
+| ShuffleV1-ce | ShuffleV1 | student from scratch | 70.50 (last epoch) | published |
+| ShuffleV2-ce | ShuffleV2 | student from scratch | 71.82 (last epoch) | published |
 """
 
 from experiments.configs import common

@@ -168,25 +168,31 @@ def show(table: str, names: tuple[str, ...] | None = None) -> str:
       continue
     resolved = resolve(cell)
     lines = [f'{table}:{cell.cell}  ({cell.pair}, {cell.column}; published '
-             f'{published.format_number(cell.top1)}, mean of {cell.runs} run(s); recipe '
-             f'{cell.recipe}; method {kdjax_config.validate(resolved.config).method})']
+             f'{published.format_number(cell.top1)} ({cell.statistic} epoch), mean of {cell.runs} '
+             f'run(s); recipe {cell.recipe}; method '
+             f'{kdjax_config.validate(resolved.config).method})']
+    if cell.note:
+      lines.append(f'  note: {cell.note}')
     for field, value, source in recipes.describe(resolved):
       number = legend.setdefault(source, len(legend) + 1)
       lines.append(f'  {field:<22} {value:<16} [{number}]')
     blocks.append('\n'.join(lines))
   sources = [f'[{n}] {source}' for source, n in legend.items()]
-  return '\n\n'.join(blocks) + '\n\nsources:\n' + '\n'.join(sources) + '\n'
+  head = f'{table}: published statistic: {published.TABLE_STATISTICS[table]}\n\n'
+  return head + '\n\n'.join(blocks) + '\n\nsources:\n' + '\n'.join(sources) + '\n'
 
 
 def render_docstring(table: str) -> str:
   """The docstring of `experiments/configs/<table>.py`: commands, then every cell and its number."""
-  runner = 'experiments.imagenet' if table == 'imagenet' else 'experiments.cifar100'
   cells_ = published.cells_of(table)
+  on_imagenet = any(c.recipe in recipes.IMAGENET_RECIPES for c in cells_)
+  runner = 'experiments.imagenet' if on_imagenet else 'experiments.cifar100'
   first = cells_[0].cell
   with_top5 = any(c.top5 is not None for c in cells_)
   notes = sorted({c.note for c in cells_ if c.note})
   runs = sorted({c.runs for c in cells_})
   lines = [TITLES[table], *textwrap.wrap(published.TABLE_NOTES.get(table, ''), _WIDTH),
+           *textwrap.wrap(f'Published statistic: {published.TABLE_STATISTICS[table]}.', _WIDTH),
            '', 'One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released '
            'teachers):', '', f'  python -m {runner} --config=experiments/configs/{table}.py:{first} \\',
            f'      --workdir=/tmp/{table}/{first}',
@@ -205,7 +211,8 @@ def render_docstring(table: str) -> str:
   for c in cells_:
     top5 = (f' {published.format_number(c.top5)} |' if c.top5 is not None else ' |') if with_top5 else ''
     marker = f' [{notes.index(c.note) + 1}]' if c.note else ''
-    lines.append(f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)} |{top5} '
+    last = ' (last epoch)' if c.statistic == 'last' else ''
+    lines.append(f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)}{last} |{top5} '
                  f'{settings_status(c)}{marker} |')
   if notes:
     lines.append('')

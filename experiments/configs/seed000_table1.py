@@ -1,5 +1,6 @@
 r"""Seed 000 Table 1: max-logit temperature and re-run baselines, cross-family pairs.
 Seed 000: one run per cell; it trained its own teachers and students.
+Published statistic: best epoch, one run per cell.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 

@@ -1,5 +1,6 @@
 r"""Seed 000 Table 2: max-logit temperature and re-run baselines, same-family pairs.
 Seed 000: one run per cell; it trained its own teachers and students.
+Published statistic: best epoch, one run per cell.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -114,6 +115,8 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet32-catkd | resnet110 -> resnet32 | CAT-KD | 71.39 | defaults [1] |
 | resnet32x4-resnet8x4-catkd | resnet32x4 -> resnet8x4 | CAT-KD | 72.72 | defaults [2] |
 | vgg13-vgg8-catkd | vgg13 -> vgg8 | CAT-KD | 70.86 | defaults |
+| resnet32-ce | resnet32 | Student | 71.69 | published [1] |
+| resnet8x4-ce | resnet8x4 | Student | 72.42 | published [2] |
 
 [1] printed as ResNet110 -> ResNet8x4 in seed 000 Table 2; the student's from-scratch accuracy there
     (71.69) is resnet32's, so the row is resnet32

@@ -1,5 +1,6 @@
 r"""Seed 000 Table 4: KD weight sweep of zKD+Ours (resnet32x4 -> resnet8x4, w_ce 1).
 Seed 000: one run per cell; w_ce 1 (not zKD+Ours's usual 0.1).
+Published statistic: best epoch, one run per cell.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 

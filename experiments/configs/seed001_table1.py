@@ -1,4 +1,6 @@
 r"""Seed 001 Table 1: logit methods with and without LS, distinct architectures.
+Published statistic: best epoch, mean of 4 runs (seed 001 Sec. 5); the KD and baseline cells equal
+to the CRD paper's numbers are last-epoch (marked per cell).
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -15,7 +17,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 | published |
+| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 (last epoch) | published |
 | resnet32x4-ShuffleV2-kd_ls | resnet32x4 -> ShuffleV2 | KD+LS | 75.56 | published |
 | resnet32x4-ShuffleV2-ctkd | resnet32x4 -> ShuffleV2 | CTKD | 75.37 | published |
 | resnet32x4-ShuffleV2-ctkd_ls | resnet32x4 -> ShuffleV2 | CTKD+LS | 76.18 | published |
@@ -55,7 +57,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | wrn_40_2-MobileNetV2-dkd_ls | wrn_40_2 -> MobileNetV2 | DKD+LS | 70.01 | published |
 | wrn_40_2-MobileNetV2-mlkd | wrn_40_2 -> MobileNetV2 | MLKD | 70.78 | published [1] |
 | wrn_40_2-MobileNetV2-mlkd_ls | wrn_40_2 -> MobileNetV2 | MLKD+LS | 71.61 | published [1] |
-| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 | published |
+| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 (last epoch) | published |
 | vgg13-MobileNetV2-kd_ls | vgg13 -> MobileNetV2 | KD+LS | 68.61 | published |
 | vgg13-MobileNetV2-ctkd | vgg13 -> MobileNetV2 | CTKD | 68.50 | published |
 | vgg13-MobileNetV2-ctkd_ls | vgg13 -> MobileNetV2 | CTKD+LS | 68.98 | published |
@@ -63,7 +65,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | vgg13-MobileNetV2-dkd_ls | vgg13 -> MobileNetV2 | DKD+LS | 69.98 | published |
 | vgg13-MobileNetV2-mlkd | vgg13 -> MobileNetV2 | MLKD | 70.57 | published [1] |
 | vgg13-MobileNetV2-mlkd_ls | vgg13 -> MobileNetV2 | MLKD+LS | 70.94 | published [1] |
-| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 | published |
+| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 (last epoch) | published |
 | ResNet50-MobileNetV2-kd_ls | ResNet50 -> MobileNetV2 | KD+LS | 69.02 | published |
 | ResNet50-MobileNetV2-ctkd | ResNet50 -> MobileNetV2 | CTKD | 68.67 | published |
 | ResNet50-MobileNetV2-ctkd_ls | ResNet50 -> MobileNetV2 | CTKD+LS | 69.36 | published |
@@ -71,34 +73,34 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | ResNet50-MobileNetV2-dkd_ls | ResNet50 -> MobileNetV2 | DKD+LS | 70.45 | published |
 | ResNet50-MobileNetV2-mlkd | ResNet50 -> MobileNetV2 | MLKD | 71.04 | published [1] |
 | ResNet50-MobileNetV2-mlkd_ls | ResNet50 -> MobileNetV2 | MLKD+LS | 71.19 | published [1] |
-| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 | published [2] |
+| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 (last epoch) | published [2] |
 | resnet32x4-wrn_16_2-fitnet | resnet32x4 -> wrn_16_2 | FitNet | 74.70 | published [2] |
 | resnet32x4-wrn_40_2-fitnet | resnet32x4 -> wrn_40_2 | FitNet | 77.69 | published [2] |
 | wrn_40_2-resnet8x4-fitnet | wrn_40_2 -> resnet8x4 | FitNet | 74.61 | published [2] |
 | wrn_40_2-MobileNetV2-fitnet | wrn_40_2 -> MobileNetV2 | FitNet | 68.64 | published [2] |
 | vgg13-MobileNetV2-fitnet | vgg13 -> MobileNetV2 | FitNet | 64.16 | published [2] |
-| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 | published [2] |
-| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 | published [2] |
+| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 (last epoch) | published [2] |
+| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 (last epoch) | published [2] |
 | resnet32x4-wrn_16_2-at | resnet32x4 -> wrn_16_2 | AT | 73.91 | published [2] |
 | resnet32x4-wrn_40_2-at | resnet32x4 -> wrn_40_2 | AT | 77.43 | published [2] |
 | wrn_40_2-resnet8x4-at | wrn_40_2 -> resnet8x4 | AT | 74.11 | published [2] |
 | wrn_40_2-MobileNetV2-at | wrn_40_2 -> MobileNetV2 | AT | 60.78 | published [2] |
-| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 | published [2] |
-| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 | published [2] |
-| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 | published [2] |
+| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 (last epoch) | published [2] |
+| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 (last epoch) | published [2] |
+| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 (last epoch) | published [2] |
 | resnet32x4-wrn_16_2-rkd | resnet32x4 -> wrn_16_2 | RKD | 74.86 | published [2] |
 | resnet32x4-wrn_40_2-rkd | resnet32x4 -> wrn_40_2 | RKD | 77.82 | published [2] |
 | wrn_40_2-resnet8x4-rkd | wrn_40_2 -> resnet8x4 | RKD | 75.26 | published [2] |
 | wrn_40_2-MobileNetV2-rkd | wrn_40_2 -> MobileNetV2 | RKD | 69.27 | published [2] |
-| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 | published [2] |
-| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 | published [2] |
-| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 | published [2] |
+| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 (last epoch) | published [2] |
+| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 (last epoch) | published [2] |
+| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 (last epoch) | published [2] |
 | resnet32x4-wrn_16_2-crd | resnet32x4 -> wrn_16_2 | CRD | 75.65 | published [2] |
 | resnet32x4-wrn_40_2-crd | resnet32x4 -> wrn_40_2 | CRD | 78.15 | published [2] |
 | wrn_40_2-resnet8x4-crd | wrn_40_2 -> resnet8x4 | CRD | 75.24 | published [2] |
 | wrn_40_2-MobileNetV2-crd | wrn_40_2 -> MobileNetV2 | CRD | 70.28 | published [2] |
-| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 | published [2] |
-| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 | published [2] |
+| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 (last epoch) | published [2] |
+| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 (last epoch) | published [2] |
 | resnet32x4-ShuffleV2-ofd | resnet32x4 -> ShuffleV2 | OFD | 76.82 | published [2] |
 | resnet32x4-wrn_16_2-ofd | resnet32x4 -> wrn_16_2 | OFD | 76.17 | published [2] |
 | resnet32x4-wrn_40_2-ofd | resnet32x4 -> wrn_40_2 | OFD | 79.25 | published [2] |

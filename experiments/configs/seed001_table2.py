@@ -1,4 +1,6 @@
 r"""Seed 001 Table 2: logit methods with and without LS, identical architectures.
+Published statistic: best epoch, mean of 4 runs (seed 001 Sec. 5); the KD and baseline cells equal
+to the CRD paper's numbers are last-epoch (marked per cell).
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -15,7 +17,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | published |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 (last epoch) | published |
 | resnet32x4-resnet8x4-kd_ls | resnet32x4 -> resnet8x4 | KD+LS | 76.62 | published |
 | resnet32x4-resnet8x4-ctkd | resnet32x4 -> resnet8x4 | CTKD | 73.39 | published |
 | resnet32x4-resnet8x4-ctkd_ls | resnet32x4 -> resnet8x4 | CTKD+LS | 76.67 | published |
@@ -23,7 +25,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet32x4-resnet8x4-dkd_ls | resnet32x4 -> resnet8x4 | DKD+LS | 77.01 | published |
 | resnet32x4-resnet8x4-mlkd | resnet32x4 -> resnet8x4 | MLKD | 77.08 | published [1] |
 | resnet32x4-resnet8x4-mlkd_ls | resnet32x4 -> resnet8x4 | MLKD+LS | 78.28 | published [1] |
-| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | published |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 (last epoch) | published |
 | vgg13-vgg8-kd_ls | vgg13 -> vgg8 | KD+LS | 74.36 | published |
 | vgg13-vgg8-ctkd | vgg13 -> vgg8 | CTKD | 73.52 | published |
 | vgg13-vgg8-ctkd_ls | vgg13 -> vgg8 | CTKD+LS | 74.47 | published |
@@ -31,7 +33,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | vgg13-vgg8-dkd_ls | vgg13 -> vgg8 | DKD+LS | 74.81 | published |
 | vgg13-vgg8-mlkd | vgg13 -> vgg8 | MLKD | 75.18 | published [1] |
 | vgg13-vgg8-mlkd_ls | vgg13 -> vgg8 | MLKD+LS | 75.22 | published [1] |
-| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | published |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 (last epoch) | published |
 | wrn_40_2-wrn_40_1-kd_ls | wrn_40_2 -> wrn_40_1 | KD+LS | 74.37 | published |
 | wrn_40_2-wrn_40_1-ctkd | wrn_40_2 -> wrn_40_1 | CTKD | 73.93 | published |
 | wrn_40_2-wrn_40_1-ctkd_ls | wrn_40_2 -> wrn_40_1 | CTKD+LS | 74.58 | published |
@@ -39,7 +41,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | wrn_40_2-wrn_40_1-dkd_ls | wrn_40_2 -> wrn_40_1 | DKD+LS | 74.89 | published |
 | wrn_40_2-wrn_40_1-mlkd | wrn_40_2 -> wrn_40_1 | MLKD | 75.35 | published [1] |
 | wrn_40_2-wrn_40_1-mlkd_ls | wrn_40_2 -> wrn_40_1 | MLKD+LS | 75.56 | published [1] |
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 (last epoch) | published |
 | wrn_40_2-wrn_16_2-kd_ls | wrn_40_2 -> wrn_16_2 | KD+LS | 76.11 | published |
 | wrn_40_2-wrn_16_2-ctkd | wrn_40_2 -> wrn_16_2 | CTKD | 75.45 | published |
 | wrn_40_2-wrn_16_2-ctkd_ls | wrn_40_2 -> wrn_16_2 | CTKD+LS | 76.08 | published |
@@ -47,7 +49,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | wrn_40_2-wrn_16_2-dkd_ls | wrn_40_2 -> wrn_16_2 | DKD+LS | 76.39 | published |
 | wrn_40_2-wrn_16_2-mlkd | wrn_40_2 -> wrn_16_2 | MLKD | 76.63 | published [1] |
 | wrn_40_2-wrn_16_2-mlkd_ls | wrn_40_2 -> wrn_16_2 | MLKD+LS | 76.95 | published [1] |
-| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | published |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 (last epoch) | published |
 | resnet56-resnet20-kd_ls | resnet56 -> resnet20 | KD+LS | 71.43 | published |
 | resnet56-resnet20-ctkd | resnet56 -> resnet20 | CTKD | 71.19 | published |
 | resnet56-resnet20-ctkd_ls | resnet56 -> resnet20 | CTKD+LS | 71.34 | published |
@@ -55,7 +57,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet56-resnet20-dkd_ls | resnet56 -> resnet20 | DKD+LS | 72.32 | published |
 | resnet56-resnet20-mlkd | resnet56 -> resnet20 | MLKD | 72.19 | published [1] |
 | resnet56-resnet20-mlkd_ls | resnet56 -> resnet20 | MLKD+LS | 72.33 | published [1] |
-| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | published |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 (last epoch) | published |
 | resnet110-resnet32-kd_ls | resnet110 -> resnet32 | KD+LS | 74.17 | published |
 | resnet110-resnet32-ctkd | resnet110 -> resnet32 | CTKD | 73.52 | published |
 | resnet110-resnet32-ctkd_ls | resnet110 -> resnet32 | CTKD+LS | 74.01 | published |
@@ -63,7 +65,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet32-dkd_ls | resnet110 -> resnet32 | DKD+LS | 74.29 | published |
 | resnet110-resnet32-mlkd | resnet110 -> resnet32 | MLKD | 74.11 | published [1] |
 | resnet110-resnet32-mlkd_ls | resnet110 -> resnet32 | MLKD+LS | 74.32 | published [1] |
-| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | published |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 (last epoch) | published |
 | resnet110-resnet20-kd_ls | resnet110 -> resnet20 | KD+LS | 71.48 | published |
 | resnet110-resnet20-ctkd | resnet110 -> resnet20 | CTKD | 70.99 | published |
 | resnet110-resnet20-ctkd_ls | resnet110 -> resnet20 | CTKD+LS | 71.39 | published |
@@ -71,34 +73,34 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet20-dkd_ls | resnet110 -> resnet20 | DKD+LS | 71.85 | published |
 | resnet110-resnet20-mlkd | resnet110 -> resnet20 | MLKD | 71.89 | published [1] |
 | resnet110-resnet20-mlkd_ls | resnet110 -> resnet20 | MLKD+LS | 72.27 | published [1] |
-| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 | published [2] |
-| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 | published [2] |
-| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 | published [2] |
-| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 | published [2] |
-| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 | published [2] |
-| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 | published [2] |
-| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 | published [2] |
-| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 | published [2] |
-| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 | published [2] |
-| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 | published [2] |
-| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 | published [2] |
-| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 | published [2] |
-| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 | published [2] |
+| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 (last epoch) | published [2] |
+| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 (last epoch) | published [2] |
+| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 (last epoch) | published [2] |
+| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 (last epoch) | published [2] |
+| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 (last epoch) | published [2] |
+| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 (last epoch) | published [2] |
+| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 (last epoch) | published [2] |
+| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 (last epoch) | published [2] |
+| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 (last epoch) | published [2] |
+| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 (last epoch) | published [2] |
+| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 (last epoch) | published [2] |
+| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 (last epoch) | published [2] |
+| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 (last epoch) | published [2] |
 | resnet110-resnet20-at | resnet110 -> resnet20 | AT | 70.65 | published [2] |
-| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 | published [2] |
-| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 | published [2] |
-| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 | published [2] |
-| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 | published [2] |
-| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 | published [2] |
-| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 | published [2] |
-| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 | published [2] |
-| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 | published [2] |
-| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 | published [2] |
-| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 | published [2] |
-| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 | published [2] |
-| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 | published [2] |
-| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 | published [2] |
-| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 | published [2] |
+| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 (last epoch) | published [2] |
+| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 (last epoch) | published [2] |
+| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 (last epoch) | published [2] |
+| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 (last epoch) | published [2] |
+| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 (last epoch) | published [2] |
+| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 (last epoch) | published [2] |
+| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 (last epoch) | published [2] |
+| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 (last epoch) | published [2] |
+| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 (last epoch) | published [2] |
+| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 (last epoch) | published [2] |
+| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 (last epoch) | published [2] |
+| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 (last epoch) | published [2] |
+| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 (last epoch) | published [2] |
+| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 (last epoch) | published [2] |
 | resnet32x4-resnet8x4-ofd | resnet32x4 -> resnet8x4 | OFD | 74.95 | published [2] |
 | vgg13-vgg8-ofd | vgg13 -> vgg8 | OFD | 73.95 | published [2] |
 | wrn_40_2-wrn_40_1-ofd | wrn_40_2 -> wrn_40_1 | OFD | 74.33 | published [2] |

@@ -1,6 +1,7 @@
 r"""Seed 001 Table 4: KD weight x logit pre-process (resnet32x4 -> resnet8x4).
 tau 2, w_ce 0.1 throughout; the column pre-process replaces LS's z-score (z = raw logits, z - mean =
 centred, z / std = scaled, LS = z-score).
+Published statistic: best epoch, mean of 4 runs.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 

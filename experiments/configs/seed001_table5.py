@@ -1,6 +1,8 @@
 r"""Seed 001 Table 5: teachers of varied capacity distilled into wrn_16_2.
 No configuration or log exists for these pairs but wrn_40_2 -> wrn_16_2; the other columns' DKD beta
 and LS settings are chosen by analogy (marked default).
+Published statistic: best epoch, mean of 4 runs; KD wrn_40_2 -> wrn_16_2 is the CRD paper's number:
+last epoch.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -19,7 +21,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 |---|---|---|---|---|
 | vgg13-wrn_16_2-kd | vgg13 -> wrn_16_2 | KD | 74.93 | published |
 | wrn_28_2-wrn_16_2-kd | wrn_28_2 -> wrn_16_2 | KD | 75.37 | published |
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 (last epoch) | published |
 | wrn_16_4-wrn_16_2-kd | wrn_16_4 -> wrn_16_2 | KD | 75.79 | published |
 | wrn_28_4-wrn_16_2-kd | wrn_28_4 -> wrn_16_2 | KD | 75.04 | published |
 | ResNet50-wrn_16_2-kd | ResNet50 -> wrn_16_2 | KD | 75.36 | published |

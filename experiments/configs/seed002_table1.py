@@ -1,4 +1,6 @@
 r"""Seed 002 Table 1: TTM, WTTM and the baselines, identical architectures.
+Published statistic: best epoch, mean of 5 runs; FitNet, AT, VID, RKD, PKT, CRD and KD are the CRD
+paper's numbers: last epoch.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -29,55 +31,55 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet32-wttm | resnet110 -> resnet32 | WTTM | 74.13 | published |
 | resnet110-resnet20-ttm | resnet110 -> resnet20 | TTM | 71.46 | published |
 | resnet110-resnet20-wttm | resnet110 -> resnet20 | WTTM | 71.67 | published |
-| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 | published |
-| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 | published |
-| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 | published |
-| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 | published |
-| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 | published |
-| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 | published |
-| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 | published |
-| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 | published |
-| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 | published |
-| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 | published |
-| resnet110-resnet20-at | resnet110 -> resnet20 | AT | 70.22 | published |
-| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 | published |
-| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 | published |
-| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 | published |
-| wrn_40_2-wrn_16_2-vid | wrn_40_2 -> wrn_16_2 | VID | 74.11 | published |
-| wrn_40_2-wrn_40_1-vid | wrn_40_2 -> wrn_40_1 | VID | 73.30 | published |
-| resnet56-resnet20-vid | resnet56 -> resnet20 | VID | 70.38 | published |
-| resnet110-resnet20-vid | resnet110 -> resnet20 | VID | 70.16 | published |
-| resnet110-resnet32-vid | resnet110 -> resnet32 | VID | 72.61 | published |
-| resnet32x4-resnet8x4-vid | resnet32x4 -> resnet8x4 | VID | 73.09 | published |
-| vgg13-vgg8-vid | vgg13 -> vgg8 | VID | 71.23 | published |
-| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 | published |
-| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 | published |
-| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 | published |
-| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 | published |
-| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 | published |
-| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 | published |
-| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 | published |
-| wrn_40_2-wrn_16_2-pkt | wrn_40_2 -> wrn_16_2 | PKT | 74.54 | published |
-| wrn_40_2-wrn_40_1-pkt | wrn_40_2 -> wrn_40_1 | PKT | 73.45 | published |
-| resnet56-resnet20-pkt | resnet56 -> resnet20 | PKT | 70.34 | published |
-| resnet110-resnet20-pkt | resnet110 -> resnet20 | PKT | 70.25 | published |
-| resnet110-resnet32-pkt | resnet110 -> resnet32 | PKT | 72.61 | published |
-| resnet32x4-resnet8x4-pkt | resnet32x4 -> resnet8x4 | PKT | 73.64 | published |
-| vgg13-vgg8-pkt | vgg13 -> vgg8 | PKT | 72.88 | published |
-| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 | published |
-| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 | published |
-| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 | published |
-| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 | published |
-| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 | published |
-| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 | published |
-| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 | published |
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 | published |
-| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 | published |
-| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 | published |
-| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 | published |
-| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 | published |
-| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 | published |
-| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 | published |
+| wrn_40_2-wrn_16_2-fitnet | wrn_40_2 -> wrn_16_2 | FitNet | 73.58 (last epoch) | published |
+| wrn_40_2-wrn_40_1-fitnet | wrn_40_2 -> wrn_40_1 | FitNet | 72.24 (last epoch) | published |
+| resnet56-resnet20-fitnet | resnet56 -> resnet20 | FitNet | 69.21 (last epoch) | published |
+| resnet110-resnet20-fitnet | resnet110 -> resnet20 | FitNet | 68.99 (last epoch) | published |
+| resnet110-resnet32-fitnet | resnet110 -> resnet32 | FitNet | 71.06 (last epoch) | published |
+| resnet32x4-resnet8x4-fitnet | resnet32x4 -> resnet8x4 | FitNet | 73.50 (last epoch) | published |
+| vgg13-vgg8-fitnet | vgg13 -> vgg8 | FitNet | 71.02 (last epoch) | published |
+| wrn_40_2-wrn_16_2-at | wrn_40_2 -> wrn_16_2 | AT | 74.08 (last epoch) | published |
+| wrn_40_2-wrn_40_1-at | wrn_40_2 -> wrn_40_1 | AT | 72.77 (last epoch) | published |
+| resnet56-resnet20-at | resnet56 -> resnet20 | AT | 70.55 (last epoch) | published |
+| resnet110-resnet20-at | resnet110 -> resnet20 | AT | 70.22 (last epoch) | published |
+| resnet110-resnet32-at | resnet110 -> resnet32 | AT | 72.31 (last epoch) | published |
+| resnet32x4-resnet8x4-at | resnet32x4 -> resnet8x4 | AT | 73.44 (last epoch) | published |
+| vgg13-vgg8-at | vgg13 -> vgg8 | AT | 71.43 (last epoch) | published |
+| wrn_40_2-wrn_16_2-vid | wrn_40_2 -> wrn_16_2 | VID | 74.11 (last epoch) | published |
+| wrn_40_2-wrn_40_1-vid | wrn_40_2 -> wrn_40_1 | VID | 73.30 (last epoch) | published |
+| resnet56-resnet20-vid | resnet56 -> resnet20 | VID | 70.38 (last epoch) | published |
+| resnet110-resnet20-vid | resnet110 -> resnet20 | VID | 70.16 (last epoch) | published |
+| resnet110-resnet32-vid | resnet110 -> resnet32 | VID | 72.61 (last epoch) | published |
+| resnet32x4-resnet8x4-vid | resnet32x4 -> resnet8x4 | VID | 73.09 (last epoch) | published |
+| vgg13-vgg8-vid | vgg13 -> vgg8 | VID | 71.23 (last epoch) | published |
+| wrn_40_2-wrn_16_2-rkd | wrn_40_2 -> wrn_16_2 | RKD | 73.35 (last epoch) | published |
+| wrn_40_2-wrn_40_1-rkd | wrn_40_2 -> wrn_40_1 | RKD | 72.22 (last epoch) | published |
+| resnet56-resnet20-rkd | resnet56 -> resnet20 | RKD | 69.61 (last epoch) | published |
+| resnet110-resnet20-rkd | resnet110 -> resnet20 | RKD | 69.25 (last epoch) | published |
+| resnet110-resnet32-rkd | resnet110 -> resnet32 | RKD | 71.82 (last epoch) | published |
+| resnet32x4-resnet8x4-rkd | resnet32x4 -> resnet8x4 | RKD | 71.90 (last epoch) | published |
+| vgg13-vgg8-rkd | vgg13 -> vgg8 | RKD | 71.48 (last epoch) | published |
+| wrn_40_2-wrn_16_2-pkt | wrn_40_2 -> wrn_16_2 | PKT | 74.54 (last epoch) | published |
+| wrn_40_2-wrn_40_1-pkt | wrn_40_2 -> wrn_40_1 | PKT | 73.45 (last epoch) | published |
+| resnet56-resnet20-pkt | resnet56 -> resnet20 | PKT | 70.34 (last epoch) | published |
+| resnet110-resnet20-pkt | resnet110 -> resnet20 | PKT | 70.25 (last epoch) | published |
+| resnet110-resnet32-pkt | resnet110 -> resnet32 | PKT | 72.61 (last epoch) | published |
+| resnet32x4-resnet8x4-pkt | resnet32x4 -> resnet8x4 | PKT | 73.64 (last epoch) | published |
+| vgg13-vgg8-pkt | vgg13 -> vgg8 | PKT | 72.88 (last epoch) | published |
+| wrn_40_2-wrn_16_2-crd | wrn_40_2 -> wrn_16_2 | CRD | 75.48 (last epoch) | published |
+| wrn_40_2-wrn_40_1-crd | wrn_40_2 -> wrn_40_1 | CRD | 74.14 (last epoch) | published |
+| resnet56-resnet20-crd | resnet56 -> resnet20 | CRD | 71.16 (last epoch) | published |
+| resnet110-resnet20-crd | resnet110 -> resnet20 | CRD | 71.46 (last epoch) | published |
+| resnet110-resnet32-crd | resnet110 -> resnet32 | CRD | 73.48 (last epoch) | published |
+| resnet32x4-resnet8x4-crd | resnet32x4 -> resnet8x4 | CRD | 75.51 (last epoch) | published |
+| vgg13-vgg8-crd | vgg13 -> vgg8 | CRD | 73.94 (last epoch) | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD | 74.92 (last epoch) | published |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD | 73.54 (last epoch) | published |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD | 70.66 (last epoch) | published |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD | 70.67 (last epoch) | published |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD | 73.08 (last epoch) | published |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD | 73.33 (last epoch) | published |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD | 72.98 (last epoch) | published |
 | wrn_40_2-wrn_16_2-dist | wrn_40_2 -> wrn_16_2 | DIST | 75.51 | published |
 | wrn_40_2-wrn_40_1-dist | wrn_40_2 -> wrn_40_1 | DIST | 74.73 | published |
 | resnet56-resnet20-dist | resnet56 -> resnet20 | DIST | 71.75 | published |
@@ -85,6 +87,12 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet110-resnet32-dist | resnet110 -> resnet32 | DIST | 73.69 | published |
 | resnet32x4-resnet8x4-dist | resnet32x4 -> resnet8x4 | DIST | 76.31 | published |
 | vgg13-vgg8-dist | vgg13 -> vgg8 | DIST | 73.89 | published |
+| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | published |
+| wrn_40_2-wrn_40_1-dkd | wrn_40_2 -> wrn_40_1 | DKD | 74.81 | published |
+| resnet56-resnet20-dkd | resnet56 -> resnet20 | DKD | 71.97 | published |
+| resnet110-resnet32-dkd | resnet110 -> resnet32 | DKD | 74.11 | published |
+| resnet32x4-resnet8x4-dkd | resnet32x4 -> resnet8x4 | DKD | 76.32 | published |
+| vgg13-vgg8-dkd | vgg13 -> vgg8 | DKD | 74.68 | published |
 """
 
 from experiments.configs import common

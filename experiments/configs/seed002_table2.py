@@ -1,4 +1,5 @@
 r"""Seed 002 Table 2: WTTM combined with CRD and ITRD, identical architectures.
+Published statistic: best epoch, mean of 5 runs (3 for ITRD and WTTM+ITRD).
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 

@@ -1,4 +1,6 @@
 r"""Seed 002 Table 3: TTM, WTTM and the baselines, distinct architectures.
+Published statistic: best epoch, mean of 3 runs; FitNet, AT, VID, RKD, PKT, CRD and KD are the CRD
+paper's numbers: last epoch.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -27,54 +29,59 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet32x4-ShuffleV1-wttm | resnet32x4 -> ShuffleV1 | WTTM | 74.37 | published |
 | wrn_40_2-ShuffleV1-ttm | wrn_40_2 -> ShuffleV1 | TTM | 75.39 | published |
 | wrn_40_2-ShuffleV1-wttm | wrn_40_2 -> ShuffleV1 | WTTM | 75.42 | published |
-| vgg13-MobileNetV2-fitnet | vgg13 -> MobileNetV2 | FitNet | 64.14 | published |
-| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 | published |
-| ResNet50-vgg8-fitnet | ResNet50 -> vgg8 | FitNet | 70.69 | published |
-| resnet32x4-ShuffleV1-fitnet | resnet32x4 -> ShuffleV1 | FitNet | 73.59 | published |
-| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 | published |
-| wrn_40_2-ShuffleV1-fitnet | wrn_40_2 -> ShuffleV1 | FitNet | 73.73 | published |
-| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 | published |
-| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 | published |
-| ResNet50-vgg8-at | ResNet50 -> vgg8 | AT | 71.84 | published |
-| resnet32x4-ShuffleV1-at | resnet32x4 -> ShuffleV1 | AT | 71.73 | published |
-| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 | published |
-| wrn_40_2-ShuffleV1-at | wrn_40_2 -> ShuffleV1 | AT | 73.32 | published |
-| vgg13-MobileNetV2-vid | vgg13 -> MobileNetV2 | VID | 65.56 | published |
-| ResNet50-MobileNetV2-vid | ResNet50 -> MobileNetV2 | VID | 67.57 | published |
-| ResNet50-vgg8-vid | ResNet50 -> vgg8 | VID | 70.30 | published |
-| resnet32x4-ShuffleV1-vid | resnet32x4 -> ShuffleV1 | VID | 73.38 | published |
-| resnet32x4-ShuffleV2-vid | resnet32x4 -> ShuffleV2 | VID | 73.40 | published |
-| wrn_40_2-ShuffleV1-vid | wrn_40_2 -> ShuffleV1 | VID | 73.61 | published |
-| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 | published |
-| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 | published |
-| ResNet50-vgg8-rkd | ResNet50 -> vgg8 | RKD | 71.50 | published |
-| resnet32x4-ShuffleV1-rkd | resnet32x4 -> ShuffleV1 | RKD | 72.28 | published |
-| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 | published |
-| wrn_40_2-ShuffleV1-rkd | wrn_40_2 -> ShuffleV1 | RKD | 72.21 | published |
-| vgg13-MobileNetV2-pkt | vgg13 -> MobileNetV2 | PKT | 67.13 | published |
-| ResNet50-MobileNetV2-pkt | ResNet50 -> MobileNetV2 | PKT | 66.52 | published |
-| ResNet50-vgg8-pkt | ResNet50 -> vgg8 | PKT | 73.01 | published |
-| resnet32x4-ShuffleV1-pkt | resnet32x4 -> ShuffleV1 | PKT | 74.10 | published |
-| resnet32x4-ShuffleV2-pkt | resnet32x4 -> ShuffleV2 | PKT | 74.69 | published |
-| wrn_40_2-ShuffleV1-pkt | wrn_40_2 -> ShuffleV1 | PKT | 73.89 | published |
-| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 | published |
-| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 | published |
-| ResNet50-vgg8-crd | ResNet50 -> vgg8 | CRD | 74.30 | published |
-| resnet32x4-ShuffleV1-crd | resnet32x4 -> ShuffleV1 | CRD | 75.11 | published |
-| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 | published |
-| wrn_40_2-ShuffleV1-crd | wrn_40_2 -> ShuffleV1 | CRD | 76.05 | published |
-| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 | published |
-| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 | published |
-| ResNet50-vgg8-kd | ResNet50 -> vgg8 | KD | 73.81 | published |
-| resnet32x4-ShuffleV1-kd | resnet32x4 -> ShuffleV1 | KD | 74.07 | published |
-| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 | published |
-| wrn_40_2-ShuffleV1-kd | wrn_40_2 -> ShuffleV1 | KD | 74.83 | published |
+| vgg13-MobileNetV2-fitnet | vgg13 -> MobileNetV2 | FitNet | 64.14 (last epoch) | published |
+| ResNet50-MobileNetV2-fitnet | ResNet50 -> MobileNetV2 | FitNet | 63.16 (last epoch) | published |
+| ResNet50-vgg8-fitnet | ResNet50 -> vgg8 | FitNet | 70.69 (last epoch) | published |
+| resnet32x4-ShuffleV1-fitnet | resnet32x4 -> ShuffleV1 | FitNet | 73.59 (last epoch) | published |
+| resnet32x4-ShuffleV2-fitnet | resnet32x4 -> ShuffleV2 | FitNet | 73.54 (last epoch) | published |
+| wrn_40_2-ShuffleV1-fitnet | wrn_40_2 -> ShuffleV1 | FitNet | 73.73 (last epoch) | published |
+| vgg13-MobileNetV2-at | vgg13 -> MobileNetV2 | AT | 59.40 (last epoch) | published |
+| ResNet50-MobileNetV2-at | ResNet50 -> MobileNetV2 | AT | 58.58 (last epoch) | published |
+| ResNet50-vgg8-at | ResNet50 -> vgg8 | AT | 71.84 (last epoch) | published |
+| resnet32x4-ShuffleV1-at | resnet32x4 -> ShuffleV1 | AT | 71.73 (last epoch) | published |
+| resnet32x4-ShuffleV2-at | resnet32x4 -> ShuffleV2 | AT | 72.73 (last epoch) | published |
+| wrn_40_2-ShuffleV1-at | wrn_40_2 -> ShuffleV1 | AT | 73.32 (last epoch) | published |
+| vgg13-MobileNetV2-vid | vgg13 -> MobileNetV2 | VID | 65.56 (last epoch) | published |
+| ResNet50-MobileNetV2-vid | ResNet50 -> MobileNetV2 | VID | 67.57 (last epoch) | published |
+| ResNet50-vgg8-vid | ResNet50 -> vgg8 | VID | 70.30 (last epoch) | published |
+| resnet32x4-ShuffleV1-vid | resnet32x4 -> ShuffleV1 | VID | 73.38 (last epoch) | published |
+| resnet32x4-ShuffleV2-vid | resnet32x4 -> ShuffleV2 | VID | 73.40 (last epoch) | published |
+| wrn_40_2-ShuffleV1-vid | wrn_40_2 -> ShuffleV1 | VID | 73.61 (last epoch) | published |
+| vgg13-MobileNetV2-rkd | vgg13 -> MobileNetV2 | RKD | 64.52 (last epoch) | published |
+| ResNet50-MobileNetV2-rkd | ResNet50 -> MobileNetV2 | RKD | 64.43 (last epoch) | published |
+| ResNet50-vgg8-rkd | ResNet50 -> vgg8 | RKD | 71.50 (last epoch) | published |
+| resnet32x4-ShuffleV1-rkd | resnet32x4 -> ShuffleV1 | RKD | 72.28 (last epoch) | published |
+| resnet32x4-ShuffleV2-rkd | resnet32x4 -> ShuffleV2 | RKD | 73.21 (last epoch) | published |
+| wrn_40_2-ShuffleV1-rkd | wrn_40_2 -> ShuffleV1 | RKD | 72.21 (last epoch) | published |
+| vgg13-MobileNetV2-pkt | vgg13 -> MobileNetV2 | PKT | 67.13 (last epoch) | published |
+| ResNet50-MobileNetV2-pkt | ResNet50 -> MobileNetV2 | PKT | 66.52 (last epoch) | published |
+| ResNet50-vgg8-pkt | ResNet50 -> vgg8 | PKT | 73.01 (last epoch) | published |
+| resnet32x4-ShuffleV1-pkt | resnet32x4 -> ShuffleV1 | PKT | 74.10 (last epoch) | published |
+| resnet32x4-ShuffleV2-pkt | resnet32x4 -> ShuffleV2 | PKT | 74.69 (last epoch) | published |
+| wrn_40_2-ShuffleV1-pkt | wrn_40_2 -> ShuffleV1 | PKT | 73.89 (last epoch) | published |
+| vgg13-MobileNetV2-crd | vgg13 -> MobileNetV2 | CRD | 69.73 (last epoch) | published |
+| ResNet50-MobileNetV2-crd | ResNet50 -> MobileNetV2 | CRD | 69.11 (last epoch) | published |
+| ResNet50-vgg8-crd | ResNet50 -> vgg8 | CRD | 74.30 (last epoch) | published |
+| resnet32x4-ShuffleV1-crd | resnet32x4 -> ShuffleV1 | CRD | 75.11 (last epoch) | published |
+| resnet32x4-ShuffleV2-crd | resnet32x4 -> ShuffleV2 | CRD | 75.65 (last epoch) | published |
+| wrn_40_2-ShuffleV1-crd | wrn_40_2 -> ShuffleV1 | CRD | 76.05 (last epoch) | published |
+| vgg13-MobileNetV2-kd | vgg13 -> MobileNetV2 | KD | 67.37 (last epoch) | published |
+| ResNet50-MobileNetV2-kd | ResNet50 -> MobileNetV2 | KD | 67.35 (last epoch) | published |
+| ResNet50-vgg8-kd | ResNet50 -> vgg8 | KD | 73.81 (last epoch) | published |
+| resnet32x4-ShuffleV1-kd | resnet32x4 -> ShuffleV1 | KD | 74.07 (last epoch) | published |
+| resnet32x4-ShuffleV2-kd | resnet32x4 -> ShuffleV2 | KD | 74.45 (last epoch) | published |
+| wrn_40_2-ShuffleV1-kd | wrn_40_2 -> ShuffleV1 | KD | 74.83 (last epoch) | published |
 | vgg13-MobileNetV2-dist | vgg13 -> MobileNetV2 | DIST | 68.50 | published |
 | ResNet50-MobileNetV2-dist | ResNet50 -> MobileNetV2 | DIST | 68.66 | published |
 | ResNet50-vgg8-dist | ResNet50 -> vgg8 | DIST | 74.11 | published |
 | resnet32x4-ShuffleV1-dist | resnet32x4 -> ShuffleV1 | DIST | 76.34 | published |
 | resnet32x4-ShuffleV2-dist | resnet32x4 -> ShuffleV2 | DIST | 77.35 | published |
 | wrn_40_2-ShuffleV1-dist | wrn_40_2 -> ShuffleV1 | DIST | 76.40 | published |
+| vgg13-MobileNetV2-dkd | vgg13 -> MobileNetV2 | DKD | 69.71 | published |
+| ResNet50-MobileNetV2-dkd | ResNet50 -> MobileNetV2 | DKD | 70.35 | published |
+| resnet32x4-ShuffleV1-dkd | resnet32x4 -> ShuffleV1 | DKD | 76.45 | published |
+| resnet32x4-ShuffleV2-dkd | resnet32x4 -> ShuffleV2 | DKD | 77.07 | published |
+| wrn_40_2-ShuffleV1-dkd | wrn_40_2 -> ShuffleV1 | DKD | 76.70 | published |
 """
 
 from experiments.configs import common

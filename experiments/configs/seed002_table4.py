@@ -1,4 +1,5 @@
 r"""Seed 002 Table 4: WTTM combined with CRD and ITRD, distinct architectures.
+Published statistic: best epoch, mean of 3 runs.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 

@@ -1,9 +1,10 @@
 r"""Seed 002 Table 5: ImageNet top-1, ResNet34 -> ResNet18 and ResNet50 -> MobileNetV1.
 Seed 002 also lists SRRL, KD++, NKD and KD-Zero from other codebases: not runnable here.
+Published statistic: best epoch, single ImageNet runs (each row as its own paper reports it).
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
-  python -m experiments.cifar100 --config=experiments/configs/seed002_table5.py:resnet34-resnet18-kd \
+  python -m experiments.imagenet --config=experiments/configs/seed002_table5.py:resnet34-resnet18-kd \
       --workdir=/tmp/seed002_table5/resnet34-resnet18-kd
 
 The whole table (1 run(s) per cell, as published), then its measured-vs-published markdown; `--show` prints every cell's settings and their sources:
@@ -16,7 +17,7 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 70.66 | published |
+| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 70.66 | published [1] |
 | resnet50-MobileNetV1-kd | resnet50 -> MobileNetV1 | KD | 70.50 | published |
 | resnet34-resnet18-crd | resnet34 -> resnet18 | CRD | 71.17 | published |
 | resnet50-MobileNetV1-crd | resnet50 -> MobileNetV1 | CRD | 71.37 | published |
@@ -30,6 +31,11 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet34-resnet18-ctkd | resnet34 -> resnet18 | CTKD | 71.51 | published |
 | resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | published |
 | resnet50-MobileNetV1-wttm | resnet50 -> MobileNetV1 | WTTM | 73.09 | published |
+
+[1] 70.66 is the CRD paper's ImageNet KD result (Tian et al., ICLR 2020, top-1 error 29.34), as
+    ReviewKD's and DKD's ImageNet tables quote it (mdistiller's own KD is 71.03); CRD released no
+    ImageNet code (HobbitLong/RepDistiller is CIFAR-only), so kdjax runs mdistiller's ImageNet KD
+    recipe for it: its settings are uncertain
 """
 
 from experiments.configs import common

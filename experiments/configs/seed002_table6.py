@@ -1,4 +1,5 @@
 r"""Seed 002 Table 6: WTTM without the cross-entropy term.
+Published statistic: best epoch, mean of 5 runs; "KD with CE" is the CRD paper's KD row: last epoch.
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -15,20 +16,20 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 | cell | teacher -> student | column | top-1 | settings |
 |---|---|---|---|---|
-| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD with CE | 74.92 | published |
-| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD with CE | 73.54 | published |
-| resnet56-resnet20-kd | resnet56 -> resnet20 | KD with CE | 70.66 | published |
-| resnet110-resnet20-kd | resnet110 -> resnet20 | KD with CE | 70.67 | published |
-| resnet110-resnet32-kd | resnet110 -> resnet32 | KD with CE | 73.08 | published |
-| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD with CE | 73.33 | published |
-| vgg13-vgg8-kd | vgg13 -> vgg8 | KD with CE | 72.98 | published |
-| wrn_40_2-wrn_16_2-wttm_noce | wrn_40_2 -> wrn_16_2 | WTTM without CE | 75.11 | published |
-| wrn_40_2-wrn_40_1-wttm_noce | wrn_40_2 -> wrn_40_1 | WTTM without CE | 73.16 | published |
-| resnet56-resnet20-wttm_noce | resnet56 -> resnet20 | WTTM without CE | 70.95 | published |
-| resnet110-resnet20-wttm_noce | resnet110 -> resnet20 | WTTM without CE | 70.71 | published |
-| resnet110-resnet32-wttm_noce | resnet110 -> resnet32 | WTTM without CE | 73.21 | published |
-| resnet32x4-resnet8x4-wttm_noce | resnet32x4 -> resnet8x4 | WTTM without CE | 72.94 | published |
-| vgg13-vgg8-wttm_noce | vgg13 -> vgg8 | WTTM without CE | 74.04 | published |
+| wrn_40_2-wrn_16_2-kd | wrn_40_2 -> wrn_16_2 | KD with CE | 74.92 (last epoch) | published |
+| wrn_40_2-wrn_40_1-kd | wrn_40_2 -> wrn_40_1 | KD with CE | 73.54 (last epoch) | published |
+| resnet56-resnet20-kd | resnet56 -> resnet20 | KD with CE | 70.66 (last epoch) | published |
+| resnet110-resnet20-kd | resnet110 -> resnet20 | KD with CE | 70.67 (last epoch) | published |
+| resnet110-resnet32-kd | resnet110 -> resnet32 | KD with CE | 73.08 (last epoch) | published |
+| resnet32x4-resnet8x4-kd | resnet32x4 -> resnet8x4 | KD with CE | 73.33 (last epoch) | published |
+| vgg13-vgg8-kd | vgg13 -> vgg8 | KD with CE | 72.98 (last epoch) | published |
+| wrn_40_2-wrn_16_2-wttm_noce | wrn_40_2 -> wrn_16_2 | WTTM without CE | 75.11 | defaults |
+| wrn_40_2-wrn_40_1-wttm_noce | wrn_40_2 -> wrn_40_1 | WTTM without CE | 73.16 | defaults |
+| resnet56-resnet20-wttm_noce | resnet56 -> resnet20 | WTTM without CE | 70.95 | defaults |
+| resnet110-resnet20-wttm_noce | resnet110 -> resnet20 | WTTM without CE | 70.71 | defaults |
+| resnet110-resnet32-wttm_noce | resnet110 -> resnet32 | WTTM without CE | 73.21 | defaults |
+| resnet32x4-resnet8x4-wttm_noce | resnet32x4 -> resnet8x4 | WTTM without CE | 72.94 | defaults |
+| vgg13-vgg8-wttm_noce | vgg13 -> vgg8 | WTTM without CE | 74.04 | defaults |
 """
 
 from experiments.configs import common
