@@ -1,7 +1,7 @@
 """OFD (Heo et al., "A Comprehensive Overhaul of Feature Distillation", ICCV 2019).
 
-The pre-ReLU stage features ``preact_feats[1:]`` of student and teacher are aligned on their
-LAST ``n = min(len)`` entries (mdistiller's ``_align_list``); each student stage goes through a
+The pre-ReLU stage features ``preact_feats[1:]`` of student and teacher (``stages``) are aligned
+on their LAST ``n`` entries (mdistiller's ``_align_list``, below); each student stage goes through a
 trainable connector (``Connector``: conv + BatchNorm) to the teacher's channels, and the term is
 the partial L2 distance to the margin-ReLU'd teacher (``kdjax.feature_losses.ofd``, the teacher
 map pooled to the student's size), with stage weights halving towards the input:
@@ -32,11 +32,28 @@ ImageNet ResNet50 -> MobileNetV1: 0.0001 with batch 128, lr 0.05,
   mdistiller's ``DataParallel`` normalised the teacher per GPU slice (ImageNet: batch 128 over
   its GPUs); kdjax uses the global batch.
 
-Refused before compiling (``check_config``, with the run's models): students without
-``preact_feats`` (MobileNetV2: its reference defines none, so mdistiller's OFD cannot run it),
-teachers without ``bn_before_relu`` (ShuffleV1 / ShuffleV2) or ``preact_feats``, and pairs whose
-aligned stages outnumber the teacher's margins (ImageNet ResNet teachers have margins for
-layer2-4 only, so ResNet34 -> ResNet18 would need four; mdistiller has no such config).
+Which stages (as the reference builds them):
+
+* Pre-ReLU stages: ``preact_feats[1:]``; for MobileNetV2, whose mdistiller model returns no
+  ``preact_feats`` (``mdistiller/models/cifar/mobilenetv2.py``), its ``feats[1:]``: each is the
+  output of an inverted-residual stage, whose last layer is a BatchNorm with no ReLU after it
+  (the linear bottleneck), so they are the pre-ReLU features, and they are exactly what that
+  model's ``get_bn_before_relu`` (the last BN of blocks 1, 2, 4, 6) and ``get_stage_channels()[1:]``
+  describe, which mdistiller's OFD reads to build its margins and connectors. (As released,
+  ``OFD.forward_train`` indexes ``feature_student["preact_feats"]`` and so raises KeyError for a
+  MobileNetV2 student; seed 001 Table 1's three OFD -> MobileNetV2 cells are run as the
+  distiller's construction describes them.)
+* The last ``n = min(student stages, teacher stages, teacher margins)`` stages pair. mdistiller
+  builds one margin per ``get_bn_before_relu()`` entry and indexes them from the first; the
+  ImageNet ResNets return three (layer2-4: layer1's is commented out in
+  ``mdistiller/models/imagenet/resnet.py``), so ResNet34 -> ResNet18, whose
+  ``preact_feats[1:]`` have four stages, distils layer2-4 (mdistiller ships no config for that
+  pair and its hard-coded Bottleneck ``get_stage_channels`` would not build it; the three stages
+  are what its margins define). For every pair mdistiller configures, ``n`` is the stage count.
+
+Refused before compiling (``check_config``, with the run's models): models with neither
+``preact_feats`` nor linear stage outputs, and teachers without ``bn_before_relu`` (ShuffleV1 /
+ShuffleV2, whose mdistiller ``get_bn_before_relu`` raises NotImplementedError).
 """
 
 from __future__ import annotations
@@ -74,26 +91,39 @@ class Connector(nn.Module):
     return layers.BatchNorm(name='bn')(x, train)
 
 
-def aligned(student: tuple[Any, ...], teacher: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
-  """mdistiller's ``_align_list``: the last ``min(len)`` entries of each."""
-  n = min(len(student), len(teacher))
+def aligned(student: tuple[Any, ...], teacher: tuple[Any, ...],
+            limit: int | None = None) -> tuple[tuple[Any, ...], ...]:
+  """mdistiller's ``_align_list``: the last ``min(len)`` entries of each (at most ``limit``)."""
+  n = min(len(student), len(teacher), len(student) if limit is None else limit)
   return (tuple(student[len(student) - n:]), tuple(teacher[len(teacher) - n:]))
+
+
+# Models whose stage outputs ``feats[1:]`` have no ReLU after them (linear bottlenecks): their
+# feats are the pre-ReLU stages OFD reads (see the module docstring).
+LINEAR_STAGE_MODELS = ('MobileNetV2',)
+
+
+def stages(model: str, features: Any) -> tuple[Any, ...]:
+  """The pre-ReLU stage features OFD reads from ``model``'s ``Features`` (stem excluded)."""
+  if features.preact_feats:
+    return tuple(features.preact_feats[1:])
+  if model in LINEAR_STAGE_MODELS:
+    return tuple(features.feats[1:])
+  return ()
 
 
 def _model_problems(teacher: str, student: str) -> list[str]:
   """Why ``teacher -> student`` cannot run OFD (empty: it can)."""
   fix_student = ('pick a student with preact_feats (the CIFAR / ImageNet ResNets, WRN, VGG, '
-                 'ShuffleV1/V2, MobileNetV1) or another feature method')
-  fix_teacher = ('pick a teacher with bn_before_relu (the ResNets, WRN, VGG, MobileNetV1) or '
-                 'another feature method')
+                 'ShuffleV1/V2, MobileNetV1) or linear stage outputs (MobileNetV2), or another '
+                 'feature method')
+  fix_teacher = ('pick a teacher with bn_before_relu (the ResNets, WRN, VGG, MobileNetV1, '
+                 'MobileNetV2) or another feature method')
   problems = []
-  s_stages = len(models.feature_shapes(student).preact_feats) - 1
-  t_stages = len(models.feature_shapes(teacher).preact_feats) - 1
-  if s_stages < 1:
+  if not stages(student, models.feature_shapes(student)):
     problems.append(f"OFD (feature.loss='ofd') reads the student's pre-ReLU stage features "
-                    f"(preact_feats[1:]), and student {student} defines none (as its mdistiller "
-                    f"reference, which mdistiller's OFD cannot run either): {fix_student}")
-  if t_stages < 1:
+                    f"(preact_feats[1:]), and student {student} defines none: {fix_student}")
+  if not stages(teacher, models.feature_shapes(teacher)):
     problems.append(f"OFD (feature.loss='ofd') reads the teacher's pre-ReLU stage features "
                     f"(preact_feats[1:]), and teacher {teacher} defines none: {fix_teacher}")
   try:
@@ -103,13 +133,9 @@ def _model_problems(teacher: str, student: str) -> list[str]:
                     f"before ReLU, and teacher {teacher} has none (its mdistiller reference's "
                     f"get_bn_before_relu raises NotImplementedError): {fix_teacher}")
     return problems
-  n = min(s_stages, t_stages)
-  if not problems and margins < n:
-    problems.append(f"OFD (feature.loss='ofd') aligns the last {n} pre-ReLU stages of teacher "
-                    f"{teacher} and student {student}, but the teacher's bn_before_relu gives "
-                    f"margins for its last {margins} only (mdistiller would index past them): "
-                    f"pick a student with at most {margins} stages after its stem, or another "
-                    f"teacher")
+  if not margins:
+    problems.append(f"OFD (feature.loss='ofd'): teacher {teacher} has no BatchNorm before ReLU "
+                    f"to take margins from: {fix_teacher}")
   return problems
 
 
@@ -121,6 +147,7 @@ class OFD(base.Term):
   TERM_NAMES: ClassVar[tuple[str, ...]] = ('ofd',)
 
   teacher_model: str = ''
+  student_model: str = ''
   connector_kernel: int = 1
   teacher_train_bn: bool = True
 
@@ -131,6 +158,7 @@ class OFD(base.Term):
   @classmethod
   def from_config(cls, config, context=None) -> 'OFD':
     return cls(teacher_model=context.teacher if context is not None else config.teacher,
+               student_model=context.student if context is not None else config.student,
                connector_kernel=int(config.ofd.connector_kernel),
                teacher_train_bn=bool(config.ofd.teacher_train_bn))
 
@@ -169,11 +197,13 @@ class OFD(base.Term):
 
   @nn.compact
   def __call__(self, inputs: base.StepInputs, train: bool = True) -> dict[str, Array]:
-    student, teacher = aligned(inputs.student.features.preact_feats[1:],
-                               inputs.teacher.features.preact_feats[1:])
+    student, teacher = aligned(stages(self.student_model, inputs.student.features),
+                               stages(self.teacher_model, inputs.teacher.features),
+                               len(models.bn_before_relu_paths(self.teacher_model)))
     n = len(student)
     if not n:
-      raise ValueError('OFD needs preact_feats[1:] from both models (see OFD.check_config)')
+      raise ValueError('OFD needs pre-ReLU stage features from both models (see '
+                       'OFD.check_config)')
     margins = self.margins(inputs.teacher_variables, tuple(t.shape[-1] for t in teacher))
     total = jnp.zeros((), jnp.float32)
     for i, (f_s, f_t, margin) in enumerate(zip(student, teacher, margins)):
