@@ -329,10 +329,9 @@ _TABLE_MODEL_ROWS = (
      _TORCHVISION_NOTE),
     ('seed002_table7', 'resnet152', 'teacher', 78.31, None, f'{SEED002}, Table 7', 'imagenet',
      _TORCHVISION_NOTE),
-    ('seed002_table7', 'resnet18', 'student', 69.76, None,
-     f'{SEED002}, Table 7 = hunto/DIST_KD README "Stronger teachers" table (ResNet-18 (69.76))',
-     'imagenet', 'the student accuracy of DIST\'s table, which seed 002 Table 7 reproduces (its teachers\' '
-                 '73.31 / 76.13 / 77.37 / 78.31 are the same)'),
+    ('seed002_table7', 'resnet18', 'student', 69.76, None, f'{SEED002}, Table 7', 'imagenet',
+     'the student accuracy of the table seed 002 Table 7 reproduces: hunto/DIST_KD README, "Stronger '
+     'teachers" (ResNet-18 (69.76); its teachers\' 73.31 / 76.13 / 77.37 / 78.31 are the same)'),
     # Seed 000 trained its own models; only the two from-scratch accuracies that identify its
     # swapped Table 2 labels are recorded here.
     ('seed000_table2', 'resnet32', 'student', 71.69, None, f'{SEED000}, Table 2 (student row)', 'scratch',

@@ -129,6 +129,7 @@ FitNet 73.58 72.24 69.21 68.99 71.06 73.50 71.02; AT 74.08 72.77 70.55 70.22 72.
 VID 74.11 73.30 70.38 70.16 72.61 73.09 71.23; RKD 73.35 72.22 69.61 69.25 71.82 71.90 71.48;
 PKT 74.54 73.45 70.34 70.25 72.61 73.64 72.88; CRD 75.48 74.14 71.16 71.46 73.48 75.51 73.94;
 KD 74.92 73.54 70.66 70.67 73.08 73.33 72.98; DIST 75.51 74.73 71.75 71.65 73.69 76.31 73.89;
+DKD 76.24 74.81 71.97 n/a 74.11 76.32 74.68;
 ITRD (3 runs) 76.12 75.18 71.47 71.99 74.26 76.19 74.93; WTTM+CRD 76.61 74.94 72.20 72.13 74.52 76.65 74.71;
 WTTM+ITRD (3 runs) 76.65 75.34 72.16 72.20 74.36 77.36 75.13.
 Seed 002 Table 6 (same pairs): KD with CE 74.92 73.54 70.66 70.67 73.08 73.33 72.98; WTTM without CE
@@ -139,6 +140,7 @@ FitNet 64.14 63.16 70.69 73.59 73.54 73.73; AT 59.40 58.58 71.84 71.73 72.73 73.
 VID 65.56 67.57 70.30 73.38 73.40 73.61; RKD 64.52 64.43 71.50 72.28 73.21 72.21;
 PKT 67.13 66.52 73.01 74.10 74.69 73.89; CRD 69.73 69.11 74.30 75.11 75.65 76.05;
 KD 67.37 67.35 73.81 74.07 74.45 74.83; DIST 68.50 68.66 74.11 76.34 77.35 76.40;
+DKD 69.71 70.35 n/a 76.45 77.07 76.70;
 ITRD 70.39 71.41 75.71 76.91 77.40 77.35; WTTM+CRD 70.30 70.84 75.30 75.82 77.04 76.86;
 WTTM+ITRD 70.70 71.56 76.00 77.03 77.68 77.44.
 Seed 002 reports the run-to-run standard deviation of these cells (its Tables 11-12): 0.04 to 0.85 points,
@@ -200,8 +202,8 @@ def _rows(body):
   """'Name v v v; Name (3 runs) v v v' -> [(method, [values])]."""
   rows = []
   for entry in body.split(';'):
-    name, values = re.fullmatch(rf'\s*(.*?)(?: \(3 runs\))? ((?:{NUM}\s*)+)', entry).groups()
-    rows.append((METHOD[name], [float(v) for v in values.split()]))
+    name, values = re.fullmatch(rf'\s*(.*?)(?: \(3 runs\))? ((?:(?:{NUM}|n/a)\s*)+)', entry).groups()
+    rows.append((METHOD[name], [None if v == 'n/a' else float(v) for v in values.split()]))
   return rows
 
 
@@ -230,7 +232,8 @@ def _baselines(text, out):
       if method in ('itrd', 'wttm+crd', 'wttm+itrd'):  # Tables 2 and 4 of seed 002
         table = second_table.get(table, table)
       for pair, value in zip(pairs, values, strict=True):
-        out[(table, *pair, method, None)] = (value, None)
+        if value is not None:
+          out[(table, *pair, method, None)] = (value, None)
   table3 = text[text.index('Seed 001 Table 3, ImageNet'):text.index('Seed 000 Table 1')].replace('\n', ' ')
   for name, *values in re.findall(rf'([\w-]+) ({NUM})/({NUM}); ({NUM})/({NUM})', table3):
     for pair, (top1, top5) in zip(IMAGENET_PAIRS, (values[:2], values[2:])):
@@ -307,10 +310,11 @@ def test_every_published_number_of_results_md_has_exactly_one_cell():
   expected = parse_results_md(RESULTS_MD)
   # Logit methods: 14x8 seed 001 + 26 seed 002 + 7x6 + 7x7 seed 000 + 28 + 7 + 24 ablations + 18 ImageNet;
   # baselines: 2x7x8 + 12 seed 001, 2x7x7 seed 000, 11x7 + 14 + 11x6 + 14 + 12 seed 002.
-  assert len(expected) == 306 + 124 + 98 + 183 == 711
+  # + the DKD rows of seed 002 Tables 1 and 3 (13 pairs, 2 n/a).
+  assert len(expected) == 306 + 124 + 98 + 183 + 11 == 722
   data = {}
   for cell in published.all_cells():
-    if cell.table == 'baselines':
+    if cell.table == 'baselines' or cell.method == 'ce':  # teacher / student rows: below
       continue
     key = (cell.table, cell.teacher, cell.student, cell.method, _variant(cell))
     assert key not in data, key
@@ -331,10 +335,10 @@ def test_baselines_are_the_from_scratch_numbers():
 def test_table_split_and_swapped_rows():
   counts = {t: len(published.cells_of(t)) for t in published.table_names()}
   assert counts == {'seed001_table1': 112, 'seed001_table2': 112, 'seed001_table4': 28, 'seed001_table5': 24,
-                    'seed002_table1': 70, 'seed002_table2': 21, 'seed002_table3': 60, 'seed002_table4': 18,
-                    'seed002_table5': 14, 'seed002_table6': 14, 'seed002_table7': 12,
-                    'seed000_table1': 91, 'seed000_table2': 98, 'seed000_table4': 7,
-                    'imagenet': 30, 'baselines': 18}
+                    'seed002_table1': 76, 'seed002_table2': 21, 'seed002_table3': 65, 'seed002_table4': 18,
+                    'seed002_table5': 14, 'seed002_table6': 14, 'seed002_table7': 17,
+                    'seed000_table1': 91, 'seed000_table2': 100, 'seed000_table4': 7,
+                    'imagenet': 34, 'baselines': 18}
   swapped = [c for c in published.cells_of('seed000_table2') if 'printed as' in c.note]
   assert {(c.teacher, c.student) for c in swapped} == {('resnet110', 'resnet32'), ('resnet32x4', 'resnet8x4')}
   assert all('Table 2' in c.source for c in published.cells_of('seed000_table2'))
@@ -651,6 +655,10 @@ def _documented_default(table, cell, source):
     return recipes.SEED000_BASELINE in source or source in _fallbacks()
   if table == 'seed002_table7':  # its stronger teachers have no WTTM row
     return 'Zheng & Yang 2024, Table 7' in source and cell.teacher != 'resnet34'
+  if table == 'seed002_table6' and cell.method == 'wttm_noce':  # Table 8 prints no beta
+    return 'no beta is published for WTTM w/o CE' in source
+  if cell.method == 'catkd' and 'nearest released pair' in source:  # no CAT-KD config for the pair
+    return True
   return source in _fallbacks()  # a pair a method's reference config does not cover
 
 
@@ -665,16 +673,18 @@ def test_every_other_cell_uses_published_settings():
               and common.settings_status(c) != 'published'}
   # ReviewKD's weight and CAT-KD's settings per pair exist for a few pairs only; seed 002 Table 7's
   # resnet50 / 101 / 152 teachers have no WTTM row.
+  # WTTM without CE has no published beta (seed 002 Table 8 prints gamma only).
   assert defaults == {('seed001_table1', 'reviewkd'), ('seed001_table2', 'reviewkd'),
                       ('seed001_table1', 'catkd'), ('seed001_table2', 'catkd'),
-                      ('seed002_table7', 'wttm')}
+                      ('seed002_table7', 'wttm'), ('seed002_table6', 'wttm_noce')}
 
 
 def test_every_source_is_given_and_defaults_only_where_documented():
   """Every value a cell sets has a non-empty source; a 'default' source only where documented."""
   # DKD beta, KD+LS, MLKD, MLKD+LS, TTM = WTTM (r32x4 -> r8x4 row), ReviewKD and its ImageNet
-  # weight, CAT-KD (its cfg.py), WTTM+ITRD (TTM's ITRD defaults).
-  assert len(_fallbacks()) == 9
+  # weight, CAT-KD (its cfg.py), ITRD (TTM's ITRD defaults), the WTTM rows of WTTM+CRD / WTTM+ITRD
+  # and WTTM without CE's gamma.
+  assert len(_fallbacks()) == 12
   for (table, name), (cell, resolved) in resolved_cells().items():
     rows = recipes.describe(resolved)
     assert rows and all(source.strip() for _, _, source in rows), name
@@ -788,3 +798,176 @@ def test_two_step_smoke_run_per_imagenet_code_path(views, tmp_path, fast_compile
   resumed = train.train_and_evaluate(config, str(tmp_path))  # finished: resumes to the end at once
   assert resumed.summary['epochs_done'] == 2 and int(resumed.state.step) == 2
   assert sweep.read_records(str(tmp_path)) == records
+
+
+# Seed 002 (Zheng & Yang 2024) Appendix A.4, Tables 8-9: the combinations' and "WTTM w/o CE"'s own
+# rows (pair: gamma, beta), transcribed from the paper's tables independently of kdjax/recipes.py.
+SEED002_A4 = """
+WTTM+CRD: wrn_40_2->wrn_16_2 0.1, 4; wrn_40_2->wrn_40_1 0.1, 2; resnet56->resnet20 0.3, 0.6;
+resnet110->resnet20 0.2, 1.4; resnet110->resnet32 0.2, 1; resnet32x4->resnet8x4 0.2, 4; vgg13->vgg8 0.2, 4;
+vgg13->MobileNetV2 0.3, 4.2; ResNet50->MobileNetV2 0.3, 3; ResNet50->vgg8 0.1, 3; resnet32x4->ShuffleV1
+0.2, 0.4; resnet32x4->ShuffleV2 0.4, 12; wrn_40_2->ShuffleV1 0.2, 0.16.
+WTTM+ITRD: wrn_40_2->wrn_16_2 0.3, 6; wrn_40_2->wrn_40_1 0.4, 0.08; resnet56->resnet20 0.5, 5;
+resnet110->resnet20 0.3, 1.5; resnet110->resnet32 0.3, 0.015; resnet32x4->resnet8x4 0.1, 1.5; vgg13->vgg8
+0.1, 0.5; vgg13->MobileNetV2 0.3, 0.03; ResNet50->MobileNetV2 0.2, 0.02; ResNet50->vgg8 0.1, 1;
+resnet32x4->ShuffleV1 0.3, 0.6; resnet32x4->ShuffleV2 0.4, 0.8; wrn_40_2->ShuffleV1 0.1, 0.2.
+WTTM w/o CE: wrn_40_2->wrn_16_2 0.2; wrn_40_2->wrn_40_1 0.5; resnet56->resnet20 0.6; resnet110->resnet20 0.4;
+resnet110->resnet32 0.4; resnet32x4->resnet8x4 0.5; vgg13->vgg8 0.2.
+"""
+
+
+def _a4_rows(name):
+  text = SEED002_A4.replace('\n', ' ')
+  start = text.index(f'{name}:') + len(name) + 1
+  body = re.split(r'\.\s+WTTM', text[start:])[0]  # up to the next row's name
+  rows = {}
+  for teacher, student, values in re.findall(rf'(\w+)->(\w+) ((?:{NUM}(?:, )?)+)', body):
+    rows[(teacher, student)] = tuple(float(v) for v in values.split(', '))
+  return rows
+
+
+@pytest.mark.parametrize('method, name, tables', [
+    ('wttm+crd', 'WTTM+CRD', ('seed002_table2', 'seed002_table4')),
+    ('wttm+itrd', 'WTTM+ITRD', ('seed002_table2', 'seed002_table4')),
+])
+def test_seed002_combinations_take_their_own_a4_rows(method, name, tables):
+  """Appendix A.4 Tables 8-9: WTTM+CRD / WTTM+ITRD have their own (gamma, beta), not WTTM's."""
+  rows = _a4_rows(name)
+  assert len(rows) == 13
+  cells = [(c, r) for c, r in cells_where('seed002_table', method) if c.table in tables]
+  assert {(c.teacher, c.student) for c, _ in cells} == set(rows)
+  differs_from_wttm = 0
+  for cell, resolved in cells:
+    gamma, beta = rows[(cell.teacher, cell.student)]
+    assert (resolved.config.ttm.gamma, resolved.config.logit.weight) == (gamma, beta), cell.cell
+    for field in ('ttm.gamma', 'logit.weight'):
+      assert 'Appendix A.4' in resolved.sources[field] and name in resolved.sources[field], field
+    wttm = recipes.WTTM.settings((cell.teacher, cell.student), strict=True)
+    differs_from_wttm += (wttm['ttm.gamma'].value, wttm['logit.weight'].value) != (gamma, beta)
+  assert differs_from_wttm >= 11  # "differs in almost every pair"
+
+
+def test_wttm_without_ce_takes_its_gamma_and_a_stated_beta():
+  """Table 8's "WTTM w/o CE" row prints gamma only; beta 1 (no CE to balance), marked default."""
+  rows = _a4_rows('WTTM w/o CE')
+  cells = cells_where('seed002_table6', 'wttm_noce')
+  assert {(c.teacher, c.student) for c, _ in cells} == set(rows) and len(rows) == 7
+  for cell, resolved in cells:
+    c = resolved.config
+    assert (c.ttm.gamma, c.logit.weight, c.ce_weight) == (rows[(cell.teacher, cell.student)][0], 1.0,
+                                                          0.0), cell.cell
+    assert 'WTTM w/o CE' in resolved.sources['ttm.gamma']
+    assert resolved.sources['logit.weight'].startswith('default: beta 1, no beta is published')
+    assert common.settings_status(cell) == 'defaults'
+
+
+def test_plain_itrd_uses_the_itrd_papers_optimal_values():
+  """Seed 002 A.5: alpha_it 1.01 same-architecture / 1.5 distinct; beta_mi 0 for ResNet50 ->
+  MobileNetV2, ResNet50 -> vgg8, WRN-40-2 -> ShuffleV1, 1 elsewhere; beta_corr 2."""
+  no_mutual = {('ResNet50', 'MobileNetV2'), ('ResNet50', 'vgg8'), ('wrn_40_2', 'ShuffleV1')}
+  cells = [(c, r) for c, r in cells_where('seed002_table', 'itrd') if c.table != 'seed002_table5']
+  assert len(cells) == 13
+  for cell, resolved in cells:
+    pair = (cell.teacher, cell.student)
+    same = recipes.family(cell.teacher) == recipes.family(cell.student)
+    c = resolved.config.itrd
+    assert (c.alpha, c.lambda_mutual, c.lambda_corr) == (
+        1.01 if same else 1.5, 0.0 if pair in no_mutual else 1.0, 2.0), cell.cell
+    for field in ('itrd.alpha', 'itrd.lambda_mutual', 'itrd.lambda_corr'):
+      assert 'Appendix A.5' in resolved.sources[field] and 'roymiles/ITRD' in resolved.sources[field]
+
+
+def test_table7_kd_is_dists_kd_t4_recipe():
+  """Seed 002 Table 7's KD = hunto/DIST_KD README "KD (T=4)", trained with hunto/image_classification_sota
+  configs/strategies/distill/resnet_kdt4.yaml (kd kdt4, ori 0.9, kd 1.0, 8 x 32 images, lr 0.1, step 30)."""
+  cells = cells_where('seed002_table7', 'kd')
+  assert len(cells) == 4
+  for cell, resolved in cells:
+    c = resolved.config
+    assert cell.recipe == 'dist_imagenet'
+    assert (c.logit.temperature, c.ce_weight, c.logit.weight, c.batch_size, c.lr, c.epochs,
+            tuple(c.lr_decay_epochs), c.weight_decay, c.momentum) == (
+                4.0, 0.9, 1.0, 256, 0.1, 100, (30, 60, 90), 1e-4, 0.9), cell.cell
+    for field in ('logit.temperature', 'ce_weight', 'logit.weight', 'batch_size', 'lr'):
+      assert 'resnet_kdt4.yaml' in resolved.sources[field], field
+    assert 'Nesterov' in resolved.sources['lr']  # the difference kdjax cannot express is stated
+  # Not mdistiller's ImageNet KD (T 1, CE 0.5, KD 0.5), which seed 001 Table 3's KD keeps.
+  c = common.resolve(published.lookup('imagenet', 'resnet34-resnet18-kd')).config
+  assert (c.logit.temperature, c.ce_weight, c.logit.weight) == (1.0, 0.5, 0.5)
+
+
+def test_table5_kd_number_names_its_source():
+  """70.66 is the CRD paper's ImageNet KD (top-1 error 29.34), not mdistiller's 71.03."""
+  cell = published.lookup('seed002_table5', 'resnet34-resnet18-kd')
+  assert cell.top1 == 70.66 and round(100 - 29.34, 2) == cell.top1
+  assert 'CRD paper' in cell.note and '29.34' in cell.note and '71.03' in cell.note
+  assert published.lookup('imagenet', 'resnet34-resnet18-kd').top1 == 71.03
+
+
+def test_printed_teacher_and_student_rows():
+  """Seed 001 Table 3, seed 002 Table 7 and seed 000 Table 2 print their models' own accuracies."""
+  imagenet = RESULTS_MD[RESULTS_MD.index('## ImageNet'):RESULTS_MD.index('## Baselines')]
+  expected = {('imagenet', MODEL.get(m, 'resnet50' if m == 'ResNet50' else m)): float(v)
+              for m, v in re.findall(rf'(\w+) \(({NUM})\)', imagenet)}
+  table7 = RESULTS_MD[RESULTS_MD.index('Seed 002 Table 7'):]
+  expected.update({('seed002_table7', m.lower().replace('-', '')): float(v)
+                   for m, v in re.findall(rf'(ResNet-\d+) \(({NUM})\)', table7)})
+  swapped = re.search(rf'from-scratch accuracies ({NUM}) / ({NUM})', RESULTS_MD).groups()
+  expected.update({('seed000_table2', 'resnet32'): float(swapped[0]),
+                   ('seed000_table2', 'resnet8x4'): float(swapped[1])})
+  # The Table 7 student: DIST's README table (results.md does not give it).
+  expected[('seed002_table7', 'resnet18')] = 69.76
+  got = {(c.table, c.student): c.top1 for c in published.all_cells()
+         if c.method == 'ce' and c.table != 'baselines'}
+  assert got == expected and len(got) == 11
+  assert 'hunto/DIST_KD README' in published.lookup('seed002_table7', 'resnet18-ce').note
+  assert published.lookup('seed002_table7', 'resnet152-ce').column == 'Teacher'
+  # The CIFAR from-scratch numbers' own tables: ShuffleV1's 70.50 is seed 002 Table 3's.
+  assert published.lookup('baselines', 'ShuffleV1-ce').source.startswith(published.SEED002)
+  assert 'Table 3' in published.lookup('baselines', 'ShuffleV1-ce').source
+
+
+def test_seed002_dkd_rows_include_the_shufflev1_pairs():
+  dkd = {(c.teacher, c.student): c.top1 for c in published.all_cells()
+         if c.table in ('seed002_table1', 'seed002_table3') and c.method == 'dkd'}
+  assert dkd[('resnet32x4', 'ShuffleV1')] == 76.45 and dkd[('wrn_40_2', 'ShuffleV1')] == 76.70
+  assert ('resnet110', 'resnet20') not in dkd and ('ResNet50', 'vgg8') not in dkd  # n/a
+  assert len(dkd) == 11
+
+
+def test_statistic_of_every_table_and_crd_paper_cells():
+  """Every table states its statistic; the CRD paper's numbers (seed 002's FitNet ... CRD and KD
+  rows, and their copies) are compared at the last epoch, the rest at the best."""
+  assert set(published.TABLE_STATISTICS) == set(published.table_names())
+  crd_rows = {'fitnet', 'at', 'vid', 'rkd', 'pkt', 'crd', 'kd'}
+  for number in (1, 3):
+    for cell in published.cells_of(f'seed002_table{number}'):
+      assert cell.statistic == ('last' if cell.method in crd_rows else 'best'), cell.cell
+  assert all(c.statistic == 'best' for c in published.cells_of('seed002_table2'))
+  assert published.lookup('seed001_table2', 'resnet32x4-resnet8x4-crd').statistic == 'last'
+  assert published.lookup('seed001_table2', 'resnet32x4-resnet8x4-kd_ls').statistic == 'best'
+  # seed 001's vgg13 -> MobileNetV2 FitNet (64.16) is not the CRD paper's 64.14.
+  assert published.lookup('seed001_table1', 'vgg13-MobileNetV2-fitnet').statistic == 'best'
+  assert 'Published statistic: best epoch' in _config_module('seed002_table2').__doc__
+
+
+def test_ctkd_ls_range_is_marked_an_inference_and_catkd_nearest_configs():
+  _, source = setting('seed001_table1', 'resnet32x4-ShuffleV2-ctkd_ls', 'ctkd.t_range')
+  assert source.startswith('inferred from') and '>= ~39' in source
+  # CAT-KD pairs without a released config take the nearest released pair's, marked default.
+  expected = {('resnet32x4', 'wrn_16_2'): (15.0, 2, False, 'res32x4_res8x4.yaml'),
+              ('resnet32x4', 'wrn_40_2'): (15.0, 2, False, 'res32x4_res8x4.yaml'),
+              ('wrn_40_2', 'resnet8x4'): (12.0, 2, False, 'wrn_40_2_wrn_16_2.yaml'),
+              ('wrn_40_2', 'MobileNetV2'): (15.0, 2, True, 'vgg13_mv2.yaml'),
+              ('resnet110', 'resnet20'): (1.8, 2, False, 'res110_res32.yaml')}
+  for cell, resolved in cells_where('seed001_table', 'catkd'):
+    pair = (cell.teacher, cell.student)
+    if pair not in expected:
+      assert 'nearest' not in resolved.sources['feature.weight'], pair
+      continue
+    weight, resolution, normalize, file = expected[pair]
+    c = resolved.config
+    assert (c.feature.weight, c.catkd.resolution, c.catkd.normalize) == (weight, resolution, normalize)
+    source = resolved.sources['catkd.normalize']
+    assert source.startswith('default: no CAT-KD config') and file in source
+    assert 'IF_NORMALIZE False' in source  # what the released same-architecture configs set

@@ -80,14 +80,15 @@ def test_collect_and_format_put_each_number_beside_its_published_one(tmp_path):
 
   w3 = _row(markdown, 'w3')
   assert w3[3] == '73.42'  # published w_kd 3
-  assert w3[4] == f'82.00 ± {math.sqrt(8):.2f}'  # best: 80, 84
-  assert w3[5] == f'80.00 ± {math.sqrt(8):.2f}'  # last: 78, 82
-  assert w3[6] == '2'
-  assert w3[7] == f'{82.0 - 73.42:+.2f}'
+  assert w3[4] == 'best'  # the statistic seed 000 reports
+  assert w3[5] == f'82.00 ± {math.sqrt(8):.2f}'  # best: 80, 84
+  assert w3[6] == f'80.00 ± {math.sqrt(8):.2f}'  # last: 78, 82
+  assert w3[7] == '2'
+  assert w3[8] == f'{82.0 - 73.42:+.2f}'
   w12 = _row(markdown, 'w12')
-  assert w12[3:8] == ['76.27', '61.50', '61.50', '1', f'{61.5 - 76.27:+.2f}']
+  assert w12[3:9] == ['76.27', 'best', '61.50', '61.50', '1', f'{61.5 - 76.27:+.2f}']
   w9 = _row(markdown, 'w9')  # no runs at all.
-  assert w9[3:8] == ['75.90', '-', '-', '0', '-']
+  assert w9[3:9] == ['75.90', 'best', '-', '-', '0', '-']
   # Every cell of the table has exactly one row, in the order of the published table.
   cells = [line.split('|')[1].strip() for line in markdown.splitlines() if line.startswith('| w')]
   assert cells == [c.cell for c in published.cells_of(table)]
@@ -100,9 +101,21 @@ def test_format_markdown_imagenet_top5_columns():
   results = [sweep.aggregate(kd, runs), sweep.aggregate(wttm, [])]
   markdown = sweep.format_markdown('imagenet', results, [0, 1])
   row = _row(markdown, kd.cell)
-  assert row[3] == '71.03' and row[4] == f'71.10 ± {math.sqrt(0.02):.2f}' and row[8] == '90.05'
-  assert row[9] == f'90.10 ± {math.sqrt(0.02):.2f}'
-  assert _row(markdown, wttm.cell)[8:10] == ['-', '-']  # no published top-5 for WTTM, no runs.
+  assert row[3] == '71.03' and row[5] == f'71.10 ± {math.sqrt(0.02):.2f}' and row[9] == '90.05'
+  assert row[10] == f'90.10 ± {math.sqrt(0.02):.2f}'
+  assert _row(markdown, wttm.cell)[9:11] == ['-', '-']  # no published top-5 for WTTM, no runs.
+
+
+def test_comparison_uses_the_statistic_the_table_reports():
+  """A CRD-paper cell (last epoch) is compared at the last epoch, a TTM cell at the best."""
+  runs = [sweep.RunSummary(240, 76.0, 75.0), sweep.RunSummary(240, 76.4, 75.4)]
+  crd = sweep.aggregate(published.lookup('seed002_table1', 'resnet32x4-resnet8x4-crd'), runs)
+  ttm = sweep.aggregate(published.lookup('seed002_table1', 'resnet32x4-resnet8x4-ttm'), runs)
+  assert crd.cell.statistic == 'last' and ttm.cell.statistic == 'best'
+  assert crd.difference == pytest.approx(75.2 - 75.51) and ttm.difference == pytest.approx(76.2 - 76.17)
+  markdown = sweep.format_markdown('seed002_table1', [crd, ttm], [0, 1])
+  assert _row(markdown, crd.cell.cell)[4] == 'last' and _row(markdown, ttm.cell.cell)[4] == 'best'
+  assert published.TABLE_STATISTICS['seed002_table1'] in markdown
 
 
 def test_collect_lists_unfinished_cells_in_table_order(tmp_path):
@@ -165,7 +178,7 @@ def test_failed_runs_are_reported_after_the_table_is_written(tmp_path):
                     trainer=broken_trainer)
   assert [line.split(':')[0] for line in lines if line.startswith('FAIL')] == ['FAIL w3 seed 0',
                                                                                'FAIL w3 seed 1']
-  assert _row((tmp_path / 'seed000_table4.md').read_text(), 'w3')[6] == '0'
+  assert _row((tmp_path / 'seed000_table4.md').read_text(), 'w3')[7] == '0'
 
 
 def test_teacher_cache_reaches_every_cifar_run_and_is_refused_for_imagenet(tmp_path):
@@ -200,11 +213,13 @@ def test_runs_per_cell_are_the_published_protocols():
       expected = 3
       assert recipes.family(cell.teacher) != recipes.family(cell.student), cell
     else:
-      expected = {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'scratch': 1}[cell.recipe]
+      expected = {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'dist_imagenet': 1, 'scratch': 1}[cell.recipe]
     assert cell.runs == expected, cell
     table_recipe = cell.table.split('_')[0]
-    if cell.table == 'baselines':
+    if cell.table == 'baselines' or (cell.method == 'ce' and cell.table.startswith('seed000')):
       table_recipe = 'scratch'
+    elif cell.table == 'seed002_table7' and cell.method == 'kd':  # DIST's "KD (T=4)"
+      table_recipe = 'dist_imagenet'
     elif cell.table in ('seed002_table5', 'seed002_table7'):
       table_recipe = 'imagenet'
     assert cell.recipe == table_recipe, cell
@@ -264,13 +279,17 @@ def _show_blocks(text):
   """``({cell: {field: (value, source)}}, [header lines], {number: source})`` of ``--show``."""
   blocks, legend_text = text.split('\nsources:\n')
   legend = dict(re.findall(r'^\[(\d+)\] (.*)$', legend_text, re.M))
+  statistic, *blocks = blocks.strip().split('\n\n')
+  assert ': published statistic: ' in statistic  # the table's best / last epoch statement
   cells, headers = {}, []
-  for block in blocks.strip().split('\n\n'):
+  for block in blocks:
     header, *lines = block.splitlines()
     headers.append(header)
     name = header.split()[0].split(':')[1]
     cells[name] = {}
     for line in lines:
+      if line.startswith('  note: '):
+        continue
       field, value, number = re.match(r'^  (\S+)\s+(.+?)\s+\[(\d+)\]$', line).groups()
       cells[name][field] = (value, legend[number])
   return cells, headers, legend
@@ -279,7 +298,7 @@ def _show_blocks(text):
 def _check_show(text):
   cells, headers, legend = _show_blocks(text)
   assert set(cells) == {'resnet32x4-resnet8x4-ctkd_ls', 'vgg13-vgg8-mlkd_ls'}
-  assert 'method ctkd_ls' in headers[0] and 'published 76.67, mean of 4 run(s)' in headers[0]
+  assert 'method ctkd_ls' in headers[0] and 'published 76.67 (best epoch), mean of 4 run(s)' in headers[0]
   value, source = cells['resnet32x4-resnet8x4-ctkd_ls']['ctkd.t_start']
   assert value == '2.0' and 'logs/CTKD/ctkd,*,2,9.txt' in source
   assert cells['resnet32x4-resnet8x4-ctkd_ls']['ctkd.t_range'][0] == '40.0'

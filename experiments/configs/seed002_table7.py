@@ -37,8 +37,8 @@ settings: "published" = every per-pair value comes from a reference config, log 
 
 [1] DIST's "KD (T=4)" (hunto/DIST_KD README), trained by hunto/image_classification_sota
     configs/strategies/distill/resnet_kdt4.yaml; not mdistiller's ImageNet KD recipe
-[2] the student accuracy of DIST's table, which seed 002 Table 7 reproduces (its teachers' 73.31 /
-    76.13 / 77.37 / 78.31 are the same)
+[2] the student accuracy of the table seed 002 Table 7 reproduces: hunto/DIST_KD README, "Stronger
+    teachers" (ResNet-18 (69.76); its teachers' 73.31 / 76.13 / 77.37 / 78.31 are the same)
 [3] the torchvision IMAGENET1K_V1 checkpoint's accuracy (the teacher the cells distil from); running
     the cell trains the model from scratch with the table's ImageNet protocol
 """
