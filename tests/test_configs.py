@@ -339,7 +339,7 @@ def test_table_split_and_swapped_rows():
                     'seed002_table5': 14, 'seed002_table6': 14, 'seed002_table7': 17,
                     'seed000_table1': 91, 'seed000_table2': 100, 'seed000_table4': 7,
                     'imagenet': 34, 'baselines': 18}
-  swapped = [c for c in published.cells_of('seed000_table2') if 'printed as' in c.note]
+  swapped = [c for c in published.cells_of('seed000_table2') if 'printed as' in c.note and c.teacher]
   assert {(c.teacher, c.student) for c in swapped} == {('resnet110', 'resnet32'), ('resnet32x4', 'resnet8x4')}
   assert all('Table 2' in c.source for c in published.cells_of('seed000_table2'))
   assert published.lookup('seed002_table3', 'ResNet50-vgg8-ttm').source.endswith('Table 3')
@@ -635,8 +635,8 @@ def test_table5_cells_without_references_are_marked_defaults():
     expected = 'published' if cell.teacher == 'wrn_40_2' or cell.method == 'kd' else 'defaults'
     assert status[cell.cell] == expected, cell.cell
   doc = _config_module('seed001_table5').__doc__
-  assert '| vgg13-wrn_16_2-dkd | vgg13 -> wrn_16_2 | DKD | 75.45 | defaults |' in doc
-  assert '| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | published |' in doc
+  assert '| vgg13-wrn_16_2-dkd | vgg13 -> wrn_16_2 | DKD | 75.45 | best | defaults |' in doc
+  assert '| wrn_40_2-wrn_16_2-dkd | wrn_40_2 -> wrn_16_2 | DKD | 76.24 | best | published |' in doc
   beta, source = setting('seed001_table5', 'ResNet50-wrn_16_2-dkd', 'dkd.beta')
   assert beta == 8.0 and source.startswith('default: no source for this pair (seed 001 Table 5)')
 

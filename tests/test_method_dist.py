@@ -56,24 +56,33 @@ def test_dist_recipes_cifar_and_imagenet():
   assert '78.31' in recipes.IMAGENET_TEACHERS['resnet152']
 
 
-SEED002_WTTM = {  # pair: (gamma, beta): WTTM's table, which the combinations keep (A.5).
-    ('wrn_40_2', 'wrn_16_2'): (0.1, 4.0), ('wrn_40_2', 'wrn_40_1'): (0.1, 3.0),
-    ('resnet56', 'resnet20'): (0.3, 1.5), ('resnet110', 'resnet20'): (0.2, 2.0),
-    ('resnet110', 'resnet32'): (0.1, 1.5), ('resnet32x4', 'resnet8x4'): (0.1, 3.0),
-    ('vgg13', 'vgg8'): (0.1, 2.25), ('vgg13', 'MobileNetV2'): (0.2, 3.0),
-    ('ResNet50', 'MobileNetV2'): (0.2, 5.0), ('ResNet50', 'vgg8'): (0.1, 2.0),
-    ('resnet32x4', 'ShuffleV1'): (0.2, 1.4), ('resnet32x4', 'ShuffleV2'): (0.4, 16.0),
-    ('wrn_40_2', 'ShuffleV1'): (0.3, 3.0),
+# Appendix A.4 Tables 8-9 (pair: gamma, beta): WTTM+CRD's own row, and WTTM w/o CE's gamma (no
+# beta printed: 1, the WTTM term unscaled, kdjax's stated choice).
+SEED002_WTTM_CRD = {
+    ('wrn_40_2', 'wrn_16_2'): (0.1, 4.0), ('wrn_40_2', 'wrn_40_1'): (0.1, 2.0),
+    ('resnet56', 'resnet20'): (0.3, 0.6), ('resnet110', 'resnet20'): (0.2, 1.4),
+    ('resnet110', 'resnet32'): (0.2, 1.0), ('resnet32x4', 'resnet8x4'): (0.2, 4.0),
+    ('vgg13', 'vgg8'): (0.2, 4.0), ('vgg13', 'MobileNetV2'): (0.3, 4.2),
+    ('ResNet50', 'MobileNetV2'): (0.3, 3.0), ('ResNet50', 'vgg8'): (0.1, 3.0),
+    ('resnet32x4', 'ShuffleV1'): (0.2, 0.4), ('resnet32x4', 'ShuffleV2'): (0.4, 12.0),
+    ('wrn_40_2', 'ShuffleV1'): (0.2, 0.16),
+}
+SEED002_WTTM_NOCE = {
+    ('wrn_40_2', 'wrn_16_2'): 0.2, ('wrn_40_2', 'wrn_40_1'): 0.5, ('resnet56', 'resnet20'): 0.6,
+    ('resnet110', 'resnet20'): 0.4, ('resnet110', 'resnet32'): 0.4, ('resnet32x4', 'resnet8x4'): 0.5,
+    ('vgg13', 'vgg8'): 0.2,
 }
 
 
-@pytest.mark.parametrize('pair', sorted(SEED002_WTTM))
+@pytest.mark.parametrize('pair', sorted(SEED002_WTTM_NOCE))
 def test_wttm_without_ce_rows(pair):
   resolved = recipes.resolve('wttm_noce', *pair, strict=True)
   c = resolved.config
   assert (c.method, c.ce_weight, c.logit.loss) == ('wttm_noce', 0.0, 'wttm')
-  assert (c.ttm.gamma, c.logit.weight) == SEED002_WTTM[pair]
+  assert (c.ttm.gamma, c.logit.weight) == (SEED002_WTTM_NOCE[pair], 1.0)
   assert 'Table 6' in resolved.sources['ce_weight']
+  assert 'WTTM w/o CE' in resolved.sources['ttm.gamma']
+  assert resolved.sources['logit.weight'].startswith('default: beta 1')
 
 
 def test_wttm_crd_preset_and_its_seed002_settings():
@@ -82,19 +91,20 @@ def test_wttm_crd_preset_and_its_seed002_settings():
                     'feature.weight': 0.8} == methods.COMBINATIONS['wttm+crd']
   settings = recipes.FEATURE_SETTINGS['seed002']['wttm+crd']
   assert settings['feature.weight'].value == 0.8 and 'mu = 0.8' in settings['feature.weight'].source
-  assert recipes.FEATURE_PAIR_TABLES['seed002']['wttm+crd'] == (recipes.WTTM,)
-  for pair, row in SEED002_WTTM.items():
-    values = recipes.WTTM.settings(pair, strict=True)
+  assert recipes.FEATURE_PAIR_TABLES['seed002']['wttm+crd'] == (recipes.WTTM_CRD,)
+  for pair, row in SEED002_WTTM_CRD.items():
+    values = recipes.WTTM_CRD.settings(pair, strict=True)
     assert (values['ttm.gamma'].value, values['logit.weight'].value) == row
   assert recipes.default_recipe('wttm+crd', 'vgg13', 'vgg8') == 'seed002'
 
 
-@pytest.mark.parametrize('pair', sorted(SEED002_WTTM))
+@pytest.mark.parametrize('pair', sorted(SEED002_WTTM_CRD))
 def test_wttm_crd_rows(pair):
   resolved = recipes.resolve('wttm+crd', *pair, strict=True)
   c = resolved.config
   assert (c.method, c.ce_weight, c.feature.loss, c.feature.weight) == ('wttm+crd', 1.0, 'crd', 0.8)
-  assert (c.ttm.gamma, c.logit.weight) == SEED002_WTTM[pair]
+  assert (c.ttm.gamma, c.logit.weight) == SEED002_WTTM_CRD[pair]
+  assert 'Appendix A.4' in resolved.sources['logit.weight']
   # CRD's settings as the TTM repository's flags give them.
   assert (c.crd.feat_dim, c.crd.nce_k, c.crd.nce_t, c.crd.nce_m, c.crd.mode) == (
       128, 16384, 0.07, 0.5, 'exact')

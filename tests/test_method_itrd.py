@@ -79,25 +79,29 @@ def test_preset_and_seed002_settings():
               'itrd', 1.0, 'none', 1.0, 2.0, 1.0, 1.5)
   assert recipes.default_recipe('itrd', 'vgg13', 'vgg8') == 'seed002'
   resolved = recipes.resolve('itrd', 'vgg13', 'vgg8')
-  assert '--lambda_corr 2.0 --lambda_mutual 1.0 --alpha_it 1.50' in resolved.sources['itrd.alpha']
+  # Seed 002 A.5: the ITRD paper's optimal values per pair (same architecture: alpha_it 1.01).
+  assert resolved.config.itrd.alpha == 1.01 and 'Appendix A.5' in resolved.sources['itrd.alpha']
+  loose = recipes.resolve('itrd', 'resnet14', 'resnet8')
+  assert '--lambda_corr 2.0 --lambda_mutual 1.0 --alpha_it 1.50' in loose.sources['itrd.alpha']
   assert 'roymiles/ITRD' in resolved.sources['feature.weight']
   assert resolved.sources['ce_weight'].startswith('zkxufo/TTM')
 
 
-SEED002_WTTM = {  # pair: (WTTM gamma, WTTM beta, ITRD beta_mi, alpha_it); Appendix A.4 / A.5.
-    ('wrn_40_2', 'wrn_16_2'): (0.1, 4.0, 1.0, 1.01),
-    ('wrn_40_2', 'wrn_40_1'): (0.1, 3.0, 1.0, 1.01),
-    ('resnet56', 'resnet20'): (0.3, 1.5, 1.0, 1.01),
-    ('resnet110', 'resnet20'): (0.2, 2.0, 1.0, 1.01),
-    ('resnet110', 'resnet32'): (0.1, 1.5, 1.0, 1.01),
-    ('resnet32x4', 'resnet8x4'): (0.1, 3.0, 1.0, 1.01),
-    ('vgg13', 'vgg8'): (0.1, 2.25, 1.0, 1.01),
-    ('vgg13', 'MobileNetV2'): (0.2, 3.0, 1.0, 1.5),
-    ('ResNet50', 'MobileNetV2'): (0.2, 5.0, 0.0, 1.5),
-    ('ResNet50', 'vgg8'): (0.1, 2.0, 0.0, 1.5),
-    ('resnet32x4', 'ShuffleV1'): (0.2, 1.4, 1.0, 1.5),
-    ('resnet32x4', 'ShuffleV2'): (0.4, 16.0, 1.0, 1.5),
-    ('wrn_40_2', 'ShuffleV1'): (0.3, 3.0, 0.0, 1.5),
+SEED002_WTTM = {  # pair: (gamma, beta of the WTTM+ITRD row of Appendix A.4 Tables 8-9, ITRD
+    # beta_mi, alpha_it of A.5).
+    ('wrn_40_2', 'wrn_16_2'): (0.3, 6.0, 1.0, 1.01),
+    ('wrn_40_2', 'wrn_40_1'): (0.4, 0.08, 1.0, 1.01),
+    ('resnet56', 'resnet20'): (0.5, 5.0, 1.0, 1.01),
+    ('resnet110', 'resnet20'): (0.3, 1.5, 1.0, 1.01),
+    ('resnet110', 'resnet32'): (0.3, 0.015, 1.0, 1.01),
+    ('resnet32x4', 'resnet8x4'): (0.1, 1.5, 1.0, 1.01),
+    ('vgg13', 'vgg8'): (0.1, 0.5, 1.0, 1.01),
+    ('vgg13', 'MobileNetV2'): (0.3, 0.03, 1.0, 1.5),
+    ('ResNet50', 'MobileNetV2'): (0.2, 0.02, 0.0, 1.5),
+    ('ResNet50', 'vgg8'): (0.1, 1.0, 0.0, 1.5),
+    ('resnet32x4', 'ShuffleV1'): (0.3, 0.6, 1.0, 1.5),
+    ('resnet32x4', 'ShuffleV2'): (0.4, 0.8, 1.0, 1.5),
+    ('wrn_40_2', 'ShuffleV1'): (0.1, 0.2, 0.0, 1.5),
 }
 
 
@@ -109,6 +113,7 @@ def test_wttm_itrd_rows_of_seed002(pair):
   assert (c.method, c.ce_weight, c.logit.loss, c.feature.loss, c.feature.weight) == (
       'wttm+itrd', 1.0, 'wttm', 'itrd', 1.0)
   assert (c.ttm.gamma, c.logit.weight) == (gamma, beta)
+  assert 'Appendix A.4' in resolved.sources['ttm.gamma']
   assert (c.itrd.lambda_corr, c.itrd.lambda_mutual, c.itrd.alpha) == (2.0, beta_mi, alpha)
   assert 'Appendix A.5' in resolved.sources['itrd.lambda_mutual']
   assert 'mu = 1' in resolved.sources['feature.weight']

@@ -201,19 +201,19 @@ def render_docstring(table: str) -> str:
            '', f'  python -m experiments.sweep --table={table} --workdir=/tmp/{table}',
            f'  python -m experiments.sweep --table={table} --show', '',
            *textwrap.wrap(
-               'settings: "published" = every per-pair value comes from a reference config, log or '
-               'the paper; "defaults" = some value has no source for this pair and is a documented '
-               'default (--show names it).', _WIDTH),
+               'epoch: the statistic the published number is (best or last epoch; the sweep '
+               'compares the same). settings: "published" = every per-pair value comes from a '
+               'reference config, log or the paper; "defaults" = some value has no source for this '
+               'pair and is a documented default (--show names it).', _WIDTH),
            '',
            '| cell | teacher -> student | column | top-1 |' + (' top-5 |' if with_top5 else '')
-           + ' settings |',
-           '|---|---|---|---|' + ('---|' if with_top5 else '') + '---|']
+           + ' epoch | settings |',
+           '|---|---|---|---|' + ('---|' if with_top5 else '') + '---|---|']
   for c in cells_:
     top5 = (f' {published.format_number(c.top5)} |' if c.top5 is not None else ' |') if with_top5 else ''
     marker = f' [{notes.index(c.note) + 1}]' if c.note else ''
-    last = ' (last epoch)' if c.statistic == 'last' else ''
-    lines.append(f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)}{last} |{top5} '
-                 f'{settings_status(c)}{marker} |')
+    lines.append(f'| {c.cell} | {c.pair} | {c.column} | {published.format_number(c.top1)} |{top5} '
+                 f'{c.statistic} | {settings_status(c)}{marker} |')
   if notes:
     lines.append('')
     for i, note in enumerate(notes, 1):

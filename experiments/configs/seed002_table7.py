@@ -12,28 +12,29 @@ The whole table (1 run(s) per cell, as published), then its measured-vs-publishe
   python -m experiments.sweep --table=seed002_table7 --workdir=/tmp/seed002_table7
   python -m experiments.sweep --table=seed002_table7 --show
 
+epoch: the statistic the published number is (best or last epoch; the sweep compares the same).
 settings: "published" = every per-pair value comes from a reference config, log or the paper;
 "defaults" = some value has no source for this pair and is a documented default (--show names it).
 
-| cell | teacher -> student | column | top-1 | settings |
-|---|---|---|---|---|
-| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 71.21 | published [1] |
-| resnet50-resnet18-kd | resnet50 -> resnet18 | KD | 71.35 | published [1] |
-| resnet101-resnet18-kd | resnet101 -> resnet18 | KD | 71.09 | published [1] |
-| resnet152-resnet18-kd | resnet152 -> resnet18 | KD | 71.12 | published [1] |
-| resnet34-resnet18-dist | resnet34 -> resnet18 | DIST | 72.07 | published |
-| resnet50-resnet18-dist | resnet50 -> resnet18 | DIST | 72.12 | published |
-| resnet101-resnet18-dist | resnet101 -> resnet18 | DIST | 72.08 | published |
-| resnet152-resnet18-dist | resnet152 -> resnet18 | DIST | 72.24 | published |
-| resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | published |
-| resnet50-resnet18-wttm | resnet50 -> resnet18 | WTTM | 72.26 | defaults |
-| resnet101-resnet18-wttm | resnet101 -> resnet18 | WTTM | 72.34 | defaults |
-| resnet152-resnet18-wttm | resnet152 -> resnet18 | WTTM | 72.39 | defaults |
-| resnet34-ce | resnet34 | Teacher | 73.31 | published [3] |
-| resnet50-ce | resnet50 | Teacher | 76.13 | published [3] |
-| resnet101-ce | resnet101 | Teacher | 77.37 | published [3] |
-| resnet152-ce | resnet152 | Teacher | 78.31 | published [3] |
-| resnet18-ce | resnet18 | Student | 69.76 | published [2] |
+| cell | teacher -> student | column | top-1 | epoch | settings |
+|---|---|---|---|---|---|
+| resnet34-resnet18-kd | resnet34 -> resnet18 | KD | 71.21 | best | published [1] |
+| resnet50-resnet18-kd | resnet50 -> resnet18 | KD | 71.35 | best | published [1] |
+| resnet101-resnet18-kd | resnet101 -> resnet18 | KD | 71.09 | best | published [1] |
+| resnet152-resnet18-kd | resnet152 -> resnet18 | KD | 71.12 | best | published [1] |
+| resnet34-resnet18-dist | resnet34 -> resnet18 | DIST | 72.07 | best | published |
+| resnet50-resnet18-dist | resnet50 -> resnet18 | DIST | 72.12 | best | published |
+| resnet101-resnet18-dist | resnet101 -> resnet18 | DIST | 72.08 | best | published |
+| resnet152-resnet18-dist | resnet152 -> resnet18 | DIST | 72.24 | best | published |
+| resnet34-resnet18-wttm | resnet34 -> resnet18 | WTTM | 72.19 | best | published |
+| resnet50-resnet18-wttm | resnet50 -> resnet18 | WTTM | 72.26 | best | defaults |
+| resnet101-resnet18-wttm | resnet101 -> resnet18 | WTTM | 72.34 | best | defaults |
+| resnet152-resnet18-wttm | resnet152 -> resnet18 | WTTM | 72.39 | best | defaults |
+| resnet34-ce | resnet34 | Teacher | 73.31 | best | published [3] |
+| resnet50-ce | resnet50 | Teacher | 76.13 | best | published [3] |
+| resnet101-ce | resnet101 | Teacher | 77.37 | best | published [3] |
+| resnet152-ce | resnet152 | Teacher | 78.31 | best | published [3] |
+| resnet18-ce | resnet18 | Student | 69.76 | best | published [2] |
 
 [1] DIST's "KD (T=4)" (hunto/DIST_KD README), trained by hunto/image_classification_sota
     configs/strategies/distill/resnet_kdt4.yaml; not mdistiller's ImageNet KD recipe
