@@ -5,20 +5,27 @@ cell's models, e.g. OFD on a student without pre-ReLU stages) or whose objective
 models' shapes could sit in a table unnoticed until someone spends GPU hours on it. This test
 takes every cell of ``experiments.published`` (the tables ``experiments.sweep`` runs), builds its
 smoke config the way ``--config=experiments/configs/<table>.py:<cell>,runlocal`` does, opens its
-(random) data source, creates the trainer's ``Setup`` (``kdjax.methods.build`` runs every check
-there) and traces ``Program.init`` and ``Program.train_step`` with ``jax.eval_shape`` on a real
-batch of the source: the whole step (augmentation, student and teacher forwards with features,
-the method's terms, gradients, optimizer) is built and shape-checked without compiling.
+(random) data source and creates the trainer's ``Setup`` (``kdjax.methods.build`` runs every
+check there). Then, without compiling anything (``jax.eval_shape``):
 
-Cells that compile to the same program (same student, teacher, method fields and views: the
-``Setup`` less its schedule numbers) are traced once; the count of distinct structures is
-asserted against the cells so that a change in deduplication shows.
+* the method's objective (``Distillation.init`` and ``apply`` in train mode, as the train step
+  calls them) on the shapes of the cell's own student and teacher outputs, once per distinct
+  (method structure, student, teacher, input shape); a method structure is the method fields
+  less their float values (a weight or gamma is a constant of the same program);
+* the whole train step (``Program.train_step``: views, forwards with features, objective,
+  gradients, optimizer) on a real batch of the source, once per distinct ``Needs`` of the
+  methods and dataset (the trainer's glue differs only with those).
+
+Tracing every cell's full step costs about 3 s of CPU each (500 distinct programs); this split
+checks every cell's models against its objective for a tenth of that.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import time
 
 import jax
@@ -28,6 +35,7 @@ import pytest
 
 from experiments import published
 from experiments.configs import common
+from kdjax import methods
 from kdjax import metrics
 from kdjax import models
 from kdjax import parallel
@@ -49,12 +57,64 @@ def _source(config) -> sources.Source:
                                  mean=imagenet.IMAGENET_MEAN, std=imagenet.IMAGENET_STD)
 
 
-def _structure(setup: steps_lib.Setup) -> tuple:
-  """What decides the traced program's shapes: models, views, input shape and the method fields
-  that are not floats (a float, e.g. a weight or gamma, is a constant of the same program)."""
+def _method_structure(setup: steps_lib.Setup) -> str:
+  """The method fields less their float values (a float, e.g. a weight or gamma, is a constant of
+  the same program; ints, strings and bools choose shapes and code paths)."""
   fields = {k: v for k, v in json.loads(setup.method).items() if not isinstance(v, float)}
-  return (setup.student, setup.teacher, setup.image_shape, setup.views, setup.num_examples,
-          json.dumps(fields, sort_keys=True))
+  return json.dumps(fields, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _model_outputs(name: str, num_classes: int, image_shape: tuple[int, ...], compute_dtype: str,
+                   features: bool, train: bool):
+  """Shapes of a model's ``Outputs`` on a batch of 2 and of its variables (traced once)."""
+  module = steps_lib.create_model(name, num_classes, compute_dtype)
+
+  def run(key, x):
+    variables = module.init(key, x, train=False)
+    variables = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+    return steps_lib.forward(module, variables, x, train=train, features=features)[0], variables
+
+  x = jax.ShapeDtypeStruct((2, *image_shape), steps_lib.dtype_of(compute_dtype))
+  return jax.eval_shape(run, jax.random.key(0), x)
+
+
+def _size(tree) -> int:
+  return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+
+
+def _trace_objective(setup: steps_lib.Setup, config) -> None:
+  """``eval_shape`` of the method's init and train-mode apply on the cell's models' outputs, with
+  the inputs the train step passes (``kdjax.steps.build_program``'s ``objective``)."""
+  distillation = methods.build(setup.method_config, setup.context)
+  needs = distillation.needs
+  shape = (setup.num_classes, setup.image_shape, setup.compute_dtype, needs.features)
+  student, student_vars = _model_outputs(setup.student, *shape, True)
+  teacher, teacher_vars = (_model_outputs(setup.teacher, *shape, needs.teacher_train_bn)
+                           if needs.teacher else (None, None))
+  scalars = {k: jnp.float32(v) for k, v in steps_lib.scalars_of(config, 1).items()
+             if k not in ('seed', 'epoch')}
+  key = jax.random.key(0)
+
+  def objective(student, teacher, student_vars, teacher_vars):
+    inputs = methods.StepInputs(
+        student=student, labels=jnp.zeros((2,), jnp.int32), teacher=teacher,
+        student_strong=student if needs.strong_view else None,
+        teacher_strong=teacher if needs.strong_view else None,
+        indices=jnp.zeros((2,), jnp.int32),
+        dataset_labels=jnp.zeros((setup.num_examples,), jnp.int32) if needs.dataset_labels else None,
+        scalars=scalars)
+    variables = distillation.init({'params': key, 'sample': key}, inputs, train=False)
+    inputs = dataclasses.replace(
+        inputs, dataset_labels=None, indices=inputs.indices if needs.example_index else None,
+        teacher_variables=teacher_vars if needs.teacher_variables else None,
+        student_variables={'params': student_vars['params']} if needs.student_variables else None)
+    (loss, terms), _ = distillation.apply(variables, inputs, train=True,
+                                          mutable=['batch_stats', 'state'], rngs={'sample': key})
+    return loss, terms
+
+  loss, terms = jax.eval_shape(objective, student, teacher, student_vars, teacher_vars)
+  assert loss.shape == () and all(v.shape == () for v in terms.values()), terms
 
 
 def _state_shapes(program: steps_lib.Program, labels) -> steps_lib.TrainState:
@@ -90,7 +150,8 @@ def _teacher_shapes(setup: steps_lib.Setup):
 
 
 def _trace(setup: steps_lib.Setup, config, source, mesh) -> None:
-  """``jax.eval_shape`` of one train step of the program on a batch of ``source``."""
+  """``jax.eval_shape`` of ``program.init``'s state and one ``program.train_step`` on a batch of
+  ``source``."""
   program = steps_lib.build_program(setup)
   needs = program.distillation.needs
   labels = jnp.asarray(source.train_labels()) if needs.dataset_labels else None
@@ -100,7 +161,7 @@ def _trace(setup: steps_lib.Setup, config, source, mesh) -> None:
                                          strong=setup.views.strong)))
   batch = {k: parallel.local_to_global(v, mesh) for k, v in local.items()}
   acc = metrics.empty_accumulator(program.metric_names)
-  scalars = dict(steps_lib.scalars_of(config, 0), step=np.uint32(0))
+  scalars = dict(steps_lib.scalars_of(config, 1), step=np.uint32(0))  # epochs count from 1
   new_state, acc = jax.eval_shape(program.train_step, state, acc, teacher_vars,
                                   source.device_arrays('train', mesh), batch, scalars)
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
@@ -111,29 +172,39 @@ def _trace(setup: steps_lib.Setup, config, source, mesh) -> None:
 def test_every_published_cell_builds_and_traces_its_train_step():
   mesh = parallel.create_mesh()
   cells = published.all_cells()
-  structures: dict[tuple, tuple] = {}
+  objectives: dict[tuple, tuple] = {}  # (method structure, models, input shape) -> first cell
+  steps: dict[tuple, list] = {}  # (Needs, dataset) -> its cells
   failures = []
-  start = time.perf_counter()
+  start, cpu = time.perf_counter(), time.process_time()
   for cell in cells:
     try:
       config = common.config_for(cell, runlocal=True)
       source = _source(config)
-      steps, _ = sources.epoch_steps(source.num_train, config, parallel.num_shards(mesh))
-      setup = steps_lib.Setup.create(config, source, steps_per_epoch=steps, mesh=mesh)
+      count, _ = sources.epoch_steps(source.num_train, config, parallel.num_shards(mesh))
+      setup = steps_lib.Setup.create(config, source, steps_per_epoch=count, mesh=mesh)
     except Exception as error:  # pylint: disable=broad-except
       failures.append(f'{cell.table}:{cell.cell}: config/setup: {error}')
       continue
-    structures.setdefault(_structure(setup), (cell, setup, config, source))
-  built = time.perf_counter()
-  for cell, setup, config, source in structures.values():
+    entry = (cell, setup, config, source)
+    objectives.setdefault((_method_structure(setup), setup.student, setup.teacher,
+                           setup.image_shape), entry)
+    needs = methods.build(setup.method_config, setup.context).needs
+    steps.setdefault((needs, config.dataset, setup.views.strong), []).append(entry)
+  for cell, setup, config, _ in objectives.values():
+    try:
+      _trace_objective(setup, config)
+    except Exception as error:  # pylint: disable=broad-except
+      failures.append(f'{cell.table}:{cell.cell}: objective: {type(error).__name__}: {error}')
+  for entries in steps.values():
+    # The group's cell with the smallest models (the step's glue is what this trace checks).
+    cell, setup, config, source = min(entries, key=lambda e: _size(_model_outputs(
+        e[1].student, e[1].num_classes, e[1].image_shape, e[1].compute_dtype, False, True)[1]))
     try:
       _trace(setup, config, source, mesh)
     except Exception as error:  # pylint: disable=broad-except
       failures.append(f'{cell.table}:{cell.cell}: train step: {type(error).__name__}: {error}')
-  print(f'{len(cells)} cells ({built - start:.1f} s to validate and set up), '
-        f'{len(structures)} distinct structures traced in {time.perf_counter() - built:.1f} s')
+  print(f'{len(cells)} cells: {len(objectives)} distinct objectives and {len(steps)} train steps '
+        f'traced in {time.perf_counter() - start:.1f} s ({time.process_time() - cpu:.1f} s CPU)')
   assert not failures, '\n'.join(failures)
-  # Every cell was set up; each distinct structure traced once (and a CIFAR and an ImageNet
-  # recipe among them).
-  assert len(cells) > len(structures)
-  assert {recipes.is_imagenet(c.student) for c, *_ in structures.values()} == {True, False}
+  assert len(cells) > len(objectives) > len(steps) > 1
+  assert {recipes.is_imagenet(setup.student) for _, setup, *_ in objectives.values()} == {True, False}
