@@ -535,11 +535,13 @@ TABLE_STATISTICS = {
     'seed002_table4': 'best epoch, mean of 3 runs',
     'seed002_table5': 'best epoch, single ImageNet runs (each row as its own paper reports it)',
     'seed002_table6': 'best epoch, mean of 5 runs; "KD with CE" is the CRD paper\'s KD row: last epoch',
-    'seed002_table7': 'best epoch, single ImageNet runs (DIST\'s README table)',
+    'seed002_table7': 'best epoch, single ImageNet runs (DIST\'s README table); the ResNet rows are the '
+                      'torchvision checkpoints\' accuracies (their final epoch)',
     'seed000_table1': 'best epoch, one run per cell',
     'seed000_table2': 'best epoch, one run per cell',
     'seed000_table4': 'best epoch, one run per cell',
-    'imagenet': 'best epoch, single ImageNet runs',
+    'imagenet': 'best epoch, single ImageNet runs; the ResNet teacher / student rows are the torchvision '
+                'checkpoints\' accuracies (their final epoch)',
     'baselines': 'last epoch: the CRD paper\'s Teacher / Student rows (the released teachers are '
                  'ckpt_epoch_240), which the seeds copy',
 }
@@ -561,7 +563,8 @@ def _with_statistics(cells: list[PublishedCell]) -> list[PublishedCell]:
   out = []
   for cell in cells:
     key = ((cell.teacher, cell.student), cell.method)
-    if (cell.table == 'baselines' or
+    torchvision = cell.method == 'ce' and cell.recipe == 'imagenet' and cell.student.startswith('resnet')
+    if (cell.table == 'baselines' or torchvision or
         (cell.teacher and crd.get(key) == cell.top1 and not cell.table.startswith('seed000'))):
       cell = dataclasses.replace(cell, statistic='last')
     out.append(cell)

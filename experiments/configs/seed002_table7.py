@@ -1,6 +1,7 @@
 r"""Seed 002 Table 7: ImageNet ResNet-18 distilled from ResNet-34/50/101/152.
 Teachers: the torchvision ImageNet weights (resnet101 and resnet152 too).
-Published statistic: best epoch, single ImageNet runs (DIST's README table).
+Published statistic: best epoch, single ImageNet runs (DIST's README table); the ResNet rows are the
+torchvision checkpoints' accuracies (their final epoch).
 
 One cell (add `,runlocal` for a two-step smoke run, `,teachers=DIR` for the released teachers):
 
@@ -30,11 +31,11 @@ settings: "published" = every per-pair value comes from a reference config, log 
 | resnet50-resnet18-wttm | resnet50 -> resnet18 | WTTM | 72.26 | best | defaults |
 | resnet101-resnet18-wttm | resnet101 -> resnet18 | WTTM | 72.34 | best | defaults |
 | resnet152-resnet18-wttm | resnet152 -> resnet18 | WTTM | 72.39 | best | defaults |
-| resnet34-ce | resnet34 | Teacher | 73.31 | best | published [3] |
-| resnet50-ce | resnet50 | Teacher | 76.13 | best | published [3] |
-| resnet101-ce | resnet101 | Teacher | 77.37 | best | published [3] |
-| resnet152-ce | resnet152 | Teacher | 78.31 | best | published [3] |
-| resnet18-ce | resnet18 | Student | 69.76 | best | published [2] |
+| resnet34-ce | resnet34 | Teacher | 73.31 | last | published [3] |
+| resnet50-ce | resnet50 | Teacher | 76.13 | last | published [3] |
+| resnet101-ce | resnet101 | Teacher | 77.37 | last | published [3] |
+| resnet152-ce | resnet152 | Teacher | 78.31 | last | published [3] |
+| resnet18-ce | resnet18 | Student | 69.76 | last | published [2] |
 
 [1] DIST's "KD (T=4)" (hunto/DIST_KD README), trained by hunto/image_classification_sota
     configs/strategies/distill/resnet_kdt4.yaml; not mdistiller's ImageNet KD recipe
