@@ -11,13 +11,15 @@ check there). Then, without compiling anything (``jax.eval_shape``):
 * the method's objective (``Distillation.init`` and ``apply`` in train mode, as the train step
   calls them) on the shapes of the cell's own student and teacher outputs, once per distinct
   (method structure, student, teacher, input shape); a method structure is the method fields
-  less their float values (a weight or gamma is a constant of the same program);
+  less their float values (a weight or gamma is a constant of the same program). A term that
+  reads only logits sees ``[B, classes]`` whatever the models: it is traced once per structure,
+  and each model of such cells once through its forward;
 * the whole train step (``Program.train_step``: views, forwards with features, objective,
   gradients, optimizer) on a real batch of the source, once per distinct ``Needs`` of the
   methods and dataset (the trainer's glue differs only with those).
 
-Tracing every cell's full step costs about 3 s of CPU each (500 distinct programs); this split
-checks every cell's models against its objective for a tenth of that.
+Tracing every cell's full step costs about 3 s of CPU each (some 500 distinct programs); this
+split checks every cell's models against its objective for a fraction of that.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ def _model_outputs(name: str, num_classes: int, image_shape: tuple[int, ...], co
 
   x = jax.ShapeDtypeStruct((2, *image_shape), steps_lib.dtype_of(compute_dtype))
   return jax.eval_shape(run, jax.random.key(0), x)
+
+
+def _reads_models(needs: methods.Needs) -> bool:
+  """Whether a term sees more of the models than their logits (features or variables)."""
+  return (needs.features or needs.teacher_variables or needs.student_variables
+          or needs.eval_features)
 
 
 def _size(tree) -> int:
@@ -173,6 +181,7 @@ def test_every_published_cell_builds_and_traces_its_train_step():
   mesh = parallel.create_mesh()
   cells = published.all_cells()
   objectives: dict[tuple, tuple] = {}  # (method structure, models, input shape) -> first cell
+  forwards: set[tuple] = set()  # the models of logit-only cells
   steps: dict[tuple, list] = {}  # (Needs, dataset) -> its cells
   failures = []
   start, cpu = time.perf_counter(), time.process_time()
@@ -186,15 +195,26 @@ def test_every_published_cell_builds_and_traces_its_train_step():
       failures.append(f'{cell.table}:{cell.cell}: config/setup: {error}')
       continue
     entry = (cell, setup, config, source)
-    objectives.setdefault((_method_structure(setup), setup.student, setup.teacher,
-                           setup.image_shape), entry)
     needs = methods.build(setup.method_config, setup.context).needs
+    if _reads_models(needs):
+      objectives.setdefault((_method_structure(setup), setup.student, setup.teacher,
+                             setup.image_shape), entry)
+    else:  # a logit term sees [B, classes] logits whatever the models: once per structure,
+      objectives.setdefault((_method_structure(setup), setup.num_classes), entry)
+      models_ = {(name, setup.num_classes, setup.image_shape, setup.compute_dtype)
+                 for name in (setup.student, setup.teacher) if name}
+      forwards.update(models_)  # and each model's forward once
     steps.setdefault((needs, config.dataset, setup.views.strong), []).append(entry)
   for cell, setup, config, _ in objectives.values():
     try:
       _trace_objective(setup, config)
     except Exception as error:  # pylint: disable=broad-except
       failures.append(f'{cell.table}:{cell.cell}: objective: {type(error).__name__}: {error}')
+  for name, *shape in sorted(forwards):
+    try:
+      _model_outputs(name, *shape, False, True)
+    except Exception as error:  # pylint: disable=broad-except
+      failures.append(f'model {name} on {shape}: {type(error).__name__}: {error}')
   for entries in steps.values():
     # The group's cell with the smallest models (the step's glue is what this trace checks).
     cell, setup, config, source = min(entries, key=lambda e: _size(_model_outputs(
@@ -203,8 +223,9 @@ def test_every_published_cell_builds_and_traces_its_train_step():
       _trace(setup, config, source, mesh)
     except Exception as error:  # pylint: disable=broad-except
       failures.append(f'{cell.table}:{cell.cell}: train step: {type(error).__name__}: {error}')
-  print(f'{len(cells)} cells: {len(objectives)} distinct objectives and {len(steps)} train steps '
-        f'traced in {time.perf_counter() - start:.1f} s ({time.process_time() - cpu:.1f} s CPU)')
+  print(f'{len(cells)} cells: {len(objectives)} distinct objectives, {len(forwards)} model forwards '
+        f'and {len(steps)} train steps traced in {time.perf_counter() - start:.1f} s '
+        f'({time.process_time() - cpu:.1f} s CPU)')
   assert not failures, '\n'.join(failures)
   assert len(cells) > len(objectives) > len(steps) > 1
   assert {recipes.is_imagenet(setup.student) for _, setup, *_ in objectives.values()} == {True, False}
