@@ -12,8 +12,9 @@ check there). Then, without compiling anything (``jax.eval_shape``):
   calls them) on the shapes of the cell's own student and teacher outputs, once per distinct
   (method structure, student, teacher, input shape); a method structure is the method fields
   less their float values (a weight or gamma is a constant of the same program). A term that
-  reads only logits sees ``[B, classes]`` whatever the models: it is traced once per structure,
-  and each model of such cells once through its forward;
+  reads only features sees their shapes, so models with the same output shapes count once; a
+  term that reads only logits sees ``[B, classes]`` whatever the models: it is traced once per
+  structure. Every model is traced once through its forward (features included);
 * the whole train step (``Program.train_step``: views, forwards with features, objective,
   gradients, optimizer) on a real batch of the source, once per distinct ``Needs`` of the
   methods and dataset (the trainer's glue differs only with those).
@@ -67,24 +68,24 @@ def _method_structure(setup: steps_lib.Setup) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _model_outputs(name: str, num_classes: int, image_shape: tuple[int, ...], compute_dtype: str,
-                   features: bool, train: bool):
-  """Shapes of a model's ``Outputs`` on a batch of 2 and of its variables (traced once)."""
+def _model_outputs(name: str, num_classes: int, image_shape: tuple[int, ...], compute_dtype: str):
+  """Shapes of a model's ``Outputs`` (features included) on a batch of 2 and of its variables,
+  traced once per model (train and inference mode give the same shapes)."""
   module = steps_lib.create_model(name, num_classes, compute_dtype)
 
   def run(key, x):
     variables = module.init(key, x, train=False)
     variables = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
-    return steps_lib.forward(module, variables, x, train=train, features=features)[0], variables
+    return steps_lib.forward(module, variables, x, train=False, features=True)[0], variables
 
   x = jax.ShapeDtypeStruct((2, *image_shape), steps_lib.dtype_of(compute_dtype))
   return jax.eval_shape(run, jax.random.key(0), x)
 
 
-def _reads_models(needs: methods.Needs) -> bool:
-  """Whether a term sees more of the models than their logits (features or variables)."""
-  return (needs.features or needs.teacher_variables or needs.student_variables
-          or needs.eval_features)
+def _feature_shapes(setup: steps_lib.Setup, name: str) -> str:
+  """A model's output shapes (features included) as a key."""
+  outputs, _ = _model_outputs(name, setup.num_classes, setup.image_shape, setup.compute_dtype)
+  return str(jax.tree.map(lambda leaf: leaf.shape, outputs))
 
 
 def _size(tree) -> int:
@@ -96,10 +97,12 @@ def _trace_objective(setup: steps_lib.Setup, config) -> None:
   the inputs the train step passes (``kdjax.steps.build_program``'s ``objective``)."""
   distillation = methods.build(setup.method_config, setup.context)
   needs = distillation.needs
-  shape = (setup.num_classes, setup.image_shape, setup.compute_dtype, needs.features)
-  student, student_vars = _model_outputs(setup.student, *shape, True)
-  teacher, teacher_vars = (_model_outputs(setup.teacher, *shape, needs.teacher_train_bn)
-                           if needs.teacher else (None, None))
+  shape = (setup.num_classes, setup.image_shape, setup.compute_dtype)
+  student, student_vars = _model_outputs(setup.student, *shape)
+  teacher, teacher_vars = _model_outputs(setup.teacher, *shape) if needs.teacher else (None, None)
+  if not needs.features:  # what the step passes a term that reads logits only
+    student = methods.Outputs(student.logits)
+    teacher = methods.Outputs(teacher.logits) if teacher is not None else None
   scalars = {k: jnp.float32(v) for k, v in steps_lib.scalars_of(config, 1).items()
              if k not in ('seed', 'epoch')}
   key = jax.random.key(0)
@@ -196,9 +199,12 @@ def test_every_published_cell_builds_and_traces_its_train_step():
       continue
     entry = (cell, setup, config, source)
     needs = methods.build(setup.method_config, setup.context).needs
-    if _reads_models(needs):
+    if needs.teacher_variables or needs.student_variables or needs.eval_features:
       objectives.setdefault((_method_structure(setup), setup.student, setup.teacher,
                              setup.image_shape), entry)
+    elif needs.features:  # the term sees the features: models with the same shapes are alike
+      objectives.setdefault((_method_structure(setup), _feature_shapes(setup, setup.student),
+                             _feature_shapes(setup, setup.teacher)), entry)
     else:  # a logit term sees [B, classes] logits whatever the models: once per structure,
       objectives.setdefault((_method_structure(setup), setup.num_classes), entry)
       models_ = {(name, setup.num_classes, setup.image_shape, setup.compute_dtype)
@@ -212,13 +218,13 @@ def test_every_published_cell_builds_and_traces_its_train_step():
       failures.append(f'{cell.table}:{cell.cell}: objective: {type(error).__name__}: {error}')
   for name, *shape in sorted(forwards):
     try:
-      _model_outputs(name, *shape, False, True)
+      _model_outputs(name, *shape)
     except Exception as error:  # pylint: disable=broad-except
       failures.append(f'model {name} on {shape}: {type(error).__name__}: {error}')
   for entries in steps.values():
     # The group's cell with the smallest models (the step's glue is what this trace checks).
     cell, setup, config, source = min(entries, key=lambda e: _size(_model_outputs(
-        e[1].student, e[1].num_classes, e[1].image_shape, e[1].compute_dtype, False, True)[1]))
+        e[1].student, e[1].num_classes, e[1].image_shape, e[1].compute_dtype)[1]))
     try:
       _trace(setup, config, source, mesh)
     except Exception as error:  # pylint: disable=broad-except
