@@ -11,6 +11,7 @@ batch (``global_batch``).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -22,22 +23,33 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = 'data'
 
 
-def initialize_distributed() -> None:
+def initialize_distributed(timeout: float | None = None) -> None:
   """``jax.distributed.initialize`` for a multi-process run (idempotent).
 
   The processes find each other through ``JAX_COORDINATOR_ADDRESS`` (``host:port`` of
   process 0), ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` when they are set (any launcher
   can set them), else through JAX's cluster detection (SLURM, Open MPI, Cloud TPU, ...).
+
+  Args:
+    timeout: seconds (config ``peer_timeout``) that the processes wait for each
+      other at start, and after which the coordination service declares a silent
+      process lost (its heartbeat timeout) and stops the others with an error
+      instead of letting them wait in a collective. None: JAX's defaults (300 s to
+      start, 100 s of missed heartbeats).
   """
   if jax.distributed.is_initialized():
     return
   env = os.environ
+  kwargs = {}
+  if timeout is not None:
+    seconds = max(int(math.ceil(timeout)), 1)
+    kwargs = dict(initialization_timeout=seconds, heartbeat_timeout_seconds=seconds)
   if all(k in env for k in ('JAX_COORDINATOR_ADDRESS', 'JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')):
     jax.distributed.initialize(coordinator_address=env['JAX_COORDINATOR_ADDRESS'],
                                num_processes=int(env['JAX_NUM_PROCESSES']),
-                               process_id=int(env['JAX_PROCESS_ID']))
+                               process_id=int(env['JAX_PROCESS_ID']), **kwargs)
   else:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**kwargs)
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
