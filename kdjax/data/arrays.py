@@ -19,6 +19,13 @@ class DatasetCorruptError(ValueError):
   """A dataset file exists but cannot be read; the message names the file."""
 
 
+def _whole(value) -> bool:
+  try:
+    return not isinstance(value, bool) and float(value).is_integer()
+  except (TypeError, ValueError, OverflowError):
+    return False
+
+
 def integer_labels(labels, num_classes: int, name: str) -> np.ndarray:
   """``labels`` as int32 after checking that they are integers in ``[0, num_classes)``.
 
@@ -30,10 +37,9 @@ def integer_labels(labels, num_classes: int, name: str) -> np.ndarray:
   """
   values = np.asarray(labels)
   if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.integer):
-    flat = values.reshape(-1)
-    where = next((i for i, v in enumerate(flat)
-                  if isinstance(v, bool) or not isinstance(v, (int, np.integer))), 0)
-    example = f' (e.g. {flat[where]!r} at row {where})' if flat.size else ''
+    flat = values.reshape(-1).tolist()
+    where = next((i for i, v in enumerate(flat) if not _whole(v)), 0)
+    example = f' (e.g. {flat[where]!r} at row {where})' if flat else ''
     raise DatasetCorruptError(
         f'{name}: labels must be integers, got {values.dtype}{example}; refusing to truncate '
         f'them: check that the label column of the data is the class index.')
