@@ -11,8 +11,12 @@ batch (``global_batch``).
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import sys
+import threading
+import time
 from typing import Any
 
 import jax
@@ -52,6 +56,76 @@ def initialize_distributed(timeout: float | None = None) -> None:
     jax.distributed.initialize(**kwargs)
   logging.info('process %d of %d, %d local / %d global devices', jax.process_index(),
                jax.process_count(), jax.local_device_count(), jax.device_count())
+  if timeout is not None and jax.process_count() > 1:
+    watch_peers(timeout)
+
+
+LOST_PEER_EXIT = 3  # the exit status of a process that stopped because a peer was lost
+_ALIVE = 'kdjax/alive/'
+
+
+def lost_peer_message(lost: list[int], timeout: float) -> str:
+  """The one line a process prints when a peer went silent."""
+  return (f'error: process(es) {", ".join(map(str, lost))} of this {jax.process_count()}-process '
+          f'run gave no sign of life for {timeout / 2:g} s (half of peer_timeout={timeout:g}), '
+          f'so process {jax.process_index()} stops too. Checkpoints already saved are intact: '
+          f'restart every process with the same command to resume (a larger '
+          f'--config.peer_timeout tolerates slower processes)')
+
+
+def watch_peers(timeout: float) -> threading.Thread | None:
+  """Starts a daemon thread that stops this process, in one line, when a peer goes silent.
+
+  Every ``timeout / 8`` s each process bumps its counter in the coordination
+  service's key-value store and reads the others'. A counter that has not moved
+  for ``timeout / 2`` s means that process died (or hangs): this one prints
+  ``lost_peer_message`` and exits with ``LOST_PEER_EXIT``, before JAX's own
+  heartbeat timeout (``timeout``) aborts it with a C++ stack trace. A process that
+  ends normally marks itself done (``atexit``) and is not waited for.
+  """
+  from jax._src import distributed as jax_distributed  # pylint: disable=import-outside-toplevel
+  client = getattr(jax_distributed.global_state, 'client', None)
+  if client is None or not hasattr(client, 'key_value_dir_get'):
+    return None
+  me, count = jax.process_index(), jax.process_count()
+  atexit.register(lambda: _quietly(client.key_value_set, f'{_ALIVE}{me}', 'done',
+                                   allow_overwrite=True))
+
+  def watch():
+    seen: dict[int, tuple[str, float]] = {p: ('', time.monotonic()) for p in range(count)
+                                          if p != me}
+    beat = 0
+    while True:
+      beat += 1
+      try:
+        client.key_value_set(f'{_ALIVE}{me}', str(beat), allow_overwrite=True)
+        values = {key.rsplit('/', 1)[-1]: value for key, value in
+                  client.key_value_dir_get(_ALIVE)}
+      except Exception:  # pylint: disable=broad-except  (the service is gone: shutdown)
+        return
+      now = time.monotonic()
+      for peer, (value, since) in list(seen.items()):
+        current = values.get(str(peer), '')
+        if current == 'done':
+          del seen[peer]
+        elif current != value:
+          seen[peer] = (current, now)
+      lost = sorted(p for p, (_, since) in seen.items() if now - since > timeout / 2)
+      if lost:
+        print(lost_peer_message(lost, timeout), file=sys.stderr, flush=True)
+        os._exit(LOST_PEER_EXIT)  # pylint: disable=protected-access  (the main thread is blocked)
+      time.sleep(max(timeout / 8, 0.25))
+
+  thread = threading.Thread(target=watch, name='kdjax-peer-watch', daemon=True)
+  thread.start()
+  return thread
+
+
+def _quietly(fn, *args, **kwargs) -> None:
+  try:
+    fn(*args, **kwargs)
+  except Exception:  # pylint: disable=broad-except
+    pass
 
 
 def create_mesh(devices: Any = None) -> Mesh:

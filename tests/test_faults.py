@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.configs import method as method_file
 from kdjax import checkpointing
 from kdjax import config as config_lib
 from kdjax import train
@@ -68,7 +69,7 @@ def _assert_same_state(a, b):
 
 @pytest.fixture(scope='module')
 def config():
-  c = config_lib.smoke_config(config_lib.method_config('ce', None, 'resnet8'))
+  c = method_file.get_config('ce,student=resnet8,runlocal')  # the config of CLI_RUN
   c.checkpoint_every_steps = 1
   return config_lib.validate(c)
 
@@ -561,3 +562,44 @@ _PEER_SCRIPT = textwrap.dedent('''
     config.distributed, config.peer_timeout, config.epochs = True, float(sys.argv[2]), 200
     train.train_and_evaluate(config, sys.argv[1])
 ''')
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_killed_peer_stops_the_other_process_with_one_line_within_the_timeout(tmp_path):
+  """Two processes (jax.distributed on CPU, peer_timeout=10): process 1 is killed once training
+  runs; process 0 stops within about peer_timeout / 2 with one line, exit status 3, its
+  checkpoints intact (instead of an abort with a C++ stack trace after JAX's heartbeat timeout)."""
+  workdir = str(tmp_path / 'run')
+  base = _env(JAX_NUM_CPU_DEVICES='1', JAX_COORDINATOR_ADDRESS=f'localhost:{_free_port()}',
+              JAX_NUM_PROCESSES='2')
+  procs = [subprocess.Popen([sys.executable, '-c', _PEER_SCRIPT, workdir, '10'],
+                            env=dict(base, JAX_PROCESS_ID=str(rank)), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for rank in range(2)]
+  try:
+    deadline = time.time() + 600
+    while len(_rows(workdir)) < 2 and time.time() < deadline and procs[0].poll() is None:
+      time.sleep(0.2)
+    assert procs[0].poll() is None, procs[0].communicate()[1][-3000:]
+    procs[1].kill()
+    killed = time.time()
+    _, err = procs[0].communicate(timeout=120)
+    waited = time.time() - killed
+  finally:
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+  assert procs[0].returncode == 3, err[-3000:]
+  assert waited < 60, waited  # detection after 5 s of silence (+ one 1.25 s poll)
+  ours = [line for line in err.splitlines() if line.startswith('error: process(es) 1 of this')]
+  assert len(ours) == 1 and 'gave no sign of life for 5 s (half of peer_timeout=10)' in ours[0]
+  assert 'Checkpoints already saved are intact' in ours[0]
+  assert 'Check failure stack trace' not in err
+  saved = [n for n in os.listdir(os.path.join(workdir, 'checkpoints')) if n.isdigit()]
+  assert saved, os.listdir(os.path.join(workdir, 'checkpoints'))
