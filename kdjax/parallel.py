@@ -118,7 +118,28 @@ def watch_peers(timeout: float) -> threading.Thread | None:
 
   thread = threading.Thread(target=watch, name='kdjax-peer-watch', daemon=True)
   thread.start()
+  _WATCH.update(thread=thread, timeout=timeout)
   return thread
+
+
+_WATCH: dict[str, Any] = {'thread': None, 'timeout': None}
+
+
+def await_lost_peer(error: BaseException) -> None:
+  """Before a runtime error ends a multi-host process, gives ``watch_peers`` time to decide.
+
+  A peer killed in the middle of a collective or a checkpoint barrier makes it fail
+  in this process at once, often before the peer's silence is noticed; exiting then
+  would end in JAX's shutdown barrier, which aborts with a C++ stack trace. Waiting
+  up to ``timeout / 2`` (plus two polls) lets the watcher report the lost peer in one
+  line; when no peer is lost, the error goes on as it was.
+  """
+  thread, timeout = _WATCH['thread'], _WATCH['timeout']
+  runtime = (isinstance(error, (jax.errors.JaxRuntimeError, TimeoutError, ConnectionError))
+             or 'Barrier' in str(error))
+  if thread is None or not thread.is_alive() or not runtime:
+    return
+  thread.join(timeout / 2 + 2 * max(timeout / 8, 0.25) + 1)
 
 
 def _quietly(fn, *args, **kwargs) -> None:

@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import socket
+import stat
 import tempfile
 import time
 from typing import Any, Callable, Iterator
@@ -77,8 +78,14 @@ def write_text(path: str, text: str) -> None:
   full disk) leaves the previous file whole.
   """
   folder, name = os.path.split(os.path.abspath(path))
+  try:
+    status = os.stat(path, follow_symlinks=False)
+    mode = status.st_mode & 0o777 if stat.S_ISREG(status.st_mode) else 0o644
+  except FileNotFoundError:
+    mode = 0o644
   fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=folder)
   try:
+    os.fchmod(fd, mode)
     with os.fdopen(fd, 'w') as f:
       f.write(text)
       f.flush()
@@ -278,6 +285,9 @@ def claim(workdir: str, config: Any = None) -> Iterator[None]:
   try:
     yield
   except BaseException as error:
+    if config is not None and getattr(config, 'distributed', False):
+      from kdjax import parallel  # pylint: disable=import-outside-toplevel
+      parallel.await_lost_peer(error)
     cause = disk_full_cause(error)
     if cause is not None and not isinstance(error, DiskFullError):
       raise disk_full_error(workdir, cause) from error

@@ -137,22 +137,12 @@ def test_a_diverging_command_stops_with_one_line_and_exit_status_2(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert lines[0].startswith('experiments.cifar100: error: the run diverged: ') and len(lines) == 2
   assert 'holds NaN/inf at' in lines[0] and 'the last good checkpoint, 1 (epoch 1, step 1)' in lines[0]
-  checkpoints = checkpointing.Checkpoints(str(workdir))
-  try:
-    assert checkpoints.steps() == [1]
-    state, _ = checkpoints.restore(1, _abstract_like(checkpoints, 1))
-    assert all(np.isfinite(x).all() for x in jax.tree.leaves(state)
-               if np.issubdtype(np.asarray(x).dtype, np.floating))
-  finally:
-    checkpoints.close()
-
-
-def _abstract_like(checkpoints, checkpoint):
-  """A target with the stored arrays' structure (restored as saved: numpy leaves)."""
+  assert sorted(os.listdir(workdir / 'checkpoints')) == ['1']  # only the finite one was saved
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  raw = ocp.StandardCheckpointer().restore(
-      os.path.join(checkpoints.directory, str(checkpoint), 'state'))
-  return raw
+  saved = ocp.StandardCheckpointer().restore(str(workdir / 'checkpoints' / '1' / 'state'))
+  floats = [np.asarray(x) for x in jax.tree.leaves(saved)
+            if np.issubdtype(np.asarray(x).dtype, np.floating)]
+  assert floats and all(np.isfinite(x).all() for x in floats)
 
 
 def test_save_refuses_a_non_finite_state_and_keeps_the_good_ones(tmp_path):
@@ -212,7 +202,7 @@ def test_a_second_process_on_a_workdir_is_refused_at_once(tmp_path):
   run is undisturbed (SIGTERM later stops it cleanly, every epoch logged once)."""
   workdir = str(tmp_path / 'run')
   first = subprocess.Popen([sys.executable, '-m', 'experiments.cifar100', *CLI_RUN,
-                            '--config.epochs=30', f'--workdir={workdir}'], cwd=str(tmp_path),
+                            '--config.epochs=3000', f'--workdir={workdir}'], cwd=str(tmp_path),
                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.time() + 600
@@ -220,7 +210,7 @@ def test_a_second_process_on_a_workdir_is_refused_at_once(tmp_path):
       time.sleep(0.2)
     assert first.poll() is None, first.communicate()[1][-2000:]
     start = time.time()
-    second = _cli(workdir, '--config.epochs=30', cwd=str(tmp_path))
+    second = _cli(workdir, '--config.epochs=3000', cwd=str(tmp_path))
     assert second.returncode == 2, second.stderr[-2000:]
     lines = second.stderr.strip().splitlines()
     assert lines[0] == (f'experiments.cifar100: error: {workdir} is in use by process '
@@ -287,7 +277,7 @@ def test_the_checksum_sees_every_single_bit(tmp_path):
 @pytest.mark.slow
 def test_flipped_bytes_in_a_checkpoint_fall_back_with_one_warning_line(uninterrupted, tmp_path):
   """A few bytes of the newest checkpoint's largest array file flipped: the command moves it
-  aside with one warning line, retrains epoch 2 from checkpoint 2, and ends as before."""
+  aside with one warning line, retrains the last step from checkpoint 3, and ends as before."""
   reference_dir, _, reference_summary = uninterrupted
   workdir = str(tmp_path / 'run')
   shutil.copytree(reference_dir, workdir)
@@ -303,7 +293,7 @@ def test_flipped_bytes_in_a_checkpoint_fall_back_with_one_warning_line(uninterru
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1, result.stderr[-3000:]
   assert 'unreadable checkpoint(s) 4 moved to' in lines[0]
-  assert 'resuming from checkpoint 2 (epoch 1, step 0)' in lines[0]
+  assert 'resuming from checkpoint 3 (epoch 2, step 1)' in lines[0]  # the one before 4
   summary = json.load(open(os.path.join(workdir, 'summary.json')))
   for key in ('best_top1', 'last_top1', 'epochs_done'):
     assert summary[key] == reference_summary[key], key
@@ -401,21 +391,17 @@ def small_disk(tmp_path):
 
 
 def _fill(directory):
-  """Writes ``directory/filler`` until the device is full."""
-  with open(os.path.join(directory, 'filler'), 'wb') as f:
-    try:
-      while True:
-        f.write(b'\0' * (1 << 20))
-        f.flush()
-    except OSError:
-      pass
-    for size in (1 << 16, 1 << 12, 1 << 8, 1):
+  """Writes ``directory/filler`` (unbuffered) until the device is full."""
+  fd = os.open(os.path.join(directory, 'filler'), os.O_WRONLY | os.O_CREAT)
+  try:
+    for size in (1 << 20, 1 << 12, 1):
       try:
         while True:
-          f.write(b'\0' * size)
-          f.flush()
+          os.write(fd, b'\0' * size)
       except OSError:
         pass
+  finally:
+    os.close(fd)
 
 
 @pytest.mark.slow
@@ -432,7 +418,9 @@ def test_a_full_disk_is_one_line_and_the_same_command_resumes(small_disk, tmp_pa
     while len(_rows(workdir)) < 2 and time.time() < deadline and proc.poll() is None:
       time.sleep(0.1)
     assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGSTOP)  # the device fills up between two of its writes
     _fill(str(small_disk))
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=300)
   finally:
     if proc.poll() is None:
@@ -595,7 +583,7 @@ def test_a_killed_peer_stops_the_other_process_with_one_line_within_the_timeout(
     for proc in procs:
       if proc.poll() is None:
         proc.kill()
-  assert procs[0].returncode == 3, err[-3000:]
+  assert procs[0].returncode == 3, err[:6000]
   assert waited < 60, waited  # detection after 5 s of silence (+ one 1.25 s poll)
   ours = [line for line in err.splitlines() if line.startswith('error: process(es) 1 of this')]
   assert len(ours) == 1 and 'gave no sign of life for 5 s (half of peer_timeout=10)' in ours[0]
