@@ -89,6 +89,25 @@ class _DropOrbaxRecords(std_logging.Filter):
     return '/orbax/' not in record.pathname
 
 
+class _DropOrbaxDiskFull(std_logging.Filter):
+  """Drops orbax's error records (with tracebacks) about a full disk: the run reports it once
+  (``kdjax.workdir.DiskFullError``: the path and what is intact)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    if '/orbax/' not in record.pathname:
+      return True
+    text = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+      text += ' ' + str(record.exc_info[1])
+    return not workdir_lib.mentions_disk_full(text)
+
+
+def _quiet_disk_full_records() -> None:
+  logger = std_logging.getLogger('absl')
+  if not any(isinstance(f, _DropOrbaxDiskFull) for f in logger.filters):
+    logger.addFilter(_DropOrbaxDiskFull())
+
+
 @contextlib.contextmanager
 def _orbax_silenced():
   logger, drop = std_logging.getLogger('absl'), _DropOrbaxRecords()
@@ -274,6 +293,7 @@ class Checkpoints:
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, CHECKPOINT_DIR)
     self._keep, self._asynchronous = keep, asynchronous
+    _quiet_disk_full_records()
     with _orbax_silenced():  # a damaged checkpoint is reported once, by restore_latest
       self._manager = self._open()
 

@@ -29,6 +29,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import socket
 import stat
 import tempfile
@@ -217,15 +218,30 @@ def _process_index(config: Any) -> int:
 
 # ------------------------------------------------------------------------------------------------
 # A full disk.
+_DISK_FULL_TEXT = tuple(f'[Errno {code}]' for code in _DISK_FULL) + tuple(
+    f"os_error_code='{code}'" for code in _DISK_FULL) + (os.strerror(errno.ENOSPC),
+                                                       os.strerror(errno.EDQUOT))
+
+
+def mentions_disk_full(text: str) -> bool:
+  """Whether an error text (Python's, or tensorstore's ``os_error_code``) says the disk is full."""
+  return any(pattern in text for pattern in _DISK_FULL_TEXT)
+
+
 def disk_full_cause(error: BaseException | None) -> OSError | None:
-  """The ``ENOSPC`` / ``EDQUOT`` error behind ``error`` (its cause / context chain), if any."""
+  """The ``ENOSPC`` / ``EDQUOT`` error behind ``error`` (its cause / context chain), if any.
+
+  Orbax's writes go through tensorstore, whose errors are ``ValueError``s that carry
+  the OS error code in their text; they become an ``OSError`` naming the file.
+  """
   seen = set()
   while error is not None and id(error) not in seen:
     seen.add(id(error))
     if isinstance(error, OSError) and error.errno in _DISK_FULL:
       return error
-    if any(f'[Errno {code}]' in str(error) for code in _DISK_FULL):
-      return error if isinstance(error, OSError) else OSError(errno.ENOSPC, str(error))
+    if mentions_disk_full(str(error)):
+      path = re.search(r'"(/[^"]+)"', str(error))
+      return OSError(errno.ENOSPC, str(error), path.group(1) if path else None)
     error = error.__cause__ or error.__context__
   return None
 
