@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 
 import numpy as np
 from PIL import Image
@@ -114,8 +115,9 @@ def decode_record(source, index: int, split: str) -> tuple[np.ndarray, int]:
   try:
     image = decode_image(record['image'])
   except (OSError, ValueError, SyntaxError) as error:  # PIL: UnidentifiedImageError, truncated
+    reason = re.sub(r'<_io\.BytesIO object at 0x[0-9a-fA-F]+>', 'the stored bytes', str(error))
     raise CorruptImageError(
-        f'{record_name(record, split, index)}: the image cannot be decoded ({error}); set '
+        f'{record_name(record, split, index)}: the image cannot be decoded ({reason}); set '
         f'--config.skip_corrupt_images=True to skip corrupt images (counted and '
         f'reported)') from None
   return image, label
