@@ -294,6 +294,7 @@ class Checkpoints:
     self.directory = os.path.join(self.workdir, CHECKPOINT_DIR)
     self._keep, self._asynchronous = keep, asynchronous
     _quiet_disk_full_records()
+    _quiet_closed_loop_callbacks()  # a failed save (a full disk) leaves them too
     with _orbax_silenced():  # a damaged checkpoint is reported once, by restore_latest
       self._manager = self._open()
 

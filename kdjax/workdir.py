@@ -28,6 +28,7 @@ import errno
 import fcntl
 import functools
 import json
+import logging as std_logging
 import os
 import re
 import socket
@@ -263,7 +264,20 @@ def _intact(workdir: str) -> str:
   return ' and '.join(parts)
 
 
+class _DropWriterNoise(std_logging.Filter):
+  """Drops orbax's records and those about a full disk (asyncio's unretrieved futures)."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    text = record.getMessage()
+    if record.exc_info and record.exc_info[1] is not None:
+      text += ' ' + repr(record.exc_info[1])
+    return '/orbax/' not in record.pathname and not mentions_disk_full(text)
+
+
 def disk_full_error(workdir: str, cause: OSError) -> DiskFullError:
+  """The one-line error; the writer threads still failing after it are silenced."""
+  for name in ('absl', 'asyncio'):
+    std_logging.getLogger(name).addFilter(_DropWriterNoise())
   path = cause.filename or workdir
   return DiskFullError(
       f'no space left on the device writing {path}; intact in {workdir}: {_intact(workdir)}. '
