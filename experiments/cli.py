@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -117,7 +118,12 @@ def user_error(error: BaseException) -> BaseException | None:
           and str(error).startswith('Configuration is not available')):
       error = error.__cause__
     else:
-      return error if isinstance(error, USER_ERRORS) else None
+      return error if isinstance(error, USER_ERRORS) or _disk_full(error) else None
+
+
+def _disk_full(error: BaseException) -> bool:
+  """No space left (``kdjax.workdir.DiskFullError`` says where and what is intact)."""
+  return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _report(command: str, error: BaseException) -> None:

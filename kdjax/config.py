@@ -44,7 +44,8 @@ PRECISIONS = ('default', 'high', 'highest')
 RESUMABLE_FIELDS = ('data_dir', 'data_source', 'download', 'log_every', 'eval_every',
                     'checkpoint_keep', 'checkpoint_every', 'checkpoint_every_steps',
                     'progress_bar', 'distributed', 'teacher_checkpoint', 'teacher_cache_verify',
-                    'eval_statistics', 'eval_ttm_gamma', 'conv_batch_chunks', 'num_workers')
+                    'eval_statistics', 'eval_ttm_gamma', 'conv_batch_chunks', 'num_workers',
+                    'peer_timeout', 'skip_corrupt_images')
 
 _LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
 
@@ -115,6 +116,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.progress_bar = True
   c.num_workers = 0  # host-pipeline decoding processes (ImageNet; 0: threads in-process).
   c.distributed = False  # call jax.distributed.initialize() (multi-host).
+  # Multi-host: seconds the processes wait for each other at start, and of silence after which
+  # a process counts as lost and the others stop (kdjax.parallel.initialize_distributed). A default.
+  c.peer_timeout = 120.0
+  # Streaming data (ImageNet): replace an image that cannot be decoded by the next decodable
+  # record, with a warning naming it and the count (default: stop, naming the record).
+  c.skip_corrupt_images = False
   c.smoke = False
   c.smoke_examples = 64  # smoke mode: random examples per split.
   c.smoke_steps = 3  # smoke mode: steps per epoch at most.
@@ -215,6 +222,7 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
       (config.batch_size > 0 and config.epochs > 0 and config.eval_batch_size > 0,
        'batch_size, eval_batch_size and epochs must be positive'),
       (config.eval_every >= 1 and config.log_every >= 1, 'eval_every and log_every must be >= 1'),
+      (config.peer_timeout > 0, f'peer_timeout must be > 0 seconds, got {config.peer_timeout}'),
       (config.checkpoint_keep >= 1 and config.checkpoint_every >= 1,
        'checkpoint_keep and checkpoint_every must be >= 1'),
       (config.checkpoint_every_steps >= 0,

@@ -8,6 +8,7 @@ that they hold each epoch exactly once. Only process 0 writes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging as std_logging
 import math
@@ -20,6 +21,8 @@ from typing import Any, Mapping
 import jax
 import tqdm
 from absl import logging
+
+from kdjax import workdir as workdir_lib
 
 
 def _summary_writer_class():
@@ -49,10 +52,32 @@ TENSORBOARD_DIR = 'tensorboard'
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
-  if not os.path.exists(path):
+  """The rows of a ``metrics.jsonl``; a last line cut short by a failed write is dropped.
+
+  Raises:
+    WorkdirError: another line is not a JSON object with an integer ``epoch``.
+  """
+  if not os.path.lexists(path):
     return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  lines = workdir_lib.read_text(path).split('\n')
+  rows = []
+  for number, line in enumerate(lines, start=1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except ValueError:
+      if number == len(lines):  # no newline after it: the write of this row was cut short
+        continue
+      row = None
+    epoch = row.get('epoch') if isinstance(row, dict) else None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+      raise workdir_lib.WorkdirError(
+          f'{path} line {number} is not a metrics row (a JSON object with an epoch >= 1): '
+          f'{line[:80]!r}. The workdir is damaged: repair or remove that line (the epochs after '
+          f'the restored checkpoint are rewritten), or use another --workdir')
+    rows.append(row)
+  return rows
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
@@ -60,11 +85,23 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
   return _read_jsonl(os.path.join(workdir, JSONL_FILE))
 
 
+def _csv_text(columns: list[str], rows: list[Mapping[str, Any]]) -> str:
+  out = io.StringIO()
+  writer = csv.DictWriter(out, fieldnames=columns, extrasaction='ignore', lineterminator='\n')
+  writer.writeheader()
+  writer.writerows({k: row.get(k, '') for k in columns} for row in rows)
+  return out.getvalue()
+
+
 class MetricWriter:
   """Writes one row of scalars per epoch to TensorBoard, CSV and JSON lines."""
 
   def __init__(self, workdir: str, *, resume_epoch: int = 0):
-    """Opens the writers of ``workdir``, keeping the rows of epochs ``<= resume_epoch``."""
+    """Opens the writers of ``workdir``, keeping the rows of epochs ``<= resume_epoch``.
+
+    ``metrics.jsonl`` is the record; ``metrics.csv`` is rebuilt from its kept rows.
+    Both are replaced atomically (a failed write leaves them whole).
+    """
     self._enabled = jax.process_index() == 0
     self._csv_path = os.path.join(workdir, CSV_FILE)
     self._jsonl_path = os.path.join(workdir, JSONL_FILE)
@@ -74,21 +111,13 @@ class MetricWriter:
       return
     os.makedirs(workdir, exist_ok=True)
     rows = [r for r in _read_jsonl(self._jsonl_path) if r['epoch'] <= resume_epoch]
-    with open(self._jsonl_path, 'w') as f:
-      f.writelines(json.dumps(r) + '\n' for r in rows)
-    if os.path.exists(self._csv_path):
-      with open(self._csv_path) as f:
-        reader = csv.DictReader(f)
-        self._columns = reader.fieldnames
-        kept = [r for r in reader if int(r['epoch']) <= resume_epoch]
-      self._rewrite_csv(kept)
+    workdir_lib.write_text(self._jsonl_path, ''.join(json.dumps(r) + '\n' for r in rows))
+    if rows:
+      self._columns = list(rows[0])
+      workdir_lib.write_text(self._csv_path, _csv_text(self._columns, rows))
+    elif os.path.lexists(self._csv_path):
+      os.unlink(self._csv_path)
     self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR))
-
-  def _rewrite_csv(self, rows: list[Mapping[str, Any]]) -> None:
-    with open(self._csv_path, 'w', newline='') as f:
-      writer = csv.DictWriter(f, fieldnames=self._columns, extrasaction='ignore')
-      writer.writeheader()
-      writer.writerows(rows)
 
   def write(self, epoch: int, metrics: Mapping[str, float]) -> None:
     """Writes the scalars of ``epoch`` (``metrics`` must not contain ``epoch``)."""
@@ -98,14 +127,12 @@ class MetricWriter:
     for name, value in metrics.items():
       self._tb.add_scalar(name, float(value), epoch)
     self._tb.flush()
-    with open(self._jsonl_path, 'a') as f:
-      f.write(json.dumps(row) + '\n')
+    workdir_lib.append_text(self._jsonl_path, json.dumps(row) + '\n')
     if self._columns is None:
       self._columns = list(row)
-      self._rewrite_csv([])
-    with open(self._csv_path, 'a', newline='') as f:
-      csv.DictWriter(f, fieldnames=self._columns, extrasaction='ignore').writerow(
-          {k: row.get(k, '') for k in self._columns})
+      workdir_lib.write_text(self._csv_path, _csv_text(self._columns, []))
+    workdir_lib.append_text(self._csv_path,
+                            _csv_text(self._columns, [row]).split('\n', 1)[1])
 
   def write_text(self, tag: str, text: str) -> None:
     """Adds a text entry (e.g. the config) to TensorBoard."""
@@ -198,8 +225,8 @@ class Progress:
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:
   """Writes ``summary.json`` (process 0)."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, SUMMARY_FILE), 'w') as f:
-      json.dump(dict(summary), f, indent=1, sort_keys=True)
+    workdir_lib.write_text(os.path.join(workdir, SUMMARY_FILE),
+                           json.dumps(dict(summary), indent=1, sort_keys=True))
 
 
 class _DropLibraryInfo(std_logging.Filter):

@@ -30,7 +30,6 @@ from kdjax import checkpointing
 from kdjax import config as config_lib
 from kdjax import evaluation
 from kdjax import logs
-from kdjax import losses
 from kdjax import methods
 from kdjax import metrics
 from kdjax import optim
@@ -38,6 +37,7 @@ from kdjax import parallel
 from kdjax import steps as steps_lib
 from kdjax import teacher_cache as teacher_cache_lib
 from kdjax import teachers
+from kdjax import workdir as workdir_lib
 from kdjax.data import sources
 
 
@@ -224,7 +224,7 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
     done = step + 1
     if done % config.log_every == 0 and done < run.steps:
       partial = metrics.epoch_means(parallel.to_host(acc))
-      losses.check_finite(**partial)
+      checkpoints.check_finite(partial, {'epoch': epoch - 1, 'step': done})
       progress.status(loss=f"{partial['train_loss']:.4f}", epoch=epoch)
     save_here = (config.checkpoint_every_steps and done % config.checkpoint_every_steps == 0
                  and done < run.steps)
@@ -238,7 +238,7 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
         checkpoints.wait()
         raise Interrupted(stop.signal_name, workdir, epoch, done)
   row = metrics.epoch_means(parallel.to_host(acc))
-  losses.check_finite(**row)
+  checkpoints.check_finite(row, {'epoch': epoch, 'step': 0})
   seconds = time.time() - start
   row.update(lr=optim.learning_rate_at_epoch(config, epoch), epoch_train_seconds=seconds,
              train_images_per_second=(
@@ -268,6 +268,7 @@ class RunResult:
   summary: dict[str, Any]
 
 
+@workdir_lib.claimed  # one process per workdir, no links out of it, a full disk named
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        epoch_callback: Callable[[int, dict[str, float]], None] | None = None,
                        progress: logs.Progress | None = None) -> RunResult:
@@ -295,7 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   checkpoints = checkpointing.Checkpoints(workdir, keep=config.checkpoint_keep)
   state = run.program.init(np.uint32(config.seed), **init_data(run))
   position = Position()
-  restored = checkpoints.restore_latest(state) if resuming else None
+  restored = checkpoints.restore_latest(state, steps_per_epoch=run.steps) if resuming else None
   if restored is not None:
     state, meta = restored
     position = Position.from_meta(meta)

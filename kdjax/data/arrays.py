@@ -19,6 +19,52 @@ class DatasetCorruptError(ValueError):
   """A dataset file exists but cannot be read; the message names the file."""
 
 
+def _whole(value) -> bool:
+  try:
+    return not isinstance(value, bool) and float(value).is_integer()
+  except (TypeError, ValueError, OverflowError):
+    return False
+
+
+def integer_labels(labels, num_classes: int, name: str) -> np.ndarray:
+  """``labels`` as int32 after checking that they are integers in ``[0, num_classes)``.
+
+  Never truncates: float (or other non-integer) labels are refused, even when
+  their values look whole, since a float label means the wrong column was read.
+
+  Raises:
+    DatasetCorruptError: a label is not an integer, or is out of range.
+  """
+  values = np.asarray(labels)
+  if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.integer):
+    flat = values.reshape(-1).tolist()
+    where = next((i for i, v in enumerate(flat) if not _whole(v)), 0)
+    example = f' (e.g. {flat[where]!r} at row {where})' if flat else ''
+    raise DatasetCorruptError(
+        f'{name}: labels must be integers, got {values.dtype}{example}; refusing to truncate '
+        f'them: check that the label column of the data is the class index.')
+  if values.size and (values.min() < 0 or values.max() >= num_classes):
+    row = int(np.argmax((values < 0) | (values >= num_classes)))
+    raise DatasetCorruptError(
+        f'{name}: labels must lie in [0, {num_classes}), got [{values.min()}, {values.max()}] '
+        f'(e.g. {values.reshape(-1)[row]} at row {row}).')
+  return values.astype(np.int32)
+
+
+def record_label(record, num_classes: int, name: str, index: int) -> int:
+  """The integer label of one record (``record['label']``), checked like ``integer_labels``."""
+  label = record['label']
+  value = np.asarray(label)
+  if value.ndim or value.dtype == np.bool_ or not np.issubdtype(value.dtype, np.integer):
+    raise DatasetCorruptError(f'{name} record {index}: the label {label!r} is not an integer; '
+                              f'refusing to truncate it.')
+  label = int(label)
+  if not 0 <= label < num_classes:
+    raise DatasetCorruptError(f'{name} record {index}: the label {label} is not in '
+                              f'[0, {num_classes}).')
+  return label
+
+
 def default_data_dir() -> str:
   """The directory used when `data_dir=None`: `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
 

@@ -39,6 +39,8 @@ from kdjax.data.arrays import ArrayDataset
 from kdjax.data.arrays import DatasetCorruptError
 from kdjax.data.arrays import DatasetNotFoundError
 from kdjax.data.arrays import default_data_dir
+from kdjax.data.arrays import integer_labels
+from kdjax.data.arrays import record_label
 
 CIFAR100_MEAN = (0.5071, 0.4867, 0.4408)
 CIFAR100_STD = (0.2675, 0.2565, 0.2761)
@@ -296,11 +298,7 @@ def _planes_to_hwc(rows: np.ndarray) -> np.ndarray:
 def _checked_labels(labels: np.ndarray, count: int, name: str) -> np.ndarray:
   if labels.shape != (count,):
     raise DatasetCorruptError(f'{name}: {count} images but {labels.shape} labels.')
-  if count and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-    raise DatasetCorruptError(
-        f'{name}: fine labels must lie in [0, {NUM_CLASSES}), got '
-        f'[{labels.min()}, {labels.max()}].')
-  return labels.astype(np.int32)
+  return integer_labels(labels, NUM_CLASSES, f'{name} (fine labels)')
 
 
 @contextlib.contextmanager
@@ -333,7 +331,8 @@ def _load_tfds(split: str, data_dir: str, *, download: bool) -> ArrayDataset:
     indices = list(range(start, min(start + _TFDS_READ_CHUNK, count)))
     for offset, example in enumerate(read_records(source, indices)):
       images[start + offset] = example['image']
-      labels[start + offset] = example['label']
+      labels[start + offset] = record_label(example, NUM_CLASSES, f'TFDS cifar100/{split}',
+                                            start + offset)
   return ArrayDataset(images=images, labels=labels, num_classes=NUM_CLASSES,
                       name=f'cifar100/{split}')
 

@@ -28,13 +28,16 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 
 import numpy as np
 from PIL import Image
 
 from kdjax import extras
+from kdjax.data.arrays import DatasetCorruptError
 from kdjax.data.arrays import DatasetNotFoundError
 from kdjax.data.arrays import default_data_dir
+from kdjax.data.arrays import record_label
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,6 +88,51 @@ def decode_image(image) -> np.ndarray:
   if image.shape[-1] == 1:
     return np.repeat(image, 3, axis=-1)
   return image[..., :3]
+
+
+class CorruptImageError(DatasetCorruptError):
+  """A record's image cannot be decoded; the message names the record (and its file)."""
+
+
+def record_name(record, split: str, index: int) -> str:
+  """``'train record 12 (n01440764_10026.JPEG)'``: how messages name a record."""
+  file_name = record.get('file_name') if hasattr(record, 'get') else None
+  if isinstance(file_name, (bytes, np.bytes_)):
+    file_name = file_name.decode(errors='replace')
+  return f'{split} record {index}' + (f' ({file_name})' if file_name else '')
+
+
+def decode_record(source, index: int, split: str) -> tuple[np.ndarray, int]:
+  """``(uint8 [H, W, 3] image, label)`` of record ``index`` of ``source``.
+
+  Raises:
+    CorruptImageError: the image cannot be decoded (names the record and its file
+      and the setting that skips such images).
+    DatasetCorruptError: the label is not an integer in range.
+  """
+  record = source[int(index)]
+  label = record_label(record, NUM_CLASSES, split, int(index))
+  try:
+    image = decode_image(record['image'])
+  except (OSError, ValueError, SyntaxError) as error:  # PIL: UnidentifiedImageError, truncated
+    reason = re.sub(r'<_io\.BytesIO object at 0x[0-9a-fA-F]+>', 'the stored bytes', str(error))
+    raise CorruptImageError(
+        f'{record_name(record, split, index)}: the image cannot be decoded ({reason}); set '
+        f'--config.skip_corrupt_images=True to skip corrupt images (counted and '
+        f'reported)') from None
+  return image, label
+
+
+def decode_or_skip(source, index: int, split: str, *, skip: bool
+                   ) -> tuple[np.ndarray | None, int, str | None]:
+  """``decode_record``; with ``skip``, a corrupt image gives ``(None, label, reason)``."""
+  try:
+    image, label = decode_record(source, index, split)
+  except CorruptImageError as error:
+    if not skip:
+      raise
+    return None, -1, str(error).split('; set --config')[0]
+  return image, label, None
 
 
 def random_resized_crop_box(height: int, width: int, rng: np.random.Generator, *,
@@ -161,30 +209,52 @@ class TrainBatch:
   (``train_transform``) with ``example_rng(seed, epoch, index)``; with
   ``strong_view`` a second, independent crop and flip (stream 1) is returned as
   ``image_strong`` (MLKD's strong view gets its RandAugment and Cutout on device).
+
+  With ``skip_corrupt``, an example whose image cannot be decoded is replaced by
+  the next decodable record (``index + 1``, ... wrapping around, with that record's
+  label and randomness); ``corrupt`` then lists the skipped records' indices
+  (-1: none) and ``corrupt_reason`` the first reason, for ``StreamingSource`` to
+  report (it removes both keys before the step sees the batch).
   """
 
   def __init__(self, source, order: np.ndarray, batch_size: int, rows: slice, *, seed: int,
-               epoch: int, image_size: int, strong_view: bool):
+               epoch: int, image_size: int, strong_view: bool, split: str = 'train',
+               skip_corrupt: bool = False):
     self.source, self.order, self.batch_size, self.rows = source, order, batch_size, rows
     self.seed, self.epoch, self.image_size = seed, epoch, image_size
-    self.strong_view = strong_view
+    self.strong_view, self.split, self.skip_corrupt = strong_view, split, skip_corrupt
+
+  def _decoded(self, index: int) -> tuple[np.ndarray, int, int, str | None]:
+    """``(image, label, the record used, the reason the asked one was skipped)``."""
+    reason = None
+    for offset in range(len(self.source)):
+      used = (index + offset) % len(self.source)
+      image, label, why = decode_or_skip(self.source, used, self.split, skip=self.skip_corrupt)
+      if image is not None:
+        return image, label, used, reason
+      reason = reason or why
+    raise CorruptImageError(f'no image of the {self.split} split can be decoded ({reason})')
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     indices = self.order[step * self.batch_size:(step + 1) * self.batch_size][self.rows]
-    images, strong, labels = [], [], []
+    images, strong, labels, corrupt, reasons = [], [], [], [], []
     for index in indices:
-      record = self.source[int(index)]
-      image = decode_image(record['image'])
-      images.append(train_transform(image, example_rng(self.seed, self.epoch, int(index)),
+      image, label, used, reason = self._decoded(int(index))
+      images.append(train_transform(image, example_rng(self.seed, self.epoch, used),
                                     image_size=self.image_size))
       if self.strong_view:
-        strong.append(train_transform(image, example_rng(self.seed, self.epoch, int(index), 1),
+        strong.append(train_transform(image, example_rng(self.seed, self.epoch, used, 1),
                                       image_size=self.image_size))
-      labels.append(record['label'])
+      labels.append(label)
+      corrupt.append(-1 if reason is None else int(index))
+      reasons += [reason] if reason else []
     batch = {'image': np.stack(images), 'label': np.asarray(labels, np.int32),
              'index': np.asarray(indices, np.int32)}
     if self.strong_view:
       batch['image_strong'] = np.stack(strong)
+    if self.skip_corrupt:
+      batch['corrupt'] = np.asarray(corrupt, np.int32)
+      batch['corrupt_reason'] = np.asarray(reasons[0] if reasons else '')
     return batch
 
 
@@ -192,25 +262,42 @@ class EvalBatch:
   """Picklable grain map: step -> this process's rows of an evaluation batch, padded.
 
   Examples ``[step * B, (step + 1) * B)`` in order, resized and centre-cropped
-  (``eval_transform``); the last batch is padded (``mask`` 0) to ``B`` rows.
+  (``eval_transform``); the last batch is padded (``mask`` 0) to ``B`` rows. With
+  ``skip_corrupt`` an example whose image cannot be decoded gets ``mask`` 0 (a
+  black image): it counts as a miss, so accuracy stays over the whole split.
   """
 
   def __init__(self, source, num_examples: int, batch_size: int, rows: slice, *,
-               image_size: int, resize_size: int):
+               image_size: int, resize_size: int, split: str = 'validation',
+               skip_corrupt: bool = False):
     self.source, self.num_examples, self.batch_size = source, num_examples, batch_size
     self.rows, self.image_size, self.resize_size = rows, image_size, resize_size
+    self.split, self.skip_corrupt = split, skip_corrupt
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)[self.rows]
     mask = (positions < self.num_examples).astype(np.float32)
-    images, labels = [], []
-    for position, valid in zip(positions, mask):
-      record = self.source[int(position) if valid else 0]
-      images.append(eval_transform(decode_image(record['image']), image_size=self.image_size,
-                                   resize_size=self.resize_size))
-      labels.append(record['label'])
-    return {'image': np.stack(images), 'label': np.asarray(labels, np.int32),
-            'index': np.where(mask > 0, positions, 0).astype(np.int32), 'mask': mask}
+    images, labels, corrupt, reasons = [], [], [], []
+    for row, (position, valid) in enumerate(zip(positions, mask)):
+      index = int(position) if valid else 0
+      image, label, reason = decode_or_skip(self.source, index, self.split,
+                                            skip=self.skip_corrupt)
+      if image is None:
+        mask[row], label = 0.0, 0
+        image = np.zeros((self.image_size, self.image_size, 3), np.uint8)
+        images.append(image)
+      else:
+        images.append(eval_transform(image, image_size=self.image_size,
+                                     resize_size=self.resize_size))
+      labels.append(label)
+      corrupt.append(index if reason is not None and valid else -1)
+      reasons += [reason] if reason is not None and valid else []
+    batch = {'image': np.stack(images), 'label': np.asarray(labels, np.int32),
+             'index': np.where(mask > 0, positions, 0).astype(np.int32), 'mask': mask}
+    if self.skip_corrupt:
+      batch['corrupt'] = np.asarray(corrupt, np.int32)
+      batch['corrupt_reason'] = np.asarray(reasons[0] if reasons else '')
+    return batch
 
 
 def iterate(batch_fn, steps: range, *, num_workers: int = 0):

@@ -34,6 +34,7 @@ from kdjax.data import batching
 from kdjax.data import imagenet
 from kdjax.data import loading
 from kdjax.data.arrays import ArrayDataset
+from kdjax.data.arrays import record_label
 
 Array = jax.Array
 VALIDATION_SPLIT_SEED = 0
@@ -169,6 +170,15 @@ class Source:
     raise NotImplementedError
 
 
+def check_not_empty(train_name: str, num_train: int, test_name: str, num_test: int) -> None:
+  """Refuses an empty split before anything is compiled or trained."""
+  for name, count, role in ((train_name, num_train, 'training'), (test_name, num_test,
+                                                                   'evaluation')):
+    if count == 0:
+      raise ValueError(f'the {role} split {name} is empty (0 examples): check the data '
+                       f'directory and the split (--config.data_dir, --config.eval_split)')
+
+
 def _local(values: np.ndarray, mesh: jax.sharding.Mesh) -> np.ndarray:
   return values[parallel.process_rows(values.shape[0], mesh)]
 
@@ -180,6 +190,7 @@ class InMemorySource(Source):
   def __init__(self, train: ArrayDataset, test: ArrayDataset, mean, std):
     if train.image_shape != test.image_shape or train.num_classes != test.num_classes:
       raise ValueError(f'train {train!r} and test {test!r} differ in image shape or classes')
+    check_not_empty(train.name, len(train), test.name, len(test))
     self.train, self.test = train, test
     self.name = f'{train.name} + {test.name}'
     self.num_classes, self.image_shape = train.num_classes, train.image_shape
@@ -214,49 +225,70 @@ class StreamingSource(Source):
   on_device = False
 
   def __init__(self, train_records, test_records, *, name: str, num_classes: int,
-               image_size: int, resize_size: int, mean, std, num_workers: int = 0):
+               image_size: int, resize_size: int, mean, std, num_workers: int = 0,
+               skip_corrupt: bool = False):
     self.train_records, self.test_records = train_records, test_records
     self.name, self.num_classes = name, num_classes
     self.image_shape = (image_size, image_size, 3)
     self.resize_size, self.num_workers = resize_size, num_workers
     self.mean, self.std = tuple(mean), tuple(std)
     self.num_train, self.num_test = len(train_records), len(test_records)
+    check_not_empty(f'{name} (train)', self.num_train, f'{name} (test)', self.num_test)
+    self.skip_corrupt = skip_corrupt
+    self.skipped: dict[str, int] = {'train': 0, 'test': 0}  # images skipped, this process
 
   def train_labels(self) -> np.ndarray:
     """The labels of every training record (one read of the records; ImageNet: cache them)."""
-    return np.asarray([int(self.train_records[i]['label']) for i in range(self.num_train)],
-                      np.int32)
+    return np.asarray([record_label(self.train_records[i], self.num_classes, 'train', i)
+                       for i in range(self.num_train)], np.int32)
 
   def _rows(self, size: int, mesh: jax.sharding.Mesh) -> slice:
     return parallel.process_rows(size, mesh)
 
+  def _reported(self, batches, split: str):
+    """``batches`` without their ``corrupt`` keys; one warning per batch that skipped images."""
+    for batch in batches:
+      corrupt = batch.pop('corrupt', None)
+      reason = str(batch.pop('corrupt_reason', ''))
+      if corrupt is not None and (corrupt >= 0).any():
+        skipped = [int(i) for i in corrupt if i >= 0]
+        self.skipped[split] += len(skipped)
+        what = ('replaced by the next decodable record' if split == 'train'
+                else 'counted as misses')
+        logging.warning('skip_corrupt_images: %d corrupt %s image(s) %s (records %s; %s); %d '
+                        'skipped in the %s split so far', len(skipped), split, what,
+                        ', '.join(map(str, skipped)), reason, self.skipped[split], split)
+      yield batch
+
   def train_batches(self, seed, epoch, steps, start_step, batch_size, mesh, *, strong=False):
     order = batching.epoch_permutation(seed, epoch, self.num_train)
+
+    def batch_fn(rows):
+      return imagenet.TrainBatch(self.train_records, order, batch_size, rows, seed=seed,
+                                 epoch=epoch, image_size=self.image_shape[0], strong_view=strong,
+                                 split='train', skip_corrupt=self.skip_corrupt)
+
     sizes = {len(batching.batch_indices(order, s, batch_size)) for s in (0, steps - 1)}
     if len(sizes) > 1:  # The partial last batch: its rows in a separate, smaller map.
-      full = imagenet.TrainBatch(self.train_records, order, batch_size,
-                                 self._rows(batch_size, mesh), seed=seed, epoch=epoch,
-                                 image_size=self.image_shape[0], strong_view=strong)
-      last = imagenet.TrainBatch(self.train_records, order, batch_size,
-                                 self._rows(min(sizes), mesh), seed=seed, epoch=epoch,
-                                 image_size=self.image_shape[0], strong_view=strong)
-      yield from imagenet.iterate(full, range(start_step, steps - 1),
-                                  num_workers=self.num_workers)
+      yield from self._reported(imagenet.iterate(batch_fn(self._rows(batch_size, mesh)),
+                                                 range(start_step, steps - 1),
+                                                 num_workers=self.num_workers), 'train')
       if start_step <= steps - 1:
-        yield last(steps - 1)
+        yield from self._reported([batch_fn(self._rows(min(sizes), mesh))(steps - 1)], 'train')
       return
-    batch_fn = imagenet.TrainBatch(self.train_records, order, batch_size,
-                                   self._rows(batch_size, mesh), seed=seed, epoch=epoch,
-                                   image_size=self.image_shape[0], strong_view=strong)
-    yield from imagenet.iterate(batch_fn, range(start_step, steps), num_workers=self.num_workers)
+    yield from self._reported(imagenet.iterate(batch_fn(self._rows(batch_size, mesh)),
+                                               range(start_step, steps),
+                                               num_workers=self.num_workers), 'train')
 
   def eval_batches(self, batch_size, mesh):
     batch = eval_batch_size(batch_size, self.num_test, parallel.num_shards(mesh))
     batch_fn = imagenet.EvalBatch(self.test_records, self.num_test, batch,
                                   self._rows(batch, mesh), image_size=self.image_shape[0],
-                                  resize_size=self.resize_size)
-    yield from imagenet.iterate(batch_fn, range(batching.num_batches(self.num_test, batch)),
-                                num_workers=self.num_workers)
+                                  resize_size=self.resize_size, split='test',
+                                  skip_corrupt=self.skip_corrupt)
+    yield from self._reported(imagenet.iterate(batch_fn,
+                                               range(batching.num_batches(self.num_test, batch)),
+                                               num_workers=self.num_workers), 'test')
 
 
 def smoke_records(num_examples: int, seed: int, num_classes: int) -> list[dict[str, Any]]:
@@ -345,7 +377,8 @@ def _imagenet_source(config: ml_collections.ConfigDict) -> StreamingSource:
     workers = config.num_workers
   return StreamingSource(train, test, name=f'{imagenet.TFDS_NAME} train + validation',
                          num_classes=imagenet.NUM_CLASSES, image_size=crop, resize_size=resize,
-                         mean=mean, std=std, num_workers=workers)
+                         mean=mean, std=std, num_workers=workers,
+                         skip_corrupt=config.skip_corrupt_images)
 
 
 def example_keys(seed: Array, epoch: Array, step: Array, batch_size: int,
