@@ -77,8 +77,9 @@ def test_default_learning_rate_by_student(student, lr):
                       'dkd.beta': 8.0}),
     ('dist', {'logit.loss': 'dist', 'logit.temperature': 4.0, 'ce_weight': 1.0,
               'logit.weight': 2.0, 'dist.beta': 1.0, 'dist.gamma': 1.0}),
-    ('wttm_noce', {'logit.loss': 'wttm', 'ce_weight': 0.0, 'ttm.gamma': 0.1,
-                   'logit.weight': 3.0}),
+    # Seed 002 Table 8's own WTTM w/o CE row (gamma only; beta 1 is a marked default).
+    ('wttm_noce', {'logit.loss': 'wttm', 'ce_weight': 0.0, 'ttm.gamma': 0.5,
+                   'logit.weight': 1.0}),
 ])
 def test_presets_for_resnet32x4_resnet8x4(method, expected):
   resolved = recipes.resolve(method, 'resnet32x4', 'resnet8x4', strict=True)
