@@ -358,13 +358,16 @@ def config_sgd(config: ml_collections.ConfigDict, params: Sequence[torch.nn.Para
 
 # ----------------------------------------------------------------------------- comparison
 def assert_terms_match(run: StepRun, reference: Sequence[Mapping[str, float]], *,
-                       rtol: float, atol: float = 0.0) -> None:
-  """Every reference term of every step equals kdjax's logged value of that name."""
+                       rtol: float | Sequence[float], atol: float = 0.0) -> None:
+  """Every reference term of every step equals kdjax's logged value of that name.
+
+  ``rtol``: one value, or one per step (the first step, from identical weights, is tighter)."""
   assert len(reference) == len(run.terms), (len(reference), len(run.terms))
+  rtols = [rtol] * len(reference) if np.isscalar(rtol) else list(rtol)
   for step, (ours, theirs) in enumerate(zip(run.terms, reference)):
     for name, value in theirs.items():
       assert name in ours, f'kdjax logs no {name!r} (it logs {sorted(ours)})'
-      np.testing.assert_allclose(ours[name], float(value), rtol=rtol, atol=atol,
+      np.testing.assert_allclose(ours[name], float(value), rtol=rtols[step], atol=atol,
                                  err_msg=f'step {step} term {name}')
 
 
@@ -393,22 +396,25 @@ def assert_close_updates(ours: np.ndarray, ours_initial: np.ndarray, theirs: np.
 
 def assert_variables_match(final: Mapping[str, Any], initial: Mapping[str, Any],
                            torch_final: Mapping[str, Any], torch_initial: Mapping[str, Any], *,
-                           rtol: float, atol: float = 1e-7, what: str = '') -> None:
+                           rtol: float, atol: float = 1e-7, stats_rtol: float | None = None,
+                           what: str = '') -> None:
   """Every leaf of the torch ``{'params', 'batch_stats'}`` (``torch_variables``) against
-  kdjax's: same set of leaves, same initial value, same update (``assert_close_updates``)."""
+  kdjax's: same set of leaves, same initial value, same update (``assert_close_updates``;
+  ``stats_rtol``, default ``rtol``, for the BatchNorm statistics)."""
   ours, ours0 = _flat(final), _flat(initial)
   theirs, theirs0 = _flat(torch_final), _flat(torch_initial)
   assert sorted(ours) == sorted(theirs), (
       f'{what}: leaves differ: kdjax only {sorted(set(ours) - set(theirs))}, '
       f'torch only {sorted(set(theirs) - set(ours))}')
   for name in theirs:
-    assert_close_updates(ours[name], ours0[name], theirs[name], theirs0[name], rtol=rtol,
+    tol = stats_rtol if (stats_rtol is not None and name.startswith('batch_stats')) else rtol
+    assert_close_updates(ours[name], ours0[name], theirs[name], theirs0[name], rtol=tol,
                          atol=atol, name=f'{what}{name}')
 
 
 def assert_student_matches(run: StepRun, torch_student: torch.nn.Module,
                            torch_initial: Mapping[str, Any], *, rtol: float,
-                           atol: float = 1e-7) -> None:
+                           atol: float = 1e-7, stats_rtol: float | None = None) -> None:
   """kdjax's final student (params + BN statistics) against the torch student after its steps.
 
   ``torch_initial``: ``torch_variables(student)`` taken before the reference's first step."""
@@ -417,4 +423,4 @@ def assert_student_matches(run: StepRun, torch_student: torch.nn.Module,
   initial = {'params': run.initial.params['student'],
              'batch_stats': run.initial.batch_stats['student']}
   assert_variables_match(final, initial, torch_variables(torch_student), torch_initial,
-                         rtol=rtol, atol=atol, what='student ')
+                         rtol=rtol, atol=atol, stats_rtol=stats_rtol, what='student ')
