@@ -56,7 +56,8 @@ pytestmark = pytest.mark.reference_step
 TEACHER, STUDENT = 'resnet8', 'resnet8'  # CIFAR ResNet8 pair (different random weights)
 BATCH, STEPS, NUM_EXAMPLES = 8, 3, 24
 FIRST_RTOL, LATER_RTOL = 2e-5, 2e-4  # logged terms: step 1 / steps 2-3 (module docstring)
-UPDATE_RTOL, STATS_RTOL, UPDATE_ATOL = 3e-2, 1e-3, 1e-6  # updates (module docstring)
+UPDATE_RTOL, STATS_RTOL, UPDATE_ATOL = 5e-3, 1e-3, 1e-6  # updates (module docstring)
+KL_ATOL = 4e-6  # absolute float32 error of one KL in nats, times the term's factor (check)
 
 
 def _batches(seed: int) -> list[np.ndarray]:
@@ -67,7 +68,8 @@ def _batches(seed: int) -> list[np.ndarray]:
 
 def _models(num_classes: int = 100, teacher: str = TEACHER, student: str = STUDENT, seed=0):
   """Reference-initialised student and teacher with random BN affines and statistics."""
-  s = rs.randomize_batchnorm(rs.seeded(student, num_classes, seed), seed + 10)
+  s = rs.randomize_batchnorm(rs.seeded(student, num_classes, seed), seed + 10,
+                             clear_of_kinks=True)
   t = rs.randomize_batchnorm(rs.seeded(teacher, num_classes, seed + 1), seed + 11)
   return s, t
 
@@ -233,18 +235,32 @@ def reference_steps(config, run, student, teacher, losses_fn, extra_params=(), v
   return out
 
 
-def check(run, reference, student, student_initial):
-  """The per-step terms and the final student (rtols of the module docstring)."""
+def check(run, reference, student, student_initial, term_scale):
+  """The per-step terms and the final student (tolerances of the module docstring).
+
+  ``term_scale``: the largest factor multiplying a KL in the terms (weight x T^2, ...): a KL
+  between near-uniform softmaxes (high T) is a difference of nearly equal float32 sums, whose
+  absolute rounding error is ~1e-6 nats whatever its value, so each term also gets
+  ``KL_ATOL * term_scale`` absolute."""
   rs.assert_terms_match(run, reference, rtol=[FIRST_RTOL] + [LATER_RTOL] * (STEPS - 1),
-                        atol=1e-7)
+                        atol=KL_ATOL * max(term_scale, 1.0))
   rs.assert_student_matches(run, student, student_initial, rtol=UPDATE_RTOL, atol=UPDATE_ATOL,
                             stats_rtol=STATS_RTOL)
 
 
-def _setting(config):
-  """The reference hyperparameters, named as in the reference configs, read from the config."""
-  c = config
-  return dict(ce=c.ce_weight, w=c.logit.weight, t=c.logit.temperature)
+def term_scale(config, run):
+  """The largest factor multiplying a KL in the logit term (``check``): weight x T^2 (the
+  logged maximum temperature for a learned or per-example one; DKD: x max(alpha, beta);
+  TTM / WTTM: no T^2; MLKD: its ten KLs at up to T = 6)."""
+  c = config.logit
+  t = max(max(r['temperature_max'] for r in run.terms), c.temperature)
+  if c.loss in ('ttm', 'wttm'):
+    return c.weight
+  if c.loss == 'dkd':
+    return c.weight * max(config.dkd.alpha, config.dkd.beta) * t ** 2
+  if c.loss == 'mlkd':
+    return 10 * c.weight * max(t, 6.0) ** 2
+  return c.weight * t ** 2
 
 
 # ----------------------------------------------------------------------------- the tests
@@ -305,7 +321,7 @@ def test_fixed_temperature_step_matches_reference(case):
   epoch, make_loss = FIXED[case]
   config, run, s, t, initial = _run(method, epoch)
   reference = reference_steps(config, run, s, t, make_loss(config))
-  check(run, reference, s, initial)
+  check(run, reference, s, initial, term_scale(config, run))
 
 
 def test_ctkd_step_matches_reference():
@@ -329,7 +345,7 @@ def test_ctkd_step_matches_reference():
             '_temperature_mean': temp.detach()[0]}
 
   reference = reference_steps(config, run, s, t, losses, extra_params=global_t.parameters())
-  check(run, reference, s, initial)
+  check(run, reference, s, initial, term_scale(config, run))
   theta = run.final.params['method']['logit']['temperature']['theta']
   rs.assert_close_updates(np.float64(theta), np.float64(theta0),
                           global_t.global_T.detach().double().numpy()[0], np.float64(theta0),
@@ -354,7 +370,7 @@ def test_mlkd_step_matches_reference():
                        ce_weight=config.ce_weight, kd_weight=config.logit.weight)
 
   reference = reference_steps(config, run, s, t, losses, views=views)
-  check(run, reference, s, initial)
+  check(run, reference, s, initial, term_scale(config, run))
 
 
 def test_imagenet_recipe_kd_step_matches_reference():
@@ -371,4 +387,4 @@ def test_imagenet_recipe_kd_step_matches_reference():
   reference = reference_steps(config, run, s, t, lambda zs, zt, y, _: {
       'ce': config.ce_weight * F.cross_entropy(zs, y),
       'kd': config.logit.weight * kd_loss(zs, zt, config.logit.temperature)})
-  check(run, reference, s, initial)
+  check(run, reference, s, initial, term_scale(config, run))
