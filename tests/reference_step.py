@@ -50,6 +50,11 @@ its docstring). ``seeded(name, num_classes, seed)``: a
 
 Comparison
 ----------
+``assert_terms_within_spread(run, ref32, ref64, factor=, rtol=, atol=)`` and
+``assert_student_within_spread(run, student32, student64, initial, factor=, rtol=, atol=)``:
+the reference run twice, in float32 and float64; kdjax must be as close to the float64 result
+as the float32 reference is, up to ``factor`` (``within_float32_spread``): a tolerance set by
+the conditioning of the quantity itself, not by this machine.
 ``assert_terms_match(run, reference_terms, rtol=, atol=)``: per step, each reference term
 against kdjax's logged term of the same name. ``assert_module_matches(flax_variables,
 initial_variables, torch_module, rtol=)``: every leaf of a torch module's state dict (named by
@@ -440,3 +445,70 @@ def assert_student_matches(run: StepRun, torch_student: torch.nn.Module,
              'batch_stats': run.initial.batch_stats['student']}
   assert_variables_match(final, initial, torch_variables(torch_student), torch_initial,
                          rtol=rtol, atol=atol, stats_rtol=stats_rtol, what='student ')
+
+
+# ----------------------------------------------------------------------------- float64-calibrated
+def within_float32_spread(ours: np.ndarray, ref32: np.ndarray, ref64: np.ndarray, *,
+                          factor: float, rtol: float, atol: float) -> tuple[bool, str]:
+  """``|ours - ref64| <= factor * |ref32 - ref64| + rtol * |ref64| + atol`` (2-norms).
+
+  The reference run in float32 AND float64 measures how far float32 rounding alone moves
+  this quantity (its conditioning: after a few SGD steps of a BatchNorm network, from 1e-6
+  relative for a loss at the first step to several % for a BN shift after three steps at a
+  large learning rate); kdjax's float32 result, another rounding of the same computation,
+  must be as close to the float64 one, up to ``factor``, with floors ``rtol`` / ``atol`` for
+  quantities the float32 reference happens to get almost exactly.
+  """
+  ours, ref32, ref64 = (np.asarray(a, np.float64) for a in (ours, ref32, ref64))
+  err, spread = float(np.linalg.norm(ours - ref64)), float(np.linalg.norm(ref32 - ref64))
+  allowed = factor * spread + rtol * float(np.linalg.norm(ref64)) + atol
+  return err <= allowed, (f'|kdjax - float64 reference| {err:.3g} > allowed {allowed:.3g} '
+                          f'({factor:g} x float32 spread {spread:.3g} + {rtol:g} x '
+                          f'|reference| {float(np.linalg.norm(ref64)):.3g} + {atol:g})')
+
+
+def assert_terms_within_spread(run: StepRun, ref32: Sequence[Mapping[str, float]],
+                               ref64: Sequence[Mapping[str, float]], *, factor: float,
+                               rtol: float, atol: float) -> None:
+  """Every term of every step of the reference (run in float32 and float64) against kdjax's."""
+  assert len(ref32) == len(ref64) == len(run.terms), (len(ref32), len(ref64), len(run.terms))
+  for step, (ours, r32, r64) in enumerate(zip(run.terms, ref32, ref64)):
+    for name in r64:
+      assert name in ours, f'kdjax logs no {name!r} (it logs {sorted(ours)})'
+      ok, message = within_float32_spread(ours[name], r32[name], r64[name], factor=factor,
+                                          rtol=rtol, atol=atol)
+      assert ok, f'step {step} term {name}: kdjax {ours[name]!r}, reference float32 ' \
+                 f'{r32[name]!r}, float64 {r64[name]!r}: {message}'
+
+
+def assert_updates_within_spread(final: Mapping[str, Any], initial: Mapping[str, Any],
+                                 ref32: Mapping[str, Any], ref64: Mapping[str, Any],
+                                 ref_initial: Mapping[str, Any], *, factor: float, rtol: float,
+                                 atol: float, what: str = '') -> None:
+  """Every leaf's update (final - initial) of kdjax against the reference's float32 / float64
+  runs (``{'params', 'batch_stats'}`` trees, torch leaves named by ``torch_variables``)."""
+  ours, ours0 = _flat(final), _flat(initial)
+  r32, r64, r0 = _flat(ref32), _flat(ref64), _flat(ref_initial)
+  assert sorted(ours) == sorted(r64), (
+      f'{what}: leaves differ: kdjax only {sorted(set(ours) - set(r64))}, '
+      f'torch only {sorted(set(r64) - set(ours))}')
+  for name in r64:
+    np.testing.assert_allclose(ours0[name], r0[name], rtol=1e-6, atol=1e-7,
+                               err_msg=f'{what}{name}: initial values differ')
+    ok, message = within_float32_spread(ours[name] - ours0[name], r32[name] - r0[name],
+                                        r64[name] - r0[name], factor=factor, rtol=rtol,
+                                        atol=atol)
+    assert ok, f'{what}{name} update: {message}'
+
+
+def assert_student_within_spread(run: StepRun, student32: torch.nn.Module,
+                                 student64: torch.nn.Module, torch_initial: Mapping[str, Any],
+                                 **tolerances: float) -> None:
+  """kdjax's final student against the reference student after its float32 / float64 steps."""
+  final = {'params': run.final.params['student'],
+           'batch_stats': run.final.batch_stats['student']}
+  initial = {'params': run.initial.params['student'],
+             'batch_stats': run.initial.batch_stats['student']}
+  assert_updates_within_spread(final, initial, torch_variables(student32),
+                               torch_variables(student64), torch_initial, what='student ',
+                               **tolerances)

@@ -25,22 +25,30 @@ The reference steps (our own code, written from the repositories named in each f
   ``distiller_zoo/ttm.py``, ``wttm.py``, ``dist.py``; the max-logit temperature as Matsuyama et
   al. 2025 (Algorithms 1-3) define it.
 
-Tolerances (float32 on both sides, kdjax at matmul precision 'highest'): the first step's
-terms see identical weights and inputs, so they differ only by summation order (XLA vs ATen
-convolutions and reductions): about 1e-6 relative per reduction, a few 1e-6 after the
-~10 stacked reductions of a ResNet8 forward -> rtol 2e-5. Steps 2 and 3 see weights that
-already differ by the first updates' rounding; the gradient of a BatchNorm network at
-batch 8 amplifies relative input perturbations by its conditioning (1e1-1e2 at
-initialisation), so the later terms get rtol 2e-4. The parameter UPDATES (final - initial,
-per leaf, in norm) accumulate the three gradients' relative errors (a few 1e-5 each, amplified
-the same way) -> rtol 2e-3 of the update's norm, plus an atol of 1e-6 for leaves whose update
-is itself at rounding level. Every tolerance is well below what any modelling difference
-gives: a wrong temperature, weight, warm-up, BN mode or decay changes the terms or updates by
-1e-2 or more relative (the tests of the logged terms would catch a 1e-3 change in a weight).
+Tolerances: kdjax runs float32 at matmul precision 'highest' (the configs' ``precision``); the
+reference runs twice, in float32 and in float64, from the same weights. How far float32
+rounding alone moves a quantity is its conditioning, and it varies by orders of magnitude:
+a first-step loss moves by ~1e-7 relative, while a BatchNorm shift's update after three SGD
+steps moves by 1e-4 (CIFAR ResNet8, lr 0.05) to several % (ResNet18 at lr 0.2: the float32
+and float64 references themselves differ by up to 4% there). So each quantity is checked
+against its own float32 spread (``reference_step.within_float32_spread``): kdjax must be as
+close to the float64 result as the float32 reference is, up to ``FACTOR`` = 4 (two independent
+roundings of one computation differ from the exact result by comparable amounts; a factor 4
+leaves room for their random ratio), with floors for quantities the float32 reference happens
+to get almost exactly: 2e-5 relative for the terms (~30 float32 roundings of a logged mean)
+plus 4e-6 nats per KL times its factor (``term_scale``), and 1e-3 of the update's norm for
+the parameters and statistics. A modelling difference (a weight, a temperature, the warm-up,
+the decay of one leaf, BN mode or momentum, a missing gradient path) moves the CIFAR terms
+and updates by 1e-2 or more relative, 100x above these tolerances. The students' BN shifts
+keep ReLU inputs away from 0 (``reference_step.randomize_batchnorm(clear_of_kinks=True)``:
+a unit within float32 rounding of the kink may go either way on the two sides, and one such
+unit moves the updates of all layers below it by 0.5-4%).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -55,9 +63,9 @@ pytestmark = pytest.mark.reference_step
 
 TEACHER, STUDENT = 'resnet8', 'resnet8'  # CIFAR ResNet8 pair (different random weights)
 BATCH, STEPS, NUM_EXAMPLES = 8, 3, 24
-FIRST_RTOL, LATER_RTOL = 2e-5, 2e-4  # logged terms: step 1 / steps 2-3 (module docstring)
-UPDATE_RTOL, STATS_RTOL, UPDATE_ATOL = 5e-3, 1e-3, 1e-6  # updates (module docstring)
-KL_ATOL = 4e-6  # absolute float32 error of one KL in nats, times the term's factor (check)
+FACTOR = 4.0  # kdjax's distance to the float64 reference / the float32 reference's (check)
+TERM_RTOL, KL_ATOL = 2e-5, 4e-6  # floors of the terms: relative; per KL in nats (check)
+UPDATE_RTOL, UPDATE_ATOL = 1e-3, 1e-7  # floors of the updates (check)
 
 
 def _batches(seed: int) -> list[np.ndarray]:
@@ -139,8 +147,9 @@ def max_logit_temperature(zs, zt):
 
 def mlkd_losses(sw, ss, tw, ts, target, *, t0, ce_weight, kd_weight):
   """Jin-Ying/Multi-Level-Logit-Distillation ``KD_ours.forward_train`` (as released: the
-  scalar losses times the masks' means; the strong kd/cc sums' T=2 and T=6 parts on the weak
-  logits; cc on the weak view only; the median masks by ``np.percentile(., 50)``)."""
+  scalar losses times the masks' means; the strong kd sum's T=2 and T=6 parts on the weak
+  logits; cc and bc of the weak view only in the loss dict; the median masks by
+  ``np.percentile(., 50)``)."""
   def cc(a, b, t):
     pa, pb = F.softmax(a / t, 1), F.softmax(b / t, 1)
     return ((pb.t() @ pb - pa.t() @ pa) ** 2).sum() / a.shape[1]
@@ -151,9 +160,9 @@ def mlkd_losses(sw, ss, tw, ts, target, *, t0, ce_weight, kd_weight):
 
   p_tw = F.softmax(tw.detach(), dim=1)
   confidence = p_tw.max(1).values
-  mask = confidence.le(float(np.percentile(confidence.numpy(), 50))).float()
+  mask = confidence.le(float(np.percentile(confidence.numpy(), 50))).to(sw.dtype)
   class_conf = p_tw.sum(0)
-  class_mask = class_conf.le(float(np.percentile(class_conf.numpy(), 50))).float()
+  class_mask = class_conf.le(float(np.percentile(class_conf.numpy(), 50))).to(sw.dtype)
   temps = (t0, 3.0, 5.0, 2.0, 6.0)
   w = kd_weight
   ce = ce_weight * (F.cross_entropy(sw, target) + F.cross_entropy(ss, target))
@@ -162,8 +171,8 @@ def mlkd_losses(sw, ss, tw, ts, target, *, t0, ce_weight, kd_weight):
                + sum(w * kd_loss(sw, tw, t) for t in temps[3:]))
   cc_weak = sum(w * (cc(sw, tw, t) * class_mask).mean() for t in temps)
   bc_weak = sum(w * (bc(sw, tw, t) * mask).mean() for t in temps)
-  bc_strong = sum(w * (bc(ss, ts, t) * mask).mean() for t in temps)
-  return {'ce': ce, 'kd': kd_weak + kd_strong, 'cc': cc_weak, 'bc': bc_weak + bc_strong}
+  # As released: the strong-view cc and bc sums are computed but left out of the loss dict.
+  return {'ce': ce, 'kd': kd_weak + kd_strong, 'cc': cc_weak, 'bc': bc_weak}
 
 
 class GlobalT(torch.nn.Module):
@@ -197,14 +206,18 @@ def ctkd_cosine_decay(epoch, max_value, min_value, num_loops):
 
 
 # ----------------------------------------------------------------------------- reference step
-def reference_steps(config, run, student, teacher, losses_fn, extra_params=(), views=None):
-  """The reference trainer's steps on ``run``'s batches: returns per-step ``{term: value}``.
+def reference_steps(config, run, student, teacher, losses_fn, extras=(), views=None):
+  """The reference trainer's steps on ``run``'s batches: per-step ``{term: value}``.
 
-  ``losses_fn(zs, zt, target, step) -> {term: tensor}`` is the distiller's loss dict; the
-  optimizer is the reference SGD over the student + ``extra_params`` at ``run.epoch``'s lr.
-  ``views``: per step ``(weak, strong)`` torch inputs (default: the normalised images).
+  ``losses_fn(zs, zt, target, extras) -> {term: tensor}`` is the distiller's loss dict (a
+  name starting with '_' is logged, not added); the optimizer is the reference SGD over the
+  student + the ``extras`` modules (CTKD's temperature) at ``run.epoch``'s lr. ``views``: per
+  step ``(weak, strong)`` NCHW inputs (default: the normalised images, no strong view). The
+  modules are updated in place; their dtype (float32 or float64) is the run's.
   """
-  optimizer = rs.config_sgd(config, list(student.parameters()) + list(extra_params), run.epoch)
+  dtype = next(student.parameters()).dtype
+  params = list(student.parameters()) + [p for m in extras for p in m.parameters()]
+  optimizer = rs.config_sgd(config, params, run.epoch)
   student.train()
   teacher.eval()
   source, out = run.source, []
@@ -214,38 +227,64 @@ def reference_steps(config, run, student, teacher, losses_fn, extra_params=(), v
       strong = None
     else:
       weak, strong = views[step]
+    weak = weak.to(dtype)
     target = torch.from_numpy(source.labels[indices].astype(np.int64))
     optimizer.zero_grad()
     zs = student(weak)
     with torch.no_grad():
       zt = teacher(weak)
     if strong is None:
-      losses = losses_fn(zs, zt, target, step)
+      losses = losses_fn(zs, zt, target, extras)
     else:
+      strong = strong.to(dtype)
       zs_strong = student(strong)
       with torch.no_grad():
         zt_strong = teacher(strong)
-      losses = losses_fn((zs, zs_strong), (zt, zt_strong), target, step)
+      losses = losses_fn((zs, zs_strong), (zt, zt_strong), target, extras)
     loss = sum(v for k, v in losses.items() if not k.startswith('_'))
     loss.backward()
     optimizer.step()
     row = {k.lstrip('_'): float(v.detach()) for k, v in losses.items()}
-    row['loss'] = float(loss)
+    row['loss'] = float(loss.detach())
     out.append(row)
   return out
 
 
-def check(run, reference, student, student_initial, term_scale):
-  """The per-step terms and the final student (tolerances of the module docstring).
+@dataclasses.dataclass
+class Reference:
+  """The reference run in float32 and in float64 from the same initial modules."""
+  terms32: list
+  terms64: list
+  student32: torch.nn.Module
+  student64: torch.nn.Module
+  extras32: tuple
+  extras64: tuple
 
-  ``term_scale``: the largest factor multiplying a KL in the terms (weight x T^2, ...): a KL
-  between near-uniform softmaxes (high T) is a difference of nearly equal float32 sums, whose
-  absolute rounding error is ~1e-6 nats whatever its value, so each term also gets
-  ``KL_ATOL * term_scale`` absolute."""
-  rs.assert_terms_match(run, reference, rtol=[FIRST_RTOL] + [LATER_RTOL] * (STEPS - 1),
-                        atol=KL_ATOL * max(term_scale, 1.0))
-  rs.assert_student_matches(run, student, student_initial, rtol=UPDATE_RTOL, atol=UPDATE_ATOL,
-                            stats_rtol=STATS_RTOL)
+
+def reference_runs(config, run, student, teacher, losses_fn, extras=(), views=None):
+  """``reference_steps`` on float32 and float64 copies of the modules (inputs cast)."""
+  out = {}
+  for name, dtype in (('32', torch.float32), ('64', torch.float64)):
+    s, t = copy.deepcopy(student).to(dtype), copy.deepcopy(teacher).to(dtype)
+    e = tuple(copy.deepcopy(m).to(dtype) for m in extras)
+    out['terms' + name] = reference_steps(config, run, s, t, losses_fn, e, views)
+    out['student' + name], out['extras' + name] = s, e
+  return Reference(**out)
+
+
+def check(run, ref, student_initial, term_scale):
+  """The per-step terms and the final student against the float32 / float64 reference.
+
+  Tolerances (module docstring): kdjax within ``FACTOR`` x the float32 reference's own
+  distance to the float64 one; floors: ``TERM_RTOL`` relative and, for the terms,
+  ``KL_ATOL * term_scale`` (``term_scale``: the largest factor multiplying a KL, weight x
+  T^2, ...: a KL between near-uniform softmaxes is a difference of nearly equal float32 sums,
+  whose absolute rounding error is ~1e-6 nats whatever its value); ``UPDATE_RTOL`` /
+  ``UPDATE_ATOL`` for the updates."""
+  rs.assert_terms_within_spread(run, ref.terms32, ref.terms64, factor=FACTOR, rtol=TERM_RTOL,
+                                atol=KL_ATOL * max(term_scale, 1.0))
+  rs.assert_student_within_spread(run, ref.student32, ref.student64, student_initial,
+                                  factor=FACTOR, rtol=UPDATE_RTOL, atol=UPDATE_ATOL)
 
 
 def term_scale(config, run):
@@ -320,8 +359,8 @@ def test_fixed_temperature_step_matches_reference(case):
   method = case.split('@')[0]
   epoch, make_loss = FIXED[case]
   config, run, s, t, initial = _run(method, epoch)
-  reference = reference_steps(config, run, s, t, make_loss(config))
-  check(run, reference, s, initial, term_scale(config, run))
+  ref = reference_runs(config, run, s, t, make_loss(config))
+  check(run, ref, initial, term_scale(config, run))
 
 
 def test_ctkd_step_matches_reference():
@@ -335,22 +374,23 @@ def test_ctkd_step_matches_reference():
   c = config.ctkd
   lambda_ = ctkd_cosine_decay(epoch, c.lambda_max, c.lambda_min, c.lambda_epochs)
   assert lambda_ == pytest.approx(-0.5)
-  global_t = GlobalT(theta0)
 
-  def losses(zs, zt, y, _):
-    temp = c.t_start + c.t_range * torch.sigmoid(global_t(lambda_))
+  def losses(zs, zt, y, extras):
+    temp = c.t_start + c.t_range * torch.sigmoid(extras[0](lambda_))
     kd = F.kl_div(F.log_softmax(zs / temp, 1), F.softmax(zt / temp, 1),
                   reduction='batchmean') * temp * temp
     return {'ce': config.ce_weight * F.cross_entropy(zs, y), 'kd': config.logit.weight * kd,
             '_temperature_mean': temp.detach()[0]}
 
-  reference = reference_steps(config, run, s, t, losses, extra_params=global_t.parameters())
-  check(run, reference, s, initial, term_scale(config, run))
-  theta = run.final.params['method']['logit']['temperature']['theta']
-  rs.assert_close_updates(np.float64(theta), np.float64(theta0),
-                          global_t.global_T.detach().double().numpy()[0], np.float64(theta0),
-                          rtol=UPDATE_RTOL, atol=UPDATE_ATOL, name='ctkd theta')
-  assert abs(float(theta) - theta0) > 1e-4  # the temperature did move
+  ref = reference_runs(config, run, s, t, losses, extras=(GlobalT(theta0),))
+  check(run, ref, initial, term_scale(config, run))
+  theta = np.float64(run.final.params['method']['logit']['temperature']['theta'])
+  ok, message = rs.within_float32_spread(
+      theta - theta0, ref.extras32[0].global_T.detach().double().numpy()[0] - theta0,
+      ref.extras64[0].global_T.detach().numpy()[0] - theta0, factor=FACTOR, rtol=UPDATE_RTOL,
+      atol=UPDATE_ATOL)
+  assert ok, f'CTKD theta update: {message}'
+  assert abs(theta - theta0) > 1e-4  # the temperature did move
 
 
 def test_mlkd_step_matches_reference():
@@ -362,29 +402,32 @@ def test_mlkd_step_matches_reference():
     weak, strong, _ = rs.step_views(run, step)
     expected_weak = rs.torch_images(SOURCE.images[run.batches[step]], SOURCE.mean, SOURCE.std)
     np.testing.assert_allclose(rs.nhwc_to_torch(weak).numpy(), expected_weak.numpy(),
-                               rtol=1e-6, atol=1e-6)  # augmentation off: the plain view
+                               rtol=0, atol=1e-6)  # augmentation off: the plain view
     views.append((expected_weak, rs.nhwc_to_torch(strong)))
 
   def losses(zs, zt, y, _):
     return mlkd_losses(zs[0], zs[1], zt[0], zt[1], y, t0=config.logit.temperature,
                        ce_weight=config.ce_weight, kd_weight=config.logit.weight)
 
-  reference = reference_steps(config, run, s, t, losses, views=views)
-  check(run, reference, s, initial, term_scale(config, run))
+  ref = reference_runs(config, run, s, t, losses, views=views)
+  check(run, ref, initial, term_scale(config, run))
 
 
 def test_imagenet_recipe_kd_step_matches_reference():
-  """The ImageNet recipe (mdistiller ``configs/imagenet/r34_r18/kd.yaml``: lr 0.2, momentum
-  0.9, weight decay 1e-4) for resnet34 -> resnet18 KD, on 32-pixel host crops at batch 4 (the
-  streaming path: the batch carries uint8 crops, the step normalises them)."""
+  """The ImageNet recipe (mdistiller ``configs/imagenet/r34_r18/kd.yaml``: lr 0.2 decayed x0.1
+  at epochs 30, 60, 90, momentum 0.9, weight decay 1e-4) for resnet34 -> resnet18 KD at epoch
+  31 (after the first decay: lr 0.02), on 32-pixel host crops at batch 4 (the streaming path:
+  the batch carries uint8 crops, the step normalises them)."""
   source = rs.imagenet_source(12, 32, seed=2)
   config = rs.kdjax_config('kd', 'resnet34', 'resnet18', batch_size=4, recipe='imagenet')
   assert (config_lib.resolved_lr(config), config.weight_decay) == (0.2, 1e-4)
+  assert rs.reference_lr(0.2, config.lr_decay_epochs, config.lr_decay_rate, 31) == \
+      pytest.approx(0.02)
   s, t = _models(1000, 'resnet34', 'resnet18', seed=3)
   initial = rs.torch_variables(s)
   batches = [np.arange(i * 4, (i + 1) * 4) for i in range(STEPS)]
-  run = rs.run_steps(config, source, batches, epoch=1, student=s, teacher=t)
-  reference = reference_steps(config, run, s, t, lambda zs, zt, y, _: {
+  run = rs.run_steps(config, source, batches, epoch=31, student=s, teacher=t)
+  ref = reference_runs(config, run, s, t, lambda zs, zt, y, _: {
       'ce': config.ce_weight * F.cross_entropy(zs, y),
       'kd': config.logit.weight * kd_loss(zs, zt, config.logit.temperature)})
-  check(run, reference, s, initial, term_scale(config, run))
+  check(run, ref, initial, term_scale(config, run))
