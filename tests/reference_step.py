@@ -312,15 +312,17 @@ def randomize_batchnorm(module: torch.nn.Module, seed: int, *,
                         clear_of_kinks: bool = False) -> torch.nn.Module:
   """Random BN scales (0.5-1.5), shifts, running means and variances (0.5-2), in place.
 
-  ``clear_of_kinks``: shifts of 3-4 scales, so that in train mode every BN output (which
-  feeds a ReLU, directly or through a residual sum of non-negative terms) is N(3-4, 1) in
-  units of its scale. Why: two float32 implementations round a pre-activation differently by
-  ~1e-6; a unit that close to 0 may sit on either side of the ReLU on the two sides, and one
-  such flipped unit moves the gradient of every layer below it by its share (0.5-4% of a BN
-  shift's update, measured on a centred ResNet8). A centred ResNet8 at batch 8 has ~0.5 such
-  units per forward pass; with the shifts the density of ReLU inputs at 0 drops from 0.4 to
-  < 5e-3 per scale unit (N(3, 1) at 0), i.e. < 0.01 such units per pass. Use it for the
-  networks whose gradients are compared (students, trained connectors).
+  ``clear_of_kinks``: shifts of 4-5 scales, so that in train mode every BN output (which
+  feeds a ReLU, directly or through a residual sum of non-negative terms) is
+  ``scale * (xhat + 4..5)`` with ``xhat`` the batch-normalised input. Why: two float32
+  implementations round a pre-activation differently by ~1e-6; a unit that close to 0 may
+  sit on either side of the ReLU on the two sides, and one such flipped unit moves the
+  gradient of every layer below it by its share (0.5-4% of a BN shift's update, measured on
+  a centred ResNet8). A centred ResNet8 at batch 8 has ~0.5 such units per forward pass; with
+  the shifts the density of ReLU inputs at 0 drops from 0.4 to < 1.4e-4 per scale unit
+  (N(4, 1) at 0), and a BN over n values per channel has ``xhat >= -sqrt(n - 1)``, so a
+  channel of n <= 17 values (a ResNet18's last stages on small images) cannot reach the kink
+  at all. Use it for the networks whose gradients are compared (students, connectors).
   """
   generator = torch.Generator().manual_seed(seed)
   with torch.no_grad():
@@ -329,7 +331,7 @@ def randomize_batchnorm(module: torch.nn.Module, seed: int, *,
         n = m.num_features
         m.weight.copy_(0.5 + torch.rand(n, generator=generator))
         if clear_of_kinks:
-          m.bias.copy_((3.0 + torch.rand(n, generator=generator)) * m.weight)
+          m.bias.copy_((4.0 + torch.rand(n, generator=generator)) * m.weight)
         else:
           m.bias.copy_(0.2 * torch.randn(n, generator=generator))
         m.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
