@@ -61,6 +61,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from kdjax import config as config_lib
 from kdjax import convert
 from kdjax import methods
 from kdjax import steps as steps_lib
@@ -489,8 +490,18 @@ def test_ofd():
   terms = run_reference(config, source, student, teacher, loss, epoch=epoch,
                         trainable=list(student.parameters()) + list(tree.parameters()),
                         train_modules=[tree], teacher_train=True)
-  check(run, terms, student, student_initial)
-  assert_method_matches(run, tree, initial)
+  # OFD's loss is discontinuous in the teacher's response t at t = 0 where the student is below
+  # it (s < t: (s - t)^2 for t > 0, nothing for margin < t <= 0), and its gradient jumps where a
+  # response crosses the margin. The teacher's train-mode responses carry ~1e-6 of float32 error,
+  # and each batch of these 5e5 responses has a few within 1e-5 of 0 (3e-6 in the third batch),
+  # so kdjax's float32 responses may fall on the other side of 0 than the exact ones: one such
+  # element changes the connector-output gradient at one position by up to 2 w |s - t| / B,
+  # about 1e-3 of the gradient's norm at a time (measured against a float32 PyTorch run of
+  # this reference too, which flips elsewhere). The updates are held to 1e-2 here; the terms
+  # (which jump by only w s^2 / B, ~1e-6 relative) to TERM_RTOL.
+  rs.assert_terms_match(run, terms, rtol=TERM_RTOL)
+  rs.assert_student_matches(run, student, student_initial, rtol=1e-2, atol=UPDATE_ATOL)
+  assert_method_matches(run, tree, initial, rtol=1e-2)
 
 
 # ----------------------------------------------------------------------------- CRD
@@ -772,10 +783,18 @@ class SimKDProjector(nn.Module):
 
 
 def test_simkd():
-  """SimKD ``-c 0 -d 0 -b 1``: ``trainable_list`` = student + the SimKD module (the student's own,
-  unused classifier is in it: weight decay alone moves it); the reused teacher classifier is
-  frozen (the teacher is not in the optimizer) but carries the gradient of the CE on
-  ``pred_feat_s``."""
+  """SimKD ``-c 0 -d 0 -b 1``: ``trainable_list`` = student + the SimKD module; the reused teacher
+  classifier is frozen (the teacher is not in the optimizer) but carries the gradient of the
+  (zero-weighted) CE on ``pred_feat_s``.
+
+  Difference found (kdjax keeps it; no reported number depends on it): the student's own
+  classifier is outside the reference's loss graph, so its ``.grad`` stays None and
+  ``torch.optim.SGD`` skips it: neither weight decay nor momentum ever touch it. kdjax's step
+  gives it a zero gradient (``ce_weight`` 0 times the student head's CE) and its optimizer decays
+  every trainable leaf, so the unused head shrinks by the weight decay alone. SimKD never
+  evaluates that head (``eval_logits``: projector + teacher classifier), so accuracies and the
+  exported model are unaffected. The test holds kdjax's head to exactly that decay-only
+  trajectory and the reference's to no change."""
   source, student, teacher = models_and_source(90)
   config = rs.kdjax_config('simkd', TEACHER, STUDENT, batch_size=BATCH)
   s_n, t_n = student.fc.in_features, teacher.fc.in_features
@@ -805,7 +824,35 @@ def test_simkd():
                         trainable=list(student.parameters()) + list(projector.parameters()),
                         train_modules=[projector])
   # kdjax's logged 'ce' is ce_weight (0) times the student's own head's CE: both are 0.
-  check(run, terms, student, student_initial)
+  rs.assert_terms_match(run, terms, rtol=TERM_RTOL)
+  # The student's only gradient is the projector's input gradient through three train-mode
+  # BatchNorms (8 x 8 maps, batch 8), each of which subtracts from the upstream gradient its
+  # batch mean and its component along the normalised input: most of it cancels, the student's
+  # updates are ~1e-2 in norm (a tenth of a CE-driven step's), and the float32 error of what
+  # remains is amplified accordingly over the steps (a float32 PyTorch run of this reference is
+  # as far from its float64 run). Student updates: rtol 1e-2; the projector's: UPDATE_RTOL.
+  head = ('fc',)
+  final, start = run.final.params['student'], run.initial.params['student']
+  body = lambda tree: {k: v for k, v in tree.items() if (k,) != head}
+  rs.assert_variables_match(
+      {'params': body(final), 'batch_stats': run.final.batch_stats['student']},
+      {'params': body(start), 'batch_stats': run.initial.batch_stats['student']},
+      {'params': body(rs.torch_variables(student)['params']),
+       'batch_stats': rs.torch_variables(student)['batch_stats']},
+      {'params': body(student_initial['params']), 'batch_stats': student_initial['batch_stats']},
+      rtol=1e-2, atol=UPDATE_ATOL, what='student ')
+  lr = rs.reference_lr(config_lib.resolved_lr(config), config.lr_decay_epochs, config.lr_decay_rate, epoch)
+  for leaf in ('kernel', 'bias'):
+    w0 = np.asarray(start['fc'][leaf], np.float64)
+    np.testing.assert_array_equal(rs.torch_variables(student)['params']['fc'][leaf],
+                                  student_initial['params']['fc'][leaf])  # reference: untouched
+    w, buf = w0.copy(), None  # kdjax: SGD with momentum on the decay term wd * w alone
+    for _ in BATCHES:
+      g = config.weight_decay * w
+      buf = g if buf is None else config.momentum * buf + g
+      w = w - lr * buf
+    np.testing.assert_allclose(final['fc'][leaf], w, rtol=1e-6, atol=1e-9)
+    assert np.linalg.norm(w - w0) > 1e-5 * np.linalg.norm(w0)  # the decay is visible
   assert_method_matches(run, tree, initial)
 
 
@@ -880,6 +927,13 @@ def test_itrd():
   """zkxufo/TTM ``--distill itrd``: ``ITLoss`` (its embedding) in ``trainable_list``; the
   features are ``feat[-1]``, the pooled feature (``preact=True`` leaves it unchanged)."""
   source, student, teacher = models_and_source(110)
+  # The reference standardises each feature over the batch with no epsilon, so a channel that is
+  # constant over the batch (a dead ReLU channel of the pooled feature) makes its loss NaN, where
+  # kdjax maps that channel to 0 (``feature_losses._batch_standardize``, documented). This random
+  # teacher has ~10% such channels; its last BatchNorm is shifted up so none is dead and the
+  # reference is defined.
+  with torch.no_grad():
+    teacher.layer3[-1].bn2.bias.add_(2.0)
   config = rs.kdjax_config('itrd', TEACHER, STUDENT, batch_size=BATCH)
   c = config.itrd
   torch.manual_seed(111)
