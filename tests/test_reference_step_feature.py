@@ -560,32 +560,35 @@ def crd_contrast_indices(run: rs.StepRun) -> list[torch.Tensor]:
   """The ``[B, 1 + K]`` memory rows kdjax's step ``s`` scored (positive first): its CRD term
   re-applied with the step's own ``sample`` key (``kdjax.steps``: fold_in of seed, epoch, step,
   ``SAMPLE_STREAM``) on the step's batch, with the sown ``contrast_idx`` collected. The draw
-  reads only the key, the batch's indices and labels and the class tables, so the step itself
-  is unmodified."""
-  program, config = run.program, run.config
+  reads only the key, the batch's indices and labels and the class tables (model outputs of the
+  right shapes stand in for the features), so the step itself is unmodified."""
+  program, config, source = run.program, run.config, run.source
   scalars = steps_lib.scalars_of(config, run.epoch)
   method_scalars = {k: jnp.asarray(v) for k, v in scalars.items()
                     if k not in ('seed', 'epoch', 'step')}
-  teacher_vars = None
+
+  def zero_outputs(name: str, batch: int) -> methods.Outputs:
+    module = steps_lib.create_model(name, source.num_classes, 'float32')
+
+    def outputs(x):
+      variables = module.init(jax.random.key(0), x, train=False)
+      return steps_lib.forward(module, {'params': variables['params'],
+                                        'batch_stats': variables['batch_stats']}, x,
+                               train=False, features=True)[0]
+
+    shapes = jax.eval_shape(outputs, jax.ShapeDtypeStruct((batch, *source.image_shape),
+                                                          jnp.float32))
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
   out = []
   for step, indices in enumerate(run.batches):
-    weak, _, labels = rs.step_views(run, step)
-    outputs = []
-    for name, params, stats in (
-        (config.student, run.initial.params['student'], run.initial.batch_stats['student']),
-        (config.teacher, None, None)):
-      module = steps_lib.create_model(name, run.source.num_classes, 'float32')
-      if params is None:  # any teacher variables of the right shapes: only its shapes matter
-        teacher_vars = teacher_vars or module.init(jax.random.key(0), weak[:1], train=False)
-        params, stats = teacher_vars['params'], teacher_vars['batch_stats']
-      outputs.append(steps_lib.forward(module, {'params': params, 'batch_stats': stats},
-                                       jnp.asarray(weak), train=False, features=True)[0])
     key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
         jax.random.key(scalars['seed']), scalars['epoch']), np.uint32(step)),
                              steps_lib.SAMPLE_STREAM)
-    inputs = methods.StepInputs(student=outputs[0], teacher=outputs[1],
-                                labels=jnp.asarray(labels), indices=jnp.asarray(indices),
-                                scalars=method_scalars)
+    inputs = methods.StepInputs(student=zero_outputs(config.student, len(indices)),
+                                teacher=zero_outputs(config.teacher, len(indices)),
+                                labels=jnp.asarray(source.labels[indices]),
+                                indices=jnp.asarray(indices), scalars=method_scalars)
     _, updates = program.distillation.apply(
         {'params': run.initial.params['method'], 'batch_stats': run.initial.batch_stats['method'],
          'state': run.initial.method_state}, inputs, train=False, mutable=['intermediates'],
@@ -593,8 +596,7 @@ def crd_contrast_indices(run: rs.StepRun) -> list[torch.Tensor]:
     idx = np.asarray(updates['intermediates']['feature']['contrast_idx'][0])
     assert idx.shape == (len(indices), 1 + config.crd.nce_k)
     np.testing.assert_array_equal(idx[:, 0], indices)  # 'exact': the positive is the example
-    labels_all = run.source.labels
-    assert np.all(labels_all[idx[:, 1:]] != labels_all[indices][:, None])  # other classes
+    assert np.all(source.labels[idx[:, 1:]] != source.labels[indices][:, None])  # other classes
     out.append(torch.from_numpy(idx.astype(np.int64)))
   return out
 
