@@ -312,7 +312,7 @@ def randomize_batchnorm(module: torch.nn.Module, seed: int, *,
                         clear_of_kinks: bool = False) -> torch.nn.Module:
   """Random BN scales (0.5-1.5), shifts, running means and variances (0.5-2), in place.
 
-  ``clear_of_kinks``: shifts of 4-5 scales, so that in train mode every BN output (which
+  ``clear_of_kinks``: scales 0.1-0.3 and shifts of 4-5 scales (activations of order 1), so that in train mode every BN output (which
   feeds a ReLU, directly or through a residual sum of non-negative terms) is
   ``scale * (xhat + 4..5)`` with ``xhat`` the batch-normalised input. Why: two float32
   implementations round a pre-activation differently by ~1e-6; a unit that close to 0 may
@@ -329,10 +329,11 @@ def randomize_batchnorm(module: torch.nn.Module, seed: int, *,
     for m in module.modules():
       if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):  # pylint: disable=protected-access
         n = m.num_features
-        m.weight.copy_(0.5 + torch.rand(n, generator=generator))
-        if clear_of_kinks:
+        if clear_of_kinks:  # small scales: activations of order 1 despite the shifts
+          m.weight.copy_(0.1 + 0.2 * torch.rand(n, generator=generator))
           m.bias.copy_((4.0 + torch.rand(n, generator=generator)) * m.weight)
         else:
+          m.weight.copy_(0.5 + torch.rand(n, generator=generator))
           m.bias.copy_(0.2 * torch.randn(n, generator=generator))
         m.running_mean.copy_(0.2 * torch.randn(n, generator=generator))
         m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
