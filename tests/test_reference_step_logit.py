@@ -390,9 +390,12 @@ def test_ctkd_step_matches_reference():
       ref.extras64[0].global_T.detach().numpy()[0] - theta0, factor=FACTOR, rtol=UPDATE_RTOL,
       atol=UPDATE_ATOL)
   assert ok, f'CTKD theta update: {message}'
-  assert abs(theta - theta0) > 1e-4  # the temperature did move
+  # The temperature did move (by ~6e-5 here, 2000 float32 ulps of theta; the comparison
+  # above checks that move to 1e-3 of its size).
+  assert abs(theta - theta0) > 1e-5
 
 
+@pytest.mark.slow  # RandAugment + two views in the compiled step: ~1 min to compile on CPU
 def test_mlkd_step_matches_reference():
   """MLKD with both views: kdjax's strong view (RandAugment, Cutout: random) is computed once
   from the step's own keys and given to the reference, so both sides see the same pixels."""
@@ -413,6 +416,7 @@ def test_mlkd_step_matches_reference():
   check(run, ref, initial, term_scale(config, run))
 
 
+@pytest.mark.slow  # ResNet34 + ResNet18 in the compiled step: ~1 min to compile on CPU
 def test_imagenet_recipe_kd_step_matches_reference():
   """The ImageNet recipe (mdistiller ``configs/imagenet/r34_r18/kd.yaml``: lr 0.2 decayed x0.1
   at epochs 30, 60, 90, momentum 0.9, weight decay 1e-4) for resnet34 -> resnet18 KD at epoch
