@@ -311,6 +311,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        config.epochs * run.images_per_epoch,
                        position.epoch * run.images_per_epoch
                        + position.step * config.batch_size)
+  if restored is not None:
+    progress.write(f'resumed from epoch {position.epoch + 1}, step {position.step} ({workdir})')
   try:
     with stop_requests() as stop:
       for epoch in range(position.epoch + 1, config.epochs + 1):
@@ -337,6 +339,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           checkpoints.save(_checkpoint_number(run, epoch, 0), state, position.to_meta(), top1)
         progress.status(loss=f"{row['train_loss']:.4f}",
                         top1='-' if top1 is None else f'{top1:.2f}', epoch=epoch)
+        progress.epoch_done(epoch, config.epochs, row)
         if epoch_callback is not None:
           epoch_callback(epoch, row)
         if stop.signal_name is not None and epoch < config.epochs:

@@ -107,16 +107,34 @@ _SCRIPT = textwrap.dedent('''
     from kdjax import config as config_lib, train
     root, configs = sys.argv[1], json.loads(sys.argv[2])
     facts = {'devices': jax.device_count()}
+
+    def save(path, state):
+      leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state))
+      np.savez(path, **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+
     for name, values in configs.items():
       config = config_lib.from_mapping(values)
+      run = train.prepare_run(config)
+      save(f'{root}/{name}.init.npz', run.program.init(np.uint32(config.seed), **train.init_data(run)))
       result = train.train_and_evaluate(config, f'{root}/{name}')
-      leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(result.state))
-      np.savez(f'{root}/{name}.npz', **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+      save(f'{root}/{name}.npz', result.state)
       facts[name] = {'rows': [json.loads(l) for l in open(f'{root}/{name}/metrics.jsonl')],
                      'replicated': all(x.sharding.is_fully_replicated for _, x in
                                        jax.tree_util.tree_leaves_with_path(result.state))}
     json.dump(facts, open(f'{root}/facts.json', 'w'))
 ''')
+
+
+def device_env(num_devices: int, **extra: str) -> dict[str, str]:
+  """The environment of a subprocess with ``num_devices`` simulated CPU devices.
+
+  The caller's ``XLA_FLAGS`` are kept (e.g. ``--xla_cpu_max_isa=SSE4_2`` to check the
+  agreement tests under another code generation): the device count is appended to them.
+  """
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={num_devices}"
+  return dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES=str(num_devices),
+              XLA_FLAGS=flags.strip(),
+              PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]), **extra)
 
 
 def run_on_devices(configs: Mapping[str, ml_collections.ConfigDict], num_devices: int,
@@ -128,9 +146,7 @@ def run_on_devices(configs: Mapping[str, ml_collections.ConfigDict], num_devices
   """
   root = str(tmp_path / f'devices{num_devices}')
   os.makedirs(root, exist_ok=True)
-  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES=str(num_devices),
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={num_devices}',
-             PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
+  env = device_env(num_devices)
   payload = json.dumps({name: json.loads(config_lib.to_json(c)) for name, c in configs.items()})
   done = subprocess.run([sys.executable, '-c', _SCRIPT, root, payload], env=env, cwd=REPO,
                         capture_output=True, text=True, timeout=1200)
@@ -140,8 +156,9 @@ def run_on_devices(configs: Mapping[str, ml_collections.ConfigDict], num_devices
     facts = json.load(f)
   out = {'devices': facts['devices']}
   for name in configs:
-    with np.load(os.path.join(root, f'{name}.npz')) as arrays:
-      out[name] = {'state': dict(arrays), 'rows': facts[name]['rows'],
+    with np.load(os.path.join(root, f'{name}.npz')) as arrays, \
+         np.load(os.path.join(root, f'{name}.init.npz')) as initial:
+      out[name] = {'state': dict(arrays), 'initial': dict(initial), 'rows': facts[name]['rows'],
                    'replicated': facts[name]['replicated']}
   return out
 
