@@ -29,7 +29,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import signal
@@ -155,12 +154,6 @@ def _usage_error(command: str, text: str) -> None:
   sys.exit(USER_ERROR_EXIT)
 
 
-def did_you_mean(name: str, choices: Sequence[str], n: int = 3) -> str:
-  """``'; did you mean a, b?'`` with the choices closest to ``name`` (difflib), or ``''``."""
-  close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
-  return f"; did you mean {', '.join(close)}?" if close else ''
-
-
 def config_fields() -> list[str]:
   """Every field of the config schema (``kdjax.config.get_config``), dotted."""
   from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
@@ -182,9 +175,10 @@ def _flag_error_text(error: BaseException, argv: Sequence[str]) -> str | None:
   if isinstance(error, (AttributeError, KeyError)) and 'config' in flags.FLAGS:
     unknown = unknown_config_fields(argv)
     if unknown:
+      from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
       return '; '.join(f'--config.{u}: the config has no field {u!r}'
-                       + did_you_mean(u, config_fields()).replace('did you mean ', 'did you mean --config.')
-                       for u in unknown) + ' (--config_help lists the fields)'
+                       + config_lib.did_you_mean(u, config_fields(), prefix='--config.')
+                       for u in unknown) + '; --config_help lists the fields'
   return None
 
 

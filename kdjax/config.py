@@ -24,6 +24,7 @@ refuses a name that disagrees with them.
 from __future__ import annotations
 
 import copy
+import difflib
 import inspect
 import json
 import re
@@ -49,6 +50,12 @@ RESUMABLE_FIELDS = ('data_dir', 'data_source', 'download', 'log_every', 'eval_ev
                     'eval_statistics', 'eval_ttm_gamma', 'conv_batch_chunks', 'num_workers')
 
 _LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
+
+
+def did_you_mean(name: str, choices: Any, n: int = 3, prefix: str = '') -> str:
+  """``' (did you mean a, b?)'`` with the ``choices`` closest to ``name`` (difflib), or ``''``."""
+  close = difflib.get_close_matches(name, [str(c) for c in choices], n=n, cutoff=0.6)
+  return f" (did you mean {', '.join(prefix + c for c in close)}?)" if close else ''
 
 
 def default_lr(student: str) -> float:
@@ -188,7 +195,8 @@ def apply_preset(config: ml_collections.ConfigDict, method: str) -> ml_collectio
   """
   all_presets = methods.presets()
   if method not in all_presets:
-    raise ValueError(f'unknown method {method!r}; choose one of {sorted(all_presets)}')
+    raise ValueError(f'unknown method {method!r}{did_you_mean(method, all_presets)}; choose one '
+                     f'of {sorted(all_presets)}')
   c = copy_config(config)
   schema = get_config()
   for field in method_fields():

@@ -72,9 +72,29 @@ class _StopRequests:
     self.signal_name = signal.Signals(signum).name
 
 
+_SHARED_STOP: _StopRequests | None = None  # set by stop_all_runs_on_signals
+
+
+@contextlib.contextmanager
+def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
+  """Main thread: SIGINT / SIGTERM ask every run of this process to stop after its current
+  step and save, also the runs in other threads (``experiments.distill`` trains two at a
+  time), whose own ``stop_requests`` cannot install handlers."""
+  global _SHARED_STOP
+  with stop_requests() as requests:
+    _SHARED_STOP = requests
+    try:
+      yield requests
+    finally:
+      _SHARED_STOP = None
+
+
 @contextlib.contextmanager
 def stop_requests() -> Iterator[_StopRequests]:
   """Installs the stop handlers (main thread only; elsewhere signals keep their defaults)."""
+  if _SHARED_STOP is not None:  # A job's handlers (stop_all_runs_on_signals) serve every run.
+    yield _SHARED_STOP
+    return
   requests = _StopRequests()
   try:
     previous = {s: signal.signal(s, requests.handle) for s in (signal.SIGINT, signal.SIGTERM)}
