@@ -325,15 +325,18 @@ def default_workdir(config) -> str:
   return os.path.join('runs', config.dataset, name)
 
 
-def train_config(config, workdir: str | None):
-  """Trains ``config`` in ``workdir`` (default ``default_workdir``) and prints its summary."""
+def train_config(config, workdir: str | None, *, dry_run: bool = False):
+  """Trains ``config`` in ``workdir`` (default ``default_workdir``) and prints its summary.
+
+  The run's description (``describe_run``) is printed first; ``dry_run`` stops there.
+  """
   from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
   from kdjax import logs  # pylint: disable=import-outside-toplevel
   from kdjax import train  # pylint: disable=import-outside-toplevel
   config_lib.validate(config)
   workdir = workdir or default_workdir(config)
   print(describe_run(config, workdir), flush=True)
-  if flags.FLAGS.dry_run:
+  if dry_run:
     print('dry run: nothing trained', flush=True)
     return None
   result = train.train_and_evaluate(config, workdir)

@@ -326,10 +326,10 @@ def test_trains_and_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_crd_and_reviewkd_on_one_and_two_devices_agree(tmp_path):
-  # At lr 0.005 (near-linear steps, see method_checks). kd+crd and reviewkd (random teacher)
-  # are ill-conditioned: merely slicing the convolutions' batch differently on ONE device
-  # (conv_batch_chunks=2) moves their third / fourth gradients by 2e-3 per entry at lr 0.05,
-  # as much as 2 devices do: ILL_CONDITIONED_RTOL (still 11x below per-device statistics).
+  # At lr 0.005 (see method_checks). kd+crd and reviewkd (random teacher) are ill-conditioned:
+  # merely slicing the convolutions' batch differently on ONE device (conv_batch_chunks=2)
+  # moved their third / fourth gradients by 2e-3 per entry at lr 0.02, as much as 2 devices
+  # did: compared as ill-conditioned (still 11x below per-device statistics).
   configs = {'crd': method_checks.smoke('crd', **{'crd.nce_k': 64, 'lr': 0.005}),
              'kd_crd': method_checks.smoke('kd+crd', **{'crd.nce_k': 64, 'lr': 0.005}),
              'reviewkd': method_checks.smoke('reviewkd', **{'reviewkd.warmup_epochs': 2,
@@ -338,7 +338,7 @@ def test_crd_and_reviewkd_on_one_and_two_devices_agree(tmp_path):
   two = method_checks.run_on_devices(configs, 2, tmp_path)
   assert (one['devices'], two['devices']) == (1, 2)
   margins = {name: method_checks.assert_same_runs(  # every state leaf, memories included
-      one[name], two[name], rtol=method_checks.ILL_CONDITIONED_RTOL) for name in configs}
+      one[name], two[name], ill_conditioned=True) for name in configs}
   print('largest difference / allowed:', margins)
   for name in configs:
     assert two[name]['replicated']
