@@ -75,6 +75,7 @@ def run(options: runner.Options, out: str | None = None) -> dict[str, Any]:
     meta['load_average_end'] = timing.load_average()
     if out:
       write_json(out, results)
+  meta['load_average_end'] = timing.load_average()
   return results
 
 
