@@ -196,6 +196,9 @@ def parse_flags(command: str) -> Callable[[list[str]], list[str]]:
     try:
       rest = flags.FLAGS([a for a in argv if a not in wants_help])
     except Exception as error:  # pylint: disable=broad-except
+      if wants_help:  # e.g. a required flag left out: the help says which
+        print(help_text(command), flush=True)
+        sys.exit(0)
       debug = any(a in ('--debug', '--debug=true', '--debug=1', '--debug=True') for a in argv)
       if debug or os.environ.get('KDJAX_DEBUG'):
         raise
@@ -224,10 +227,10 @@ def help_text(command: str, *, fields_only: bool = False) -> str:
     parts.append('flags:\n' + fv.main_module_help())
     if 'config' in fv:
       parts.append(fv.module_help(__name__))
-  if 'config' in fv and fv['config'].present is not None:
+  if 'config' in fv:
     try:
       config = fv.config
-    except Exception:  # pylint: disable=broad-except  # a bad --config: no fields to list
+    except Exception:  # pylint: disable=broad-except  # unparsed or a bad --config: no fields
       config = None
     if config is not None:
       parts.append(config_help(config))
