@@ -127,12 +127,15 @@ def test_new_methods_agree_on_one_and_two_devices(tmp_path):
   """SimKD, CAT-KD, ITRD, DIST, WTTM+ITRD, WTTM+CRD, WTTM without CE, resnet8 -> resnet8: one
   subprocess per device count.
 
-  At lr 0.005, DIST at temperature 1 and ITRD compared as ill-conditioned (see
-  ``method_checks``: on random smoke data DIST at temperature 4 and ITRD divide by the tiny
-  spread of their inputs over the batch). CAT-KD runs with a CIFAR config's weight (15,
-  unnormalised).
+  At lr 0.005, DIST at temperature 1, and ITRD and WTTM without CE compared as ill-conditioned
+  (see ``method_checks``: on random smoke data DIST at temperature 4 and ITRD divide by the tiny
+  spread of their inputs over the batch; without CE, WTTM's only gradient is the difference of
+  two near-uniform distributions, the student's and the transformed random teacher's, so the
+  rounding is large beside the update: 1.2x RTOL on the first convolution with
+  --xla_cpu_max_isa=SSE4_2). CAT-KD runs with a CIFAR config's weight (15, unnormalised).
   """
   names = ['simkd', 'catkd', 'itrd', 'dist', 'wttm+itrd', 'wttm+crd', 'wttm_noce']
+  ILL_CONDITIONED = ('itrd', 'wttm+itrd', 'wttm_noce')  # pylint: disable=invalid-name
   overrides = {'catkd': {'feature.weight': 15.0, 'catkd.normalize': False},
                'dist': {'logit.temperature': 1.0}}
   configs = {name: method_checks.smoke(name, lr=0.005, **overrides.get(name, {}))
@@ -143,7 +146,7 @@ def test_new_methods_agree_on_one_and_two_devices(tmp_path):
   margins = {}
   for name in names:
     margins[name] = method_checks.assert_same_runs(one[name], two[name],
-                                                   ill_conditioned='itrd' in name)
+                                                   ill_conditioned=name in ILL_CONDITIONED)
     assert two[name]['replicated'], name
   print('largest difference / allowed:', margins)
   # SimKD evaluates with the teacher's classifier: the test statistics of its logits agree.
