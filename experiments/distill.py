@@ -154,7 +154,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, progress: logs.Progress
     progress.advance(config.epochs * _images(config))
     return summary
   summary = train.train_and_evaluate(config, workdir, progress=progress).summary
-  progress.write(f'{workdir}: {logs.format_summary(summary)}')  # one line per finished run
+  line = f'{workdir}: {logs.format_summary(summary)}'  # one line per run, beside the table
+  if progress.enabled:
+    progress.write(line)
+  else:
+    print(line, file=sys.stderr, flush=True)
   return summary
 
 
