@@ -170,12 +170,11 @@ def test_a_finished_run_extended_by_epochs_equals_the_longer_run(tmp_path):
 def test_main_job_started_by_a_script_stops_on_sigint_and_saves(tmp_path):
   """A shell script's background job starts with SIGINT ignored; the job handles it anyway:
   every running run saves a checkpoint after its step, exit status 130, one message."""
-  args = [sys.executable, '-m', 'experiments.distill', f'--workdir={tmp_path}', '--methods=kd',
-          '--seeds=0', '--grid=1', '--epochs=60', '--teacher_epochs=1', '--teacher=resnet8',
-          '--student=resnet8', '--workers=1']
-  proc = subprocess.Popen(args, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+  job = (f'{sys.executable} -m experiments.distill --workdir={tmp_path} --methods=kd --seeds=0 '
+         '--grid=1 --epochs=60 --teacher_epochs=1 --teacher=resnet8 --student=resnet8 --workers=1')
+  # As a script's background job: SIGINT ignored (``trap '' INT``), inherited through exec.
+  proc = subprocess.Popen(['sh', '-c', f"trap '' INT; exec {job}"], cwd=REPO, env=_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   run = tmp_path / 'kd' / 'x1' / 'seed0'
   deadline = time.time() + 600
   while proc.poll() is None and time.time() < deadline:
