@@ -160,10 +160,13 @@ _MULTI_HOST_SCRIPT = textwrap.dedent('''
     workdir, out, distributed = sys.argv[1], sys.argv[2], sys.argv[3] == '1'
     config = config_lib.smoke_config(recipes.resolve('ctkd', 'resnet14', 'resnet8').config)
     config.distributed, config.method = distributed, None
+    run = train.prepare_run(config)
+    initial = jax.device_get(run.program.init(np.uint32(config.seed)))
     result = train.train_and_evaluate(config, workdir)
     if jax.process_index() == 0:
-      leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(result.state))
-      np.savez(out, **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
+      for path, state in ((out, result.state), (out + '.init.npz', initial)):
+        leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state))
+        np.savez(path, **{jax.tree_util.keystr(p): np.asarray(x) for p, x in leaves})
       json.dump({'devices': jax.device_count(), 'processes': jax.process_count(),
                  'summary': result.summary}, open(out + '.json', 'w'))
 ''')
@@ -202,11 +205,10 @@ def test_two_processes_give_the_one_process_result(tmp_path):
   single = json.load(open(tmp_path / 'single.npz.json'))
   assert (multi['processes'], multi['devices']) == (2, 2)
   assert (single['processes'], single['devices']) == (1, 2)
-  a, b = np.load(tmp_path / 'multi0.npz'), np.load(tmp_path / 'single.npz')
-  assert sorted(a.files) == sorted(b.files)
-  # The same program on the same 2 shards either way; a cross-device sum of 2 partial sums is
-  # the same float (a + b == b + a), whether gloo or XLA adds them: equal up to the slack below.
-  for key in a.files:
-    np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7, err_msg=key)
+  a, b = dict(np.load(tmp_path / 'multi0.npz')), dict(np.load(tmp_path / 'single.npz'))
+  # Not bit-identical: the cross-process collectives (gloo) sum in their own order, e.g. with
+  # --xla_cpu_max_isa=SSE4_2 a BatchNorm bias entry of 3.6e-5 differed by 0.4%. The state
+  # agrees part by part as float32 guarantees (method_checks.assert_same_states).
+  method_checks.assert_same_states(a, b, dict(np.load(tmp_path / 'single.npz.init.npz')))
   for key in ('best_top1', 'last_top1', 'teacher_top1', 'epochs_done'):
     assert multi['summary'][key] == single['summary'][key], key
