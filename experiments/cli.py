@@ -16,16 +16,25 @@
   ``KDJAX_DEBUG=1``) shows the traceback instead.
 * SIGINT (Ctrl-C) and SIGTERM stop a training run after its current step,
   save a checkpoint, print where it stopped and that the same command resumes,
-  and exit with 130 / 143.
+  and exit with 130 / 143 (SIGINT too when a launching shell script ignored it).
+* A mistyped flag or config field (``--config.epoch=2``) is one ``error:`` line
+  with the closest names ("did you mean"), exit status 2. A repeated
+  ``--config.<field>`` replaces the earlier value (a tuple is one value:
+  ``--config.lr_decay_epochs=150,180,210``).
+* ``--help`` lists the command's flags and every config field with its value and
+  meaning (``--config_help``: the fields only); a training command prints the
+  settings that differ from ``kdjax.config.get_config()`` before it starts, and
+  ``--dry_run`` prints them with the workdir and exits.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from absl import app
 from absl import flags
@@ -50,6 +59,20 @@ def resolve_config_path(value: str) -> str:
     if os.path.isfile(candidate):
       return os.path.abspath(candidate) + sep + arg
   return value
+
+
+def last_overrides_win(argv: Sequence[str], name: str = 'config') -> list[str]:
+  """``argv`` with each repeated ``--<name>.<field>=<value>`` reduced to its last occurrence.
+
+  ml_collections appends the values of a repeated tuple field (``(150, 180) + (30,)``);
+  like every other flag, the last value given is the one used.
+  """
+  def field(arg: str) -> str | None:
+    match = re.match(rf'--{name}\.([\w.]+)=', arg)
+    return match.group(1) if match else None
+
+  last = {field(a): i for i, a in enumerate(argv) if field(a)}
+  return [a for i, a in enumerate(argv) if field(a) is None or last[field(a)] == i]
 
 
 def resolve_config_argv(argv: Sequence[str], name: str = 'config') -> list[str]:
@@ -132,22 +155,126 @@ def _report(command: str, error: BaseException) -> None:
   sys.exit(USER_ERROR_EXIT)
 
 
+def _usage_error(command: str, text: str) -> None:
+  print(f'{command}: error: {text}', file=sys.stderr, flush=True)
+  sys.exit(USER_ERROR_EXIT)
+
+
+def config_fields() -> list[str]:
+  """Every field of the config schema (``kdjax.config.get_config``), dotted."""
+  from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
+  return list(config_lib.flatten(config_lib.get_config().to_dict()))
+
+
+def unknown_config_fields(argv: Sequence[str], name: str = 'config') -> list[str]:
+  """The ``--<name>.<field>`` overrides of ``argv`` that name no field of the schema."""
+  fields = set(config_fields())
+  groups = {f.rsplit('.', 1)[0] for f in fields if '.' in f}
+  overrides = [m.group(1) for a in argv if (m := re.match(rf'--(?:no)?{name}\.([\w.]+)', a))]
+  return [o for o in overrides if o not in fields and o not in groups]
+
+
+def _flag_error_text(error: BaseException, argv: Sequence[str]) -> str | None:
+  """One line for a mistyped flag or config field (None: not such an error)."""
+  if isinstance(error, flags.Error):  # e.g. "Unknown command line flag 'wrkdir'. Did you mean: workdir ?"
+    return f'{error} (--help lists the flags)'
+  if isinstance(error, (AttributeError, KeyError)) and 'config' in flags.FLAGS:
+    unknown = unknown_config_fields(argv)
+    if unknown:
+      from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
+      return '; '.join(f'--config.{u}: the config has no field {u!r}'
+                       + config_lib.did_you_mean(u, config_fields(), prefix='--config.')
+                       for u in unknown) + '; --config_help lists the fields'
+  return None
+
+
 def parse_flags(command: str) -> Callable[[list[str]], list[str]]:
-  """absl's flag parser, with a config file's user error reported briefly (exit status 2)."""
+  """absl's flag parser with brief errors (exit status 2) and ``--help`` listing the config.
+
+  A config file's user error, a mistyped flag or config field: one ``error:`` line. (absl's
+  own fallback parsed the command line twice, which made any ``--config.<field>`` override
+  fail as "defined twice" and hid the real mistake.)
+  """
 
   def parse(argv: list[str]) -> list[str]:
+    wants_help = [a for a in argv[1:] if a in ('--help', '-h', '--helpshort', '-?')]
+    wants_config_help = any(a in ('--config_help', '--config_help=true') for a in argv[1:])
     try:
-      return flags.FLAGS(argv)
+      rest = flags.FLAGS([a for a in argv if a not in wants_help])
     except Exception as error:  # pylint: disable=broad-except
-      cause = user_error(error)
+      if wants_help:  # e.g. a required flag left out: the help says which
+        print(help_text(command), flush=True)
+        sys.exit(0)
       debug = any(a in ('--debug', '--debug=true', '--debug=1', '--debug=True') for a in argv)
-      if cause is None or debug or os.environ.get('KDJAX_DEBUG'):
-        if isinstance(error, flags.Error):
-          return app.parse_flags_with_usage(argv)  # absl's usage message, exit status 1
+      if debug or os.environ.get('KDJAX_DEBUG'):
         raise
-      _report(command, cause)
+      cause = user_error(error)
+      if cause is not None:
+        _report(command, cause)
+      text = _flag_error_text(error, argv)
+      if text is None:
+        raise
+      _usage_error(command, text)
+    if wants_help or wants_config_help:
+      print(help_text(command, fields_only=not wants_help), flush=True)
+      sys.exit(0)
+    return rest
 
   return parse
+
+
+def help_text(command: str, *, fields_only: bool = False) -> str:
+  """The command's flags (its main module's and ``--config``'s) and the config fields."""
+  fv = flags.FLAGS
+  parts = []
+  if not fields_only:
+    doc = (sys.modules['__main__'].__doc__ or '').strip()
+    parts.append(f'{command}: {doc}' if doc else command)
+    parts.append('flags:\n' + fv.main_module_help())
+    if 'config' in fv:
+      parts.append(fv.module_help(__name__))
+  if 'config' in fv:
+    try:
+      config = fv.config
+    except Exception:  # pylint: disable=broad-except  # unparsed or a bad --config: no fields
+      config = None
+    if config is not None:
+      parts.append(config_help(config))
+  return '\n\n'.join(parts)
+
+
+def config_help(config: Any) -> str:
+  """Every config field: ``--config.<field>``, its value here and its meaning."""
+  from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
+  meanings = config_lib.field_meanings()
+  values = config_lib.flatten(config.to_dict())
+  width = max(len(f) for f in values) + 9
+  lines = ['config fields (override with --config.<field>=<value>; values of this --config):']
+  for field, value in values.items():
+    lines.append(f'  --config.{field:<{width - 9}} {value!r:<18} {meanings.get(field, "")}'.rstrip())
+  return '\n'.join(lines)
+
+
+def non_default_settings(config: Any) -> list[str]:
+  """``field = value`` for every field that differs from ``kdjax.config.get_config()``."""
+  from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
+  defaults = config_lib.flatten(config_lib.get_config().to_dict())
+  values = config_lib.flatten(config.to_dict())
+  return [f'{field} = {value!r}' for field, value in values.items()
+          if field != 'method' and defaults.get(field, object()) != value]
+
+
+def describe_run(config: Any, workdir: str) -> str:
+  """What a training command will do: method, pair, workdir (new or resumed), settings."""
+  from kdjax import logs  # pylint: disable=import-outside-toplevel
+  pair = f'{config.teacher} -> {config.student}' if config.method != 'ce' else config.student
+  rows = logs.read_metrics(workdir) if os.path.isdir(workdir) else []
+  state = (f'resumes the run in {workdir} ({len(rows)} of {config.epochs} epochs logged)'
+           if os.path.exists(os.path.join(workdir, 'config.json')) else f'new run in {workdir}')
+  lines = [f'{config.method} {pair}, {config.dataset}, seed {config.seed}, {config.epochs} '
+           f'epochs: {state}', 'settings that differ from the defaults (kdjax.config):']
+  lines += [f'  {line}' for line in non_default_settings(config)] or ['  (none)']
+  return '\n'.join(lines)
 
 
 def guarded(main: Callable[[list[str]], None], command: str) -> Callable[[list[str]], None]:
@@ -181,9 +308,12 @@ def guarded(main: Callable[[list[str]], None], command: str) -> Callable[[list[s
 def run(main: Callable[[list[str]], None], command: str | None = None) -> None:
   """``absl.app.run(main)`` with config paths resolved, quiet logs and brief errors."""
   command = command or os.path.basename(sys.argv[0]).removesuffix('.py')
-  sys.argv[:] = resolve_config_argv(sys.argv)
+  sys.argv[:] = last_overrides_win(resolve_config_argv(sys.argv))
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   signal.signal(signal.SIGTERM, _terminate)
+  # A shell script starting a command in the background sets SIGINT to "ignore"; the command
+  # handles it anyway (stop after the step, save, exit 130).
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   app.run(guarded(main, command), flags_parser=parse_flags(command))
 
 
@@ -191,6 +321,10 @@ def define_config_flag(default: str, help_text: str) -> None:
   """``--config`` (``ml_collections`` config file, locked: overrides only change fields)."""
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
   config_flags.DEFINE_config_file('config', default, help_text, lock_config=True)
+  flags.DEFINE_bool('config_help', False, 'list the config fields with their values and '
+                    'meanings, and exit')
+  flags.DEFINE_bool('dry_run', False, 'print the resolved run (workdir, settings that differ '
+                    'from the defaults) and exit without training')
 
 
 def default_workdir(config) -> str:
@@ -200,12 +334,20 @@ def default_workdir(config) -> str:
   return os.path.join('runs', config.dataset, name)
 
 
-def train_config(config, workdir: str | None):
-  """Trains ``config`` in ``workdir`` (default ``default_workdir``) and prints its summary."""
+def train_config(config, workdir: str | None, *, dry_run: bool = False):
+  """Trains ``config`` in ``workdir`` (default ``default_workdir``) and prints its summary.
+
+  The run's description (``describe_run``) is printed first; ``dry_run`` stops there.
+  """
   from kdjax import config as config_lib  # pylint: disable=import-outside-toplevel
   from kdjax import logs  # pylint: disable=import-outside-toplevel
   from kdjax import train  # pylint: disable=import-outside-toplevel
   config_lib.validate(config)
-  result = train.train_and_evaluate(config, workdir or default_workdir(config))
+  workdir = workdir or default_workdir(config)
+  print(describe_run(config, workdir), flush=True)
+  if dry_run:
+    print('dry run: nothing trained', flush=True)
+    return None
+  result = train.train_and_evaluate(config, workdir)
   print(logs.format_summary(result.summary), flush=True)
   return result

@@ -107,7 +107,7 @@ def base_config(job: Job, epochs: int) -> ml_collections.ConfigDict:
       validation_examples=job.validation_examples, epochs=epochs, batch_size=job.batch_size,
       drop_remainder=True, eval_batch_size=512, lr=job.lr, progress_bar=False,
       lr_decay_epochs=tuple(sorted({max(1, round(epochs * s / 240)) for s in (150, 180, 210)})),
-      checkpoint_every=epochs, checkpoint_keep=1, eval_every=epochs, log_every=10_000))
+      eval_every=epochs, log_every=10_000))
   return config
 
 
@@ -153,7 +153,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, progress: logs.Progress
   if summary is not None and summary.get('epochs_done') == config.epochs:
     progress.advance(config.epochs * _images(config))
     return summary
-  return train.train_and_evaluate(config, workdir, progress=progress).summary
+  summary = train.train_and_evaluate(config, workdir, progress=progress).summary
+  line = f'{workdir}: {logs.format_summary(summary)}'  # one line per run, beside the table
+  if progress.enabled:
+    progress.write(line)
+  else:
+    print(line, file=sys.stderr, flush=True)
+  return summary
 
 
 def _images(config: ml_collections.ConfigDict) -> int:
@@ -254,14 +260,20 @@ def format_table(job: Job, teacher: dict[str, Any], results: Sequence[MethodResu
   return '\n'.join(lines)
 
 
+def check_methods(names: Sequence[str]) -> None:
+  """Refuses unknown method names, suggesting the closest ones."""
+  for name in names:
+    if name not in config_lib.METHODS:
+      raise ValueError(f'unknown method {name!r}{config_lib.did_you_mean(name, config_lib.METHODS)}'
+                       f'; choose from {sorted(config_lib.METHODS)}')
+
+
 def run_job(job: Job, progress: logs.Progress | None = None
             ) -> tuple[dict[str, Any], list[MethodResult]]:
   """Trains the teacher, then every method (``job.workers`` at a time); returns the results."""
   from experiments import train_teacher  # pylint: disable=import-outside-toplevel
-  unknown = [m for m in job.methods if m not in config_lib.METHODS]
-  if unknown:
-    raise ValueError(f'unknown methods {unknown}; choose from {sorted(config_lib.METHODS)}')
-  progress = progress or logs.Progress(enabled=False)
+  check_methods(job.methods)
+  progress = progress or logs.Progress(enabled=False, shared=True)
   progress.run_started('main job', 0, 0)
   teacher_dir = os.path.join(job.workdir, 'teacher')
   summary = _summary(teacher_dir)
@@ -273,20 +285,45 @@ def run_job(job: Job, progress: logs.Progress | None = None
   else:
     progress.advance(job.teacher_epochs * job.images_per_epoch())
   teacher = dict(summary, test_top1=test_accuracy(config, teacher_dir))
+  from kdjax import train  # pylint: disable=import-outside-toplevel
   pool = concurrent.futures.ThreadPoolExecutor(max_workers=job.workers)
-  futures = [pool.submit(run_method, job, method, progress) for method in job.methods]
   try:
-    results = [f.result() for f in futures]
-  except (KeyboardInterrupt, cli.Terminated) as stopped:
-    # The worker threads cannot be interrupted: leave at once. Finished runs and the last
-    # checkpoint of every other run are kept; rerunning the job resumes them.
-    name = 'SIGTERM' if isinstance(stopped, cli.Terminated) else 'SIGINT'
-    print(f'\nexperiments.distill: stopped by {name}; finished runs and saved checkpoints are '
-          f'kept in {job.workdir}: run the same command again to resume', file=sys.stderr,
-          flush=True)
-    os._exit(143 if name == 'SIGTERM' else 130)  # pylint: disable=protected-access
+    with train.stop_all_runs_on_signals() as stop:
+      futures = [pool.submit(run_method, job, method, progress) for method in job.methods]
+      results = _results(job, futures, stop)
+  except (KeyboardInterrupt, cli.Terminated) as stopped:  # a second signal: leave at once
+    _stopped(job, 'SIGTERM' if isinstance(stopped, cli.Terminated) else 'SIGINT', force=True)
   pool.shutdown()
   return teacher, results
+
+
+def _results(job: Job, futures: Sequence[concurrent.futures.Future], stop: Any
+             ) -> list[MethodResult]:
+  """The futures' results; on SIGINT / SIGTERM every running run saves and stops, the
+  methods not started are cancelled, and the job exits (``_stopped``)."""
+  pending = set(futures)
+  while pending and stop.signal_name is None:
+    _, pending = concurrent.futures.wait(pending, timeout=0.2,
+                                         return_when=concurrent.futures.FIRST_EXCEPTION)
+    if any(f.done() and f.exception() is not None for f in futures):
+      break
+  if stop.signal_name is not None:
+    for future in pending:
+      future.cancel()
+    concurrent.futures.wait(pending)  # the running ones stop after their step, saved
+    _stopped(job, stop.signal_name)
+  return [f.result() for f in futures]
+
+
+def _stopped(job: Job, signal_name: str, *, force: bool = False) -> None:
+  """Exits 130 / 143 saying that finished runs and checkpoints are kept and how to resume."""
+  print(f'\nexperiments.distill: stopped by {signal_name}; finished runs and saved checkpoints '
+        f'are kept in {job.workdir}: run the same command again to resume', file=sys.stderr,
+        flush=True)
+  code = 143 if signal_name == 'SIGTERM' else 130
+  if force:  # worker threads still running cannot be interrupted
+    os._exit(code)  # pylint: disable=protected-access
+  sys.exit(code)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -304,8 +341,7 @@ def main(argv: Sequence[str]) -> None:
   print(f'digits {job.image_size}x{job.image_size}: teacher {job.teacher}, student {job.student}, '
         f'methods {",".join(job.methods)}, seeds {",".join(map(str, job.seeds))}; runs in '
         f'{job.workdir} (rerun to resume)', flush=True)
-  progress = logs.Progress(enabled=sys.stderr.isatty() or bool(os.environ.get('KDJAX_PROGRESS')),
-                           total_images=job.total_images(), shared=True)
+  progress = logs.Progress(total_images=job.total_images(), shared=True)  # a bar on a terminal
   try:
     teacher, results = run_job(job, progress)
   finally:

@@ -45,7 +45,7 @@ def define_flags() -> None:
 
 def main(argv):
   del argv
-  cli.train_config(flags.FLAGS.config, flags.FLAGS.workdir)
+  cli.train_config(flags.FLAGS.config, flags.FLAGS.workdir, dry_run=flags.FLAGS.dry_run)
 
 
 if __name__ == '__main__':

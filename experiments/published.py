@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from kdjax import config as kdjax_config
 from kdjax import recipes
 
 SEED001 = 'seed 001 (Sun et al., CVPR 2024, logit standardization)'
@@ -629,7 +630,9 @@ def lookup(table: str, cell: str) -> PublishedCell:
   """
   cells = {c.cell: c for c in cells_of(table)}
   if cell not in cells:
-    raise UnknownCellError(f"table {table!r} has no cell {cell!r}; its cells are: {', '.join(cells)}")
+    raise UnknownCellError(
+        f'table {table!r} has no cell {cell!r}{kdjax_config.did_you_mean(cell, cells)}; its '
+        f'{len(cells)} cells: python -m experiments.sweep --table={table} --show')
   return cells[cell]
 
 

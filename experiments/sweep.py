@@ -332,6 +332,7 @@ def main(argv: Sequence[str]) -> None:
   del argv
   f = flags.FLAGS
   if f.show:
+    select_cells(f.table, f.cells)  # an unknown cell is an error, not an empty listing
     print(common.show(f.table, tuple(f.cells or ())), end='')
     return
   if not f.workdir:

@@ -75,6 +75,10 @@ def main(argv):
   config = teacher_config(fv.model, config=fv.config)
   workdir = fv.workdir or os.path.join('runs', config.dataset, f'teacher-{fv.model}-seed{config.seed}')
   output = fv.output or os.path.join(workdir, 'teacher')
+  print(cli.describe_run(config, workdir), flush=True)
+  if fv.dry_run:
+    print(f'dry run: nothing trained (the teacher would be saved to {output})', flush=True)
+    return
   if not fv.overwrite:
     convert.check_output_directory(output, overwrite=False)
   summary, metadata = train_teacher(config, workdir, output, overwrite=fv.overwrite)

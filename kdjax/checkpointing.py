@@ -231,7 +231,9 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> bool:
   """Writes ``config.json`` for a new run, or checks it against the stored one.
 
   Fields listed in ``kdjax.config.RESUMABLE_FIELDS`` (paths, logging cadence)
-  may differ; any other difference refuses the restart.
+  may differ, and ``epochs`` may grow where the schedule allows it
+  (``kdjax.config.extends``: the stored config is then updated); any other
+  difference refuses the restart.
 
   Args:
     workdir: the run directory (created if needed).
@@ -250,6 +252,11 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> bool:
   if os.path.lexists(path):
     old = _read_stored_config(path)
     lines = _differences(old, new)
+    if lines and config_lib.extends(old, config):  # only `epochs` grew: continue the run
+      lines = []
+      if jax.process_index() == 0:
+        with open(path, 'w') as f:
+          f.write(config_lib.to_json(config) + '\n')
     if lines:
       raise ConfigMismatchError(
           f'{workdir} holds a run with a different config; refusing to resume or overwrite it.\n'

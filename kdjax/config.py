@@ -24,8 +24,11 @@ refuses a name that disagrees with them.
 from __future__ import annotations
 
 import copy
+import difflib
+import inspect
 import json
-from typing import Any, Mapping
+import re
+from typing import Any, Callable, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -50,6 +53,12 @@ RESUMABLE_FIELDS = ('data_dir', 'data_source', 'download', 'log_every', 'eval_ev
 _LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
 
 
+def did_you_mean(name: str, choices: Any, n: int = 3, prefix: str = '') -> str:
+  """``' (did you mean a, b?)'`` with the ``choices`` closest to ``name`` (difflib), or ``''``."""
+  close = difflib.get_close_matches(name, [str(c) for c in choices], n=n, cutoff=0.6)
+  return f" (did you mean {', '.join(prefix + c for c in close)}?)" if close else ''
+
+
 def default_lr(student: str) -> float:
   """The CIFAR-100 base learning rate: 0.05, or 0.01 for MobileNet/ShuffleNet students."""
   return 0.01 if student in _LIGHT_STUDENTS else 0.05
@@ -61,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.method = config_dict.placeholder(str)  # derived from the switches (validate); set to check.
   # Data and models.
   c.dataset = 'cifar100'  # cifar100 | digits | imagenet2012
-  c.data_dir = config_dict.placeholder(str)
+  c.data_dir = config_dict.placeholder(str)  # where the dataset is (None: the default place).
   c.data_source = 'auto'  # CIFAR-100: auto | python | binary | tfds
   c.download = False  # CIFAR-100: fetch the archive when missing.
   c.image_size = config_dict.placeholder(int)  # digits only: side in pixels (None: 16).
@@ -71,16 +80,16 @@ def get_config() -> ml_collections.ConfigDict:
   # RandomHorizontalFlip; ImageNet crops on the host).
   c.augment_padding = 4
   c.augment_flip = True
-  c.teacher = 'resnet32x4'
-  c.student = 'resnet8x4'
+  c.teacher = 'resnet32x4'  # teacher architecture (kdjax.models.names())
+  c.student = 'resnet8x4'  # student architecture (kdjax.models.names())
   # A .pth/.safetensors file or a kdjax teacher directory ('': random init, smoke runs only).
   c.teacher_checkpoint = ''
   # Teacher-logit cache (kdjax.teacher_cache): a directory shared by the runs of a sweep
   # ('' = run the teacher every step), its storage dtype, and the batches of every cached
   # epoch compared with a fresh teacher forward.
   c.teacher_cache = ''
-  c.teacher_cache_dtype = 'float16'
-  c.teacher_cache_verify = 2
+  c.teacher_cache_dtype = 'float16'  # float16 | bfloat16 | float32
+  c.teacher_cache_verify = 2  # batches of each cached epoch checked against the teacher.
   # The objective (kdjax.methods): ce_weight * CE + logit term + feature.weight * feature term.
   c.ce_weight = 0.1
   for name, group in methods.config_groups().items():
@@ -88,18 +97,18 @@ def get_config() -> ml_collections.ConfigDict:
   # Evaluation statistics (kdjax.statistics): the gamma of the logged KL to the transformed
   # teacher (None: ttm.gamma); method_config sets the pair's TTM gamma for every method.
   c.eval_ttm_gamma = config_dict.placeholder(float)
-  c.eval_statistics = True
+  c.eval_statistics = True  # log the evaluation statistics (kdjax.statistics).
   # Optimisation.
-  c.seed = 0
-  c.epochs = 240
-  c.batch_size = 64
+  c.seed = 0  # the student's initialisation, batch order and augmentation.
+  c.epochs = 240  # training epochs.
+  c.batch_size = 64  # training batch size (global, over all devices).
   c.drop_remainder = False  # True: skip each epoch's last partial batch (default: keep it).
-  c.eval_batch_size = 1000
+  c.eval_batch_size = 1000  # evaluation batch size.
   c.lr = config_dict.placeholder(float)  # None -> default_lr(student).
-  c.lr_decay_epochs = (150, 180, 210)
-  c.lr_decay_rate = 0.1
-  c.momentum = 0.9
-  c.weight_decay = 5e-4
+  c.lr_decay_epochs = (150, 180, 210)  # the lr is multiplied by lr_decay_rate after these epochs.
+  c.lr_decay_rate = 0.1  # see lr_decay_epochs.
+  c.momentum = 0.9  # SGD momentum.
+  c.weight_decay = 5e-4  # L2 weight decay added to the gradient.
   c.compute_dtype = 'float32'  # float32 | bfloat16 (parameters and losses stay float32).
   # Matmul/convolution precision of float32 work (jax.default_matmul_precision): 'highest' is
   # full float32, as the papers' pre-TF32 GPUs computed; 'default' lets GPUs use TF32.
@@ -108,12 +117,12 @@ def get_config() -> ml_collections.ConfigDict:
   # 0 = auto (slices of 16 examples on CPU, where it is faster; 1 on GPU/TPU).
   c.conv_batch_chunks = 0
   # Bookkeeping.
-  c.eval_every = 1
+  c.eval_every = 1  # epochs between test evaluations (the last epoch is always evaluated).
   c.checkpoint_every = 1  # epochs between checkpoints (the last epoch is always saved).
   c.checkpoint_every_steps = 0  # >0: also mid-epoch, every this many steps (streaming data).
-  c.checkpoint_keep = 3
-  c.log_every = 100
-  c.progress_bar = True
+  c.checkpoint_keep = 3  # newest checkpoints kept (the best one is kept too).
+  c.log_every = 100  # steps between loss checks shown on the progress bar.
+  c.progress_bar = True  # a progress bar on a terminal (else one line per epoch).
   c.num_workers = 0  # host-pipeline decoding processes (ImageNet; 0: threads in-process).
   c.distributed = False  # call jax.distributed.initialize() (multi-host).
   # Multi-host: seconds the processes wait for each other at start, and of silence after which
@@ -122,10 +131,50 @@ def get_config() -> ml_collections.ConfigDict:
   # Streaming data (ImageNet): replace an image that cannot be decoded by the next decodable
   # record, with a warning naming it and the count (default: stop, naming the record).
   c.skip_corrupt_images = False
-  c.smoke = False
+  c.smoke = False  # random data and a short schedule (smoke_config).
   c.smoke_examples = 64  # smoke mode: random examples per split.
   c.smoke_steps = 3  # smoke mode: steps per epoch at most.
   return c
+
+
+def _comments_of(source: str, group: str = '') -> dict[str, str]:
+  """``{field: comment}`` from the source of a config builder.
+
+  A field's meaning is its line's trailing comment, else the comment lines just above it;
+  ``c.<field> = ...`` and ``<field>=...`` (in ``dict(...)``) are fields; ``'<name>':
+  ml_collections.ConfigDict(`` opens the group ``<name>``.
+  """
+  meanings, above = {}, []
+  for line in source.splitlines():
+    stripped = line.strip()
+    if stripped.startswith('#'):
+      text = stripped.lstrip('# ')
+      if not (len(text.split()) <= 3 and text.endswith('.')):  # not a section title
+        above.append(text)
+      continue
+    code, _, comment = line.partition('  # ')
+    opened = re.match(r"\s*(?:'(\w+)'|groups\['(\w+)'\])\s*[:=]\s*ml_collections\.ConfigDict", code)
+    if opened:
+      group = opened.group(1) or opened.group(2)
+      code = code[opened.end():]
+    names = re.findall(r'\bc\.(\w+)\s*=(?!=)', code) or re.findall(r'\b(\w+)=(?!=)', code)
+    text = comment.strip() or ' '.join(above)
+    for name in names:
+      if text:
+        meanings[f'{group}.{name}' if group and not code.lstrip().startswith('c.') else name] = text
+    if names or not stripped:
+      above = []
+  return meanings
+
+
+def field_meanings() -> dict[str, str]:
+  """What each config field means: the comments of ``get_config`` and of the method groups."""
+  meanings = _comments_of(inspect.getsource(get_config))
+  meanings.update(_comments_of(inspect.getsource(methods.logit_lib.config_groups)))
+  meanings.update(_comments_of(inspect.getsource(methods.config_groups)))
+  for name, term in methods.feature_terms().items():
+    meanings.update(_comments_of(inspect.getsource(term.default_config), name))
+  return meanings
 
 
 def copy_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -153,7 +202,8 @@ def apply_preset(config: ml_collections.ConfigDict, method: str) -> ml_collectio
   """
   all_presets = methods.presets()
   if method not in all_presets:
-    raise ValueError(f'unknown method {method!r}; choose one of {sorted(all_presets)}')
+    raise ValueError(f'unknown method {method!r}{did_you_mean(method, all_presets)}; choose one '
+                     f'of {sorted(all_presets)}')
   c = copy_config(config)
   schema = get_config()
   for field in method_fields():
@@ -278,6 +328,31 @@ def from_mapping(values: Mapping[str, Any]) -> ml_collections.ConfigDict:
   c = get_config()
   c.update_from_flattened_dict(flatten(values))
   return c
+
+
+def extends(old: Mapping[str, Any], new: ml_collections.ConfigDict) -> bool:
+  """Whether ``new`` continues the run of config ``old`` (a workdir's ``config.json``).
+
+  True when the only difference (besides ``RESUMABLE_FIELDS``) is a larger ``epochs`` and the
+  schedule of the epochs already trained is unchanged by it: the learning rate and every
+  per-epoch step input (DKD warm-up, CTKD lambda, ...) of epochs 1..old epochs are the same
+  in both configs, so the trained epochs are exactly those of the longer run.
+  """
+  from kdjax import optim  # pylint: disable=import-outside-toplevel
+  from kdjax import steps  # pylint: disable=import-outside-toplevel
+  before, after = flatten(old), flatten(json.loads(to_json(new)))
+  changed = {k for k in set(before) | set(after)
+             if k not in RESUMABLE_FIELDS and before.get(k, '<absent>') != after.get(k, '<absent>')}
+  if changed != {'epochs'} or not after['epochs'] > before['epochs']:
+    return False
+  previous = from_mapping(old)
+  for epoch in range(1, int(before['epochs']) + 1):
+    if optim.learning_rate_at_epoch(previous, epoch) != optim.learning_rate_at_epoch(new, epoch):
+      return False
+    a, b = steps.scalars_of(previous, epoch), steps.scalars_of(new, epoch)
+    if a.keys() != b.keys() or any(a[k] != b[k] for k in a):
+      return False
+  return True
 
 
 def flatten(values: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:

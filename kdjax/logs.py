@@ -156,7 +156,7 @@ class Progress:
 
   def __init__(self, *, enabled: bool = True, total_images: int | None = None,
                shared: bool = False):
-    self.enabled = enabled and jax.process_index() == 0
+    self.enabled = enabled and jax.process_index() == 0 and bar_wanted()
     self.shared, self._total = shared, total_images
     self.bar: tqdm.tqdm | None = None
     self._compile_start: float | None = None
@@ -211,6 +211,11 @@ class Progress:
       else:
         print(line, flush=True)
 
+  def epoch_done(self, epoch: int, epochs: int, row: Mapping[str, float]) -> None:
+    """Without a bar (output not a terminal): one plain line per epoch of a single run."""
+    if not self.enabled and not self.shared and jax.process_index() == 0:
+      print(epoch_line(epoch, epochs, row), flush=True)
+
   def run_finished(self) -> None:
     if self.bar is not None and not self.shared:
       self.bar.close()
@@ -220,6 +225,20 @@ class Progress:
     if self.bar is not None:
       self.bar.close()
       self.bar = None
+
+
+def bar_wanted() -> bool:
+  """A progress bar only on a terminal (``KDJAX_PROGRESS=1`` forces it): no carriage returns
+  into log files."""
+  return sys.stderr.isatty() or bool(os.environ.get('KDJAX_PROGRESS'))
+
+
+def epoch_line(epoch: int, epochs: int, row: Mapping[str, float]) -> str:
+  """``epoch 3/240  lr 0.05  train loss 2.3012  test top-1 45.21  61.2s``."""
+  top1 = row.get('test_top1')
+  return (f"epoch {epoch}/{epochs}  lr {row.get('lr', float('nan')):.4g}  train loss "
+          f"{row.get('train_loss', float('nan')):.4f}  test top-1 "
+          f"{'-' if top1 is None else f'{top1:.2f}'}  {row.get('epoch_seconds', 0.0):.1f}s")
 
 
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:

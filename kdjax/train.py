@@ -72,9 +72,29 @@ class _StopRequests:
     self.signal_name = signal.Signals(signum).name
 
 
+_SHARED_STOP: _StopRequests | None = None  # set by stop_all_runs_on_signals
+
+
+@contextlib.contextmanager
+def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
+  """Main thread: SIGINT / SIGTERM ask every run of this process to stop after its current
+  step and save, also the runs in other threads (``experiments.distill`` trains two at a
+  time), whose own ``stop_requests`` cannot install handlers."""
+  global _SHARED_STOP
+  with stop_requests() as requests:
+    _SHARED_STOP = requests
+    try:
+      yield requests
+    finally:
+      _SHARED_STOP = None
+
+
 @contextlib.contextmanager
 def stop_requests() -> Iterator[_StopRequests]:
   """Installs the stop handlers (main thread only; elsewhere signals keep their defaults)."""
+  if _SHARED_STOP is not None:  # A job's handlers (stop_all_runs_on_signals) serve every run.
+    yield _SHARED_STOP
+    return
   requests = _StopRequests()
   try:
     previous = {s: signal.signal(s, requests.handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -312,6 +332,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        config.epochs * run.images_per_epoch,
                        position.epoch * run.images_per_epoch
                        + position.step * config.batch_size)
+  if restored is not None:
+    progress.write(f'resumed from epoch {position.epoch + 1}, step {position.step} ({workdir})')
   try:
     with stop_requests() as stop:
       for epoch in range(position.epoch + 1, config.epochs + 1):
@@ -338,6 +360,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
           checkpoints.save(_checkpoint_number(run, epoch, 0), state, position.to_meta(), top1)
         progress.status(loss=f"{row['train_loss']:.4f}",
                         top1='-' if top1 is None else f'{top1:.2f}', epoch=epoch)
+        progress.epoch_done(epoch, config.epochs, row)
         if epoch_callback is not None:
           epoch_callback(epoch, row)
         if stop.signal_name is not None and epoch < config.epochs:

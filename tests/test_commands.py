@@ -78,8 +78,16 @@ def test_a_run_prints_its_summary_once_and_no_library_noise(tmp_path):
                          f'--workdir={tmp_path / "run"}'], cwd=str(tmp_path), env=_env(),
                         capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-2000:]
-  lines = (done.stdout + done.stderr).strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith('ce resnet8 (no teacher) seed 0: best top-1'), lines
+  assert not done.stderr.strip(), done.stderr  # no library noise
+  lines = done.stdout.strip().splitlines()
+  assert lines[0].startswith('ce resnet8, cifar100, seed 0, 2 epochs: new run in')
+  settings = lines.index('settings that differ from the defaults (kdjax.config):')
+  epochs = [line for line in lines if line.startswith('epoch ')]
+  assert len(epochs) == 2 and lines[settings + 1:-3] == [l for l in lines[settings + 1:-3]
+                                                         if l.startswith('  ')]
+  assert lines[-3:-1] == epochs  # one plain line per epoch (output is not a terminal)
+  assert lines[-1].startswith('ce resnet8 (no teacher) seed 0: best top-1')  # the summary, once
+  assert sum('best top-1' in line for line in lines) == 1
   verbose = subprocess.run([sys.executable, '-m', 'experiments.cifar100',
                             '--config=method:ce,student=resnet8,runlocal', '--verbosity=0',
                             f'--workdir={tmp_path / "run"}'], cwd=str(tmp_path), env=_env(),

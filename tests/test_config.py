@@ -209,7 +209,7 @@ def test_validate_lists_every_problem_and_ls_needs_a_loss():
 
 
 def test_unknown_method_is_refused():
-  with pytest.raises(ValueError, match=r"unknown method 'fitnesse'; choose one of \[.*'ce', "):
+  with pytest.raises(ValueError, match=r"unknown method 'fitnesse' \(did you mean fitnet\?\); choose one of \[.*'ce', "):
     config_lib.method_config('fitnesse', 'resnet32x4', 'resnet8x4')
 
 

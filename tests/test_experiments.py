@@ -112,7 +112,10 @@ def test_train_config_derives_the_name_after_the_overrides(monkeypatch, capsys):
   cli.train_config(c, None)
   assert seen == [('kd_ls', os.path.join('runs', 'cifar100',
                                          'resnet8-resnet8-kd_ls-seed0-smoke'))]
-  assert capsys.readouterr().out.startswith('kd_ls resnet8 -> resnet8 seed 0: best top-1 1.00')
+  out = capsys.readouterr().out.splitlines()
+  assert out[0].startswith('kd_ls resnet8 -> resnet8, cifar100, seed 0, 2 epochs: new run in')
+  assert '  logit.standardize = True' in out  # the settings that differ from the defaults
+  assert out[-1].startswith('kd_ls resnet8 -> resnet8 seed 0: best top-1 1.00')
 
 
 def test_config_paths_resolve_from_any_directory(tmp_path, monkeypatch):
@@ -150,7 +153,7 @@ def test_user_errors_are_found_behind_the_config_flag_wrappers():
   with pytest.raises(flags.IllegalFlagValueError) as wrapped:  # ValueError of get_config
     _parse(['--config=method:fitnesse'])
   cause = cli.user_error(wrapped.value)
-  assert isinstance(cause, ValueError) and str(cause).startswith("unknown method 'fitnesse'")
+  assert isinstance(cause, ValueError) and str(cause).startswith("unknown method 'fitnesse'")  # noqa
   with pytest.raises(KeyError) as raw:  # KeyError of get_config: not wrapped
     _parse(['--config=seed001_table2:vgg13-vgg9-kd'])
   assert cli.user_error(raw.value) is raw.value
@@ -167,10 +170,12 @@ def test_user_errors_are_found_behind_the_config_flag_wrappers():
 # Errors found while parsing the flags (the config file's get_config): fast, no jax import.
 @pytest.mark.parametrize('args, messages', [
     (['experiments.cifar100', '--config=experiments/configs/method.py:fitnesse,' + R8],
-     ["experiments.cifar100: error: unknown method 'fitnesse'; choose one of ['"]),
+     ["experiments.cifar100: error: unknown method 'fitnesse' (did you mean fitnet?); choose one "
+      "of ['"]),
     (['experiments.cifar100', '--config=experiments/configs/seed001_table2.py:vgg13-vgg9-kd'],
-     ["experiments.cifar100: error: table 'seed001_table2' has no cell 'vgg13-vgg9-kd'; its "
-      'cells are: resnet32x4-resnet8x4-kd,']),
+     ["experiments.cifar100: error: table 'seed001_table2' has no cell 'vgg13-vgg9-kd' (did you "
+      'mean vgg13-vgg8-kd', '; its 112 cells: python -m experiments.sweep --table=seed001_table2 '
+      '--show']),
     (['experiments.cifar100', '--config=method:kd,teacher=resnet8,student=resnet99,runlocal'],
      ["experiments.cifar100: error: unknown model 'resnet99'; choose one of: resnet8,"]),
     (['experiments.imagenet', '--config=imagenet:resnet34-resnet18-fitnet'],

@@ -326,25 +326,26 @@ def test_trains_and_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_crd_and_reviewkd_on_one_and_two_devices_agree(tmp_path):
-  # At lr 0.02: at the smoke default 0.05 the third / fourth steps of kd+crd and reviewkd (random
-  # teacher) are so ill-conditioned that merely slicing the convolutions' batch differently on ONE
-  # device (conv_batch_chunks=2) moves their gradients by 2e-3, as much as 2 devices do.
-  configs = {'crd': method_checks.smoke('crd', **{'crd.nce_k': 64, 'lr': 0.02}),
-             'kd_crd': method_checks.smoke('kd+crd', **{'crd.nce_k': 64, 'lr': 0.02}),
+  # At lr 0.005 and part by part (see method_checks): per entry, merely slicing the
+  # convolutions' batch differently on ONE device (conv_batch_chunks=2) moved the third /
+  # fourth gradients of kd+crd and reviewkd (random teacher) by 2e-3 at lr 0.02, as much as 2
+  # devices did; part by part, with --xla_cpu_max_isa=SSE4_2, the runs differ by <= 0.004 of
+  # RTOL.
+  configs = {'crd': method_checks.smoke('crd', **{'crd.nce_k': 64, 'lr': 0.005}),
+             'kd_crd': method_checks.smoke('kd+crd', **{'crd.nce_k': 64, 'lr': 0.005}),
              'reviewkd': method_checks.smoke('reviewkd', **{'reviewkd.warmup_epochs': 2,
-                                                           'lr': 0.02})}
+                                                           'lr': 0.005})}
   one = method_checks.run_on_devices(configs, 1, tmp_path)
   two = method_checks.run_on_devices(configs, 2, tmp_path)
   assert (one['devices'], two['devices']) == (1, 2)
+  margins = {name: method_checks.assert_same_runs(one[name], two[name])  # memories included
+             for name in configs}
+  print('largest difference / allowed:', margins)
   for name in configs:
-    method_checks.assert_same_runs(one[name], two[name])  # every state leaf, memories included
     assert two[name]['replicated']
   for name in ('crd', 'kd_crd'):
     keys = [k for k in one[name]['state'] if 'memory_' in k or 'z_' in k or 'class_' in k]
     assert len(keys) == 6, keys
     for key in keys:
-      if 'class_' in key:
+      if 'class_' in key:  # integer sample tables: identical
         np.testing.assert_array_equal(one[name]['state'][key], two[name]['state'][key])
-      else:
-        np.testing.assert_allclose(one[name]['state'][key], two[name]['state'][key], rtol=1e-4,
-                                   atol=1e-5, err_msg=key)

@@ -97,9 +97,10 @@ def test_trains_and_resumes_exactly(tmp_path):
 
 @pytest.mark.slow
 def test_one_and_two_devices_agree(tmp_path):
-  configs = {'fitnet': method_checks.smoke('fitnet')}
+  configs = {'fitnet': method_checks.smoke('fitnet', lr=0.005)}  # lr: see method_checks.RTOL
   one = method_checks.run_on_devices(configs, 1, tmp_path)
   two = method_checks.run_on_devices(configs, 2, tmp_path)
   assert (one['devices'], two['devices']) == (1, 2)
-  method_checks.assert_same_runs(one['fitnet'], two['fitnet'])
+  print('largest difference / allowed:', method_checks.assert_same_runs(one['fitnet'],
+                                                                        two['fitnet']))
   assert two['fitnet']['replicated']

@@ -43,6 +43,9 @@ def _rows(workdir):
 
 
 def _assert_same_state(a, b):
+  # Bit-identical, on any CPU: the resumed and the uninterrupted run execute the same compiled
+  # program in this process on the same (restored) bits, and XLA's CPU programs are
+  # deterministic for given inputs; no summation order differs, so no rounding does.
   leaves_a, tree_a = jax.tree.flatten(jax.device_get(a))
   leaves_b, tree_b = jax.tree.flatten(jax.device_get(b))
   assert tree_a == tree_b

@@ -128,7 +128,8 @@ def test_collect_lists_unfinished_cells_in_table_order(tmp_path):
 
 
 def test_select_cells_rejects_unknown_names():
-  with pytest.raises(published.UnknownCellError, match='w3'):
+  with pytest.raises(published.UnknownCellError,
+                     match=r"no cell 'w4'; its 7 cells: python -m experiments.sweep --table=seed000_table4 --show"):
     sweep.select_cells('seed000_table4', ['w4'])
 
 

@@ -21,6 +21,7 @@ from kdjax import steps
 from kdjax import teachers
 from kdjax import train
 from kdjax.data import sources
+from tests import method_checks
 
 ROWS, BATCH, CLASSES = 10, 4, 6  # 3 steps: rows 0-3, 4-7, 8-9.
 
@@ -211,11 +212,20 @@ def test_an_epoch_compiles_once_per_batch_shape(runs):
 
 @pytest.mark.slow
 def test_cached_run_trains_like_the_uncached_run(runs):
-  uncached = jax.device_get(runs['uncached'].state)
+  """The cached logits come from another program (the teacher alone, not fused into the step),
+  so they may differ from the step's by a few ulps; six steps carry that as far as float32
+  guarantees (``method_checks.assert_same_states``: each part's difference within RTOL of what
+  training changed). Filling and reading the cache give identical runs (same inputs, same
+  program)."""
+  def leaves(state):
+    return {jax.tree_util.keystr(path): np.asarray(x) for path, x in
+            jax.tree_util.tree_leaves_with_path(jax.device_get(state))}
+
+  prepared = train.prepare_run(_run_config())
+  initial = leaves(prepared.program.init(np.uint32(0)))
   for name in ('filled', 'hit'):
-    cached = jax.device_get(runs[name].state)
-    for a, b in zip(jax.tree.leaves(cached), jax.tree.leaves(uncached)):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    method_checks.assert_same_states(leaves(runs[name].state), leaves(runs['uncached'].state),
+                                     initial)
   assert runs['hit'].summary['last_top1'] == runs['filled'].summary['last_top1']
 
 

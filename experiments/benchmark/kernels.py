@@ -13,6 +13,8 @@ from experiments.benchmark import runner
 from experiments.benchmark import torch as torch_section
 from kdjax import steps as steps_lib
 
+REQUIRES = (('torch', 'test'),)  # (package, the kdjax extra that installs it)
+
 
 def _jit(fn: Callable[..., Any], precision: str) -> Callable[..., Any]:
   """``jax.jit(fn)`` traced under the trainer's matmul precision (``config.precision``)."""

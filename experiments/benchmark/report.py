@@ -23,6 +23,20 @@ def section(name: str) -> ModuleType:
   return importlib.import_module(f'experiments.benchmark.{name}')
 
 
+def missing_requirement(module: ModuleType) -> str | None:
+  """Why section ``module`` cannot run here (a package of its ``REQUIRES`` is missing), or None.
+
+  PyTorch is the ``test`` extra of kdjax: ``pip install 'kdjax[test]'``.
+  """
+  for package, extra in getattr(module, 'REQUIRES', ()):
+    try:
+      importlib.import_module(package)
+    except ImportError:
+      return (f'skipped: needs {package}, which is not installed '
+              f"(pip install 'kdjax[{extra}]')")
+  return None
+
+
 def write_json(path: str, results: dict[str, Any]) -> None:
   with open(path, 'w') as f:
     json.dump(results, f, indent=1, default=float)
@@ -36,9 +50,10 @@ def run(options: runner.Options, out: str | None = None) -> dict[str, Any]:
   unknown = [s for s in options.sections if s not in SECTIONS]
   if unknown:
     raise ValueError(f'unknown sections {unknown}; choose from {SECTIONS}')
-  bad = [m for m in options.methods if m not in config_lib.METHODS]
-  if bad:
-    raise ValueError(f'unknown methods {bad}; choose from {config_lib.METHODS}')
+  for name in options.methods:
+    if name not in config_lib.METHODS:
+      raise ValueError(f'unknown method {name!r}{config_lib.did_you_mean(name, config_lib.METHODS)}'
+                       f'; choose from {config_lib.METHODS}')
   ctx = runner.Context.create(options)
   meta = {'device': str(jax.devices()[0]), 'backend': jax.default_backend(),
           'num_devices': jax.device_count(), 'cpu_count': os.cpu_count(),
@@ -46,6 +61,11 @@ def run(options: runner.Options, out: str | None = None) -> dict[str, Any]:
           'load_average_start': timing.load_average()}
   results = {'meta': meta, 'sections': {}}
   for name in options.sections:
+    skipped = missing_requirement(section(name))
+    if skipped:
+      results['sections'][name] = {'skipped': skipped}
+      print(f'[{name}] {skipped}', flush=True)
+      continue
     start, load = time.time(), timing.load_average()
     result = section(name).run(ctx)
     result['load_average_before_after'] = [load, timing.load_average()]
@@ -55,6 +75,7 @@ def run(options: runner.Options, out: str | None = None) -> dict[str, Any]:
     meta['load_average_end'] = timing.load_average()
     if out:
       write_json(out, results)
+  meta['load_average_end'] = timing.load_average()
   return results
 
 
@@ -64,6 +85,8 @@ def format_report(results: dict[str, Any]) -> str:
   lines = [f"device {meta['device']} ({meta['cpu_count']} CPUs), jax {meta['jax_version']}, "
            f"load average start {meta['load_average_start']} end {meta['load_average_end']}"]
   for name in SECTIONS:
-    if name in sections:
+    if name in sections and 'skipped' in sections[name]:
+      lines.append(f"\n[{name}] {sections[name]['skipped']}")
+    elif name in sections:
       lines += section(name).report(sections[name])
   return '\n'.join(lines)

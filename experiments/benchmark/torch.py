@@ -18,6 +18,8 @@ from kdjax.data import sources
 _TESTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), 'tests')
 
+REQUIRES = (('torch', 'test'),)  # (package, the kdjax extra that installs it)
+
 
 def torch_models() -> Any:
   """``tests/torch_models.py``, the PyTorch definitions of the kdjax models (imports torch)."""
