@@ -64,11 +64,15 @@ LOST_PEER_EXIT = 3  # the exit status of a process that stopped because a peer w
 _ALIVE = 'kdjax/alive/'
 
 
-def lost_peer_message(lost: list[int], timeout: float) -> str:
-  """The one line a process prints when a peer went silent."""
-  return (f'error: process(es) {", ".join(map(str, lost))} of this {jax.process_count()}-process '
+def lost_peer_message(lost: list[int], timeout: float, me: int, count: int) -> str:
+  """The one line process ``me`` of ``count`` prints when a peer went silent.
+
+  The indices are passed in (read when the watcher starts): once a peer is gone, JAX's own
+  calls can fail or block, so the watcher must not call them.
+  """
+  return (f'error: process(es) {", ".join(map(str, lost))} of this {count}-process '
           f'run gave no sign of life for {timeout / 2:g} s (half of peer_timeout={timeout:g}), '
-          f'so process {jax.process_index()} stops too. Checkpoints already saved are intact: '
+          f'so process {me} stops too. Checkpoints already saved are intact: '
           f'restart every process with the same command to resume (a larger '
           f'--config.peer_timeout tolerates slower processes)')
 
@@ -112,8 +116,10 @@ def watch_peers(timeout: float) -> threading.Thread | None:
           seen[peer] = (current, now)
       lost = sorted(p for p, (_, since) in seen.items() if now - since > timeout / 2)
       if lost:
-        print(lost_peer_message(lost, timeout), file=sys.stderr, flush=True)
-        os._exit(LOST_PEER_EXIT)  # pylint: disable=protected-access  (the main thread is blocked)
+        try:
+          print(lost_peer_message(lost, timeout, me, count), file=sys.stderr, flush=True)
+        finally:
+          os._exit(LOST_PEER_EXIT)  # pylint: disable=protected-access  (the main thread is blocked)
       time.sleep(max(timeout / 8, 0.25))
 
   thread = threading.Thread(target=watch, name='kdjax-peer-watch', daemon=True)

@@ -101,10 +101,18 @@ def test_presets_and_per_pair_configs():
     assert (c.ce_weight, c.epochs, c.batch_size) == (1.0, 240, 64)
     assert resolved.sources['feature.weight'].startswith('GzyAftermath/CAT-KD configs/cifar100/')
   fallback = recipes.resolve('catkd', 'wrn_40_2', 'resnet8x4')
-  assert (fallback.config.feature.weight, fallback.config.catkd.resolution) == (400.0, 2)
+  # No released config for this pair: the nearest released one (wrn_40_2 -> wrn_16_2), marked.
+  assert (fallback.config.feature.weight, fallback.config.catkd.resolution,
+          fallback.config.catkd.normalize) == (12.0, 2, False)
   assert fallback.sources['feature.weight'].startswith('default:')
+  assert 'wrn_40_2_wrn_16_2' in fallback.sources['feature.weight']
+  # A pair of no table: CAT-KD's cfg.py defaults, marked; strict resolution refuses it.
+  other = recipes.resolve('catkd', 'resnet56', 'resnet8')
+  assert (other.config.feature.weight, other.config.catkd.resolution,
+          other.config.catkd.normalize) == (400.0, 2, True)
+  assert other.sources['feature.weight'].startswith('default:')
   with pytest.raises(KeyError, match='no published setting'):
-    recipes.resolve('catkd', 'wrn_40_2', 'resnet8x4', strict=True)
+    recipes.resolve('catkd', 'resnet56', 'resnet8', strict=True)
   seed000 = recipes.resolve('catkd', 'resnet32x4', 'resnet8x4', recipe='seed000')
   assert seed000.config.feature.weight == 15.0
   assert all(seed000.sources[f].startswith('default:') for f in ('feature.weight', 'ce_weight'))

@@ -162,8 +162,11 @@ def test_sweep_runs_the_real_trainer_then_skips_finished_runs(tmp_path):
   assert calls == [sweep.run_dir(root, 'resnet20-ce', 3)]
   summary = json.loads((tmp_path / 'resnet20-ce' / 'seed3' / 'summary.json').read_text())
   row = _row(markdown, 'resnet20-ce')
-  assert row[3] == '69.06' and row[6] == '1'
-  assert row[4] == f"{summary['best_top1']:.2f}" and row[5] == f"{summary['last_top1']:.2f}"
+  # Columns: cell, pair, column, published, stat, best, last, n, diff. The baselines' from-scratch
+  # numbers are last-epoch ones, so diff is last - published.
+  assert row[3] == '69.06' and row[4] == 'last' and row[7] == '1'
+  assert row[5] == f"{summary['best_top1']:.2f}" and row[6] == f"{summary['last_top1']:.2f}"
+  assert row[8] == f"{summary['last_top1'] - 69.06:+.2f}"
   assert sum(line.startswith('| resnet') for line in markdown.splitlines()) == 1  # only the selected cell
   assert sweep.run_table('baselines', root, [3], **kwargs) == markdown
   assert len(calls) == 1  # finished: not run again.
@@ -353,5 +356,5 @@ def test_two_tasks_then_collect_only(tmp_path):
     summary = json.loads((tmp_path / cell / 'seed0' / 'summary.json').read_text())
     assert summary['epochs_done'] == 2 and summary['student'] == cell.split('-')[0]
     row = _row(markdown, cell)
-    assert row[3] == published_top1 and row[6] == '1'
-    assert row[4] == f"{summary['best_top1']:.2f}" and row[5] == f"{summary['last_top1']:.2f}"
+    assert row[3] == published_top1 and row[4] == 'last' and row[7] == '1'
+    assert row[5] == f"{summary['best_top1']:.2f}" and row[6] == f"{summary['last_top1']:.2f}"
