@@ -36,6 +36,7 @@ import logging as std_logging
 import os
 import shutil
 import sys
+import threading
 from typing import Any
 
 import jax
@@ -282,6 +283,19 @@ def _read_stored_config(path: str) -> dict[str, Any]:
   return old
 
 
+# Orbax's checkpointers number a save's steps with process-wide operation ids and signals, so
+# two managers saving at once in one process (``experiments.distill`` trains two runs in
+# threads) wait on each other's signals until they time out. Saves are therefore one at a time
+# in a process, and when runs train in several threads each save also finishes before the lock
+# is released (a single run keeps orbax's background writing).
+_SAVE_LOCK = threading.Lock()
+
+
+def _threads_saving() -> bool:
+  """Whether runs may save from more than one thread of this process."""
+  return threading.current_thread() is not threading.main_thread()
+
+
 class Checkpoints:
   """Per-epoch orbax checkpoints of one workdir (step number = epoch).
 
@@ -337,9 +351,12 @@ class Checkpoints:
     meta = dict(_canonical(meta))
     meta[CHECKSUM_KEY] = state_checksum(summary, meta)
     metrics = None if top1 is None else {'top1': float(top1)}
-    self._manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                      meta=ocp.args.JsonSave(meta)),
-                       metrics=metrics)
+    with _SAVE_LOCK:
+      self._manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                        meta=ocp.args.JsonSave(meta)),
+                         metrics=metrics)
+      if _threads_saving():
+        self._manager.wait_until_finished()
 
   def check_finite(self, values: dict[str, Any], meta: dict[str, Any]) -> None:
     """``losses.check_finite(**values)`` whose error names the position and last good checkpoint.
