@@ -15,8 +15,8 @@ Everything a run depends on is one ``ml_collections.ConfigDict`` (``get_config``
   lr 0.05 (0.01 for MobileNet/ShuffleNet students) x0.1 after epochs 150, 180,
   210) and bookkeeping.
 
-``method_config(method, teacher, student)`` applies a method preset and the
-published per-pair settings (``kdjax.recipes``). ``config.method`` is derived
+A method preset with the published per-pair settings is ``kdjax.recipes.method_config``
+(``kdjax.recipes`` builds on this module, never the reverse). ``config.method`` is derived
 from the switches (``kdjax.methods.method_name``); ``validate`` fills it in, or
 refuses a name that disagrees with them.
 """
@@ -95,7 +95,7 @@ def get_config() -> ml_collections.ConfigDict:
   for name, group in methods.config_groups().items():
     c[name] = group
   # Evaluation statistics (kdjax.statistics): the gamma of the logged KL to the transformed
-  # teacher (None: ttm.gamma); method_config sets the pair's TTM gamma for every method.
+  # teacher (None: ttm.gamma); kdjax.recipes sets the pair's TTM gamma for every method.
   c.eval_ttm_gamma = config_dict.placeholder(float)
   c.eval_statistics = True  # log the evaluation statistics (kdjax.statistics).
   # Optimisation.
@@ -211,25 +211,6 @@ def apply_preset(config: ml_collections.ConfigDict, method: str) -> ml_collectio
   c.update_from_flattened_dict(all_presets[method])
   c.method = None
   return c
-
-
-def method_config(method: str, teacher: str, student: str, *,
-                  config: ml_collections.ConfigDict | None = None,
-                  strict: bool = False) -> ml_collections.ConfigDict:
-  """A method preset with its published per-pair settings (``kdjax.recipes``).
-
-  Args:
-    method: a preset name (``METHODS``).
-    teacher, student: registry names (e.g. ``'resnet32x4'``, ``'resnet8x4'``).
-    config: the config to start from (copied); default ``get_config()``.
-    strict: raise ``KeyError`` when the pair has no published setting the
-      method needs, instead of using the documented default.
-
-  Returns:
-    A validated ConfigDict (its ``method`` filled in).
-  """
-  from kdjax import recipes  # pylint: disable=import-outside-toplevel
-  return recipes.resolve(method, teacher, student, config=config, strict=strict).config
 
 
 def smoke_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -299,7 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   config in that workdir is refused (``checkpointing.ConfigMismatchError``).
 
   Args:
-    config: a config of ``kdjax.config`` (``get_config`` / ``method_config``).
+    config: a config of ``kdjax.config`` (``get_config`` / ``kdjax.recipes.method_config``).
     workdir: the run directory (config, checkpoints, metrics, TensorBoard, summary).
     epoch_callback: called as ``epoch_callback(epoch, row)`` after each epoch's
       metrics are written and its checkpoint saved.

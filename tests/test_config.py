@@ -1,6 +1,6 @@
 """kdjax.config: the schema, method presets, derived method names, checks; kdjax.recipes' per-pair tables.
 
-Per-pair values and their sources: ``kdjax/recipes.py`` (the LS release's logs, mdistiller and
+Per-pair values and their sources: ``kdjax/recipes/`` (the LS release's logs, mdistiller and
 MLKD configs, the TTM paper's hyperparameter table); ``tests/test_configs.py`` checks the cells.
 """
 
@@ -43,7 +43,7 @@ def test_schema_holds_the_training_protocol():
                                          ('wrn_16_2', 0.05)])
 def test_default_learning_rate_by_student(student, lr):
   """CRD train_student.py: lr 0.05, 0.01 for MobileNetV2 / ShuffleV1 / ShuffleV2."""
-  c = config_lib.method_config('kd', 'resnet32x4', student)
+  c = recipes.method_config('kd', 'resnet32x4', student)
   assert c.lr == lr and config_lib.resolved_lr(c) == lr
   source = recipes.resolve('kd', 'resnet32x4', student).sources['lr']
   assert ('lr 0.01 for MobileNetV2' in source) == (lr == 0.01)
@@ -119,7 +119,7 @@ def test_presets_for_resnet32x4_resnet8x4(method, expected):
 ])
 def test_per_pair_tables(teacher, student, method, expected):
   """The pair rows of kdjax.recipes (LS logs, mdistiller / MLKD configs, TTM Appendix A.4)."""
-  c = config_lib.method_config(method, teacher, student, strict=True)
+  c = recipes.method_config(method, teacher, student, strict=True)
   flat = config_lib.flatten(c.to_dict())
   for key, value in expected.items():
     assert flat[key] == value, key
@@ -139,16 +139,16 @@ def test_strict_cells_need_a_published_pair_and_loose_ones_use_defaults():
 
 def test_mlkd_epochs_by_pair():
   """MLKD configs/cifar100/ours: 480 epochs, 960 for resnet32x4 -> ShuffleV1/V2 (no epoch_setting)."""
-  same = config_lib.method_config('mlkd', 'resnet32x4', 'resnet8x4')
-  cross = config_lib.method_config('mlkd', 'resnet32x4', 'ShuffleV2')
+  same = recipes.method_config('mlkd', 'resnet32x4', 'resnet8x4')
+  cross = recipes.method_config('mlkd', 'resnet32x4', 'ShuffleV2')
   assert (same.epochs, cross.epochs) == (480, 960)
-  assert config_lib.method_config('kd', 'resnet32x4', 'ShuffleV2').epochs == 240
+  assert recipes.method_config('kd', 'resnet32x4', 'ShuffleV2').epochs == 240
 
 
 def test_presets_do_not_leak_between_methods():
-  ls = config_lib.method_config('dkd_ls', 'resnet56', 'resnet20')
+  ls = recipes.method_config('dkd_ls', 'resnet56', 'resnet20')
   ls.ctkd.t_start, ls.ttm.gamma = 7.0, 0.9
-  kd = config_lib.method_config('kd', 'resnet56', 'resnet20', config=ls)
+  kd = recipes.method_config('kd', 'resnet56', 'resnet20', config=ls)
   assert (kd.logit.standardize, kd.logit.temperature, kd.logit.weight, kd.ce_weight) == (
       False, 4.0, 0.9, 0.1)
   assert (kd.logit.loss, kd.dkd.beta, kd.ctkd.t_start, kd.ttm.gamma) == ('kd', 8.0, 1.0, 0.1)
@@ -159,7 +159,7 @@ def test_presets_do_not_leak_between_methods():
 
 
 def test_json_round_trip_is_exact():
-  c = config_lib.method_config('ctkd_ls', 'resnet32x4', 'resnet8x4')
+  c = recipes.method_config('ctkd_ls', 'resnet32x4', 'resnet8x4')
   c.lr = 0.1
   text = config_lib.to_json(c)
   again = config_lib.from_mapping(json.loads(text))
@@ -210,11 +210,11 @@ def test_validate_lists_every_problem_and_ls_needs_a_loss():
 
 def test_unknown_method_is_refused():
   with pytest.raises(ValueError, match=r"unknown method 'fitnesse' \(did you mean fitnet\?\); choose one of \[.*'ce', "):
-    config_lib.method_config('fitnesse', 'resnet32x4', 'resnet8x4')
+    recipes.method_config('fitnesse', 'resnet32x4', 'resnet8x4')
 
 
 def test_unknown_models_are_refused_before_any_data_is_read():
-  config = config_lib.method_config('kd', 'resnet32x4', 'resnet8x4')
+  config = recipes.method_config('kd', 'resnet32x4', 'resnet8x4')
   config.teacher, config.student = 'resnet9000', 'resnet7'
   found = config_lib.problems(config)
   assert [p for p in found if 'model' in p] == [
@@ -225,7 +225,7 @@ def test_unknown_models_are_refused_before_any_data_is_read():
 
 
 def test_smoke_config_shrinks_but_keeps_the_method():
-  c = config_lib.smoke_config(config_lib.method_config('dkd', 'resnet14', 'resnet8'))
+  c = config_lib.smoke_config(recipes.method_config('dkd', 'resnet14', 'resnet8'))
   assert c.smoke and (c.epochs, c.batch_size, c.smoke_steps, c.smoke_examples) == (2, 8, 2, 16)
   assert tuple(c.lr_decay_epochs) == (1,)
   assert (c.dkd.warmup_epochs, c.ctkd.lambda_epochs) == (2, 2)  # schedules move in 2 epochs
@@ -242,14 +242,14 @@ def test_family():
 
 
 def test_partial_ls_options_are_checked():
-  c = config_lib.method_config('kd_ls', 'resnet32x4', 'resnet8x4')
+  c = recipes.method_config('kd_ls', 'resnet32x4', 'resnet8x4')
   c.method = None
   c.ls.center = False
   assert config_lib.validate(c).method == 'kd_lsscale'
   c.ls.scale = False
   with pytest.raises(ValueError, match='cannot both be False'):
     config_lib.validate(c)
-  m = config_lib.method_config('mlkd_ls', 'resnet32x4', 'resnet8x4')
+  m = recipes.method_config('mlkd_ls', 'resnet32x4', 'resnet8x4')
   m.method = None
   m.ls.scale = False
   with pytest.raises(ValueError, match='MLKD supports the full z-score only'):
@@ -260,7 +260,7 @@ def test_every_method_of_a_pair_logs_the_kl_at_the_pairs_ttm_gamma():
   """eval_ttm_gamma = the pair's TTM gamma (resnet56 -> resnet20: 0.3, Zheng & Yang A.4)."""
   pair = ('resnet56', 'resnet20')
   for method in ('kd', 'ttm', 'wttm', 'kd_ls', 'dkd', 'ctkd_ls'):
-    config = config_lib.method_config(method, *pair)
+    config = recipes.method_config(method, *pair)
     assert config.eval_ttm_gamma == 0.3, method
     assert dict(steps.evaluation_statistics(config))['gamma'] == 0.3, method
   seed000 = recipes.resolve('ttm', *pair, recipe='seed000').config
@@ -274,7 +274,7 @@ def test_every_method_of_a_pair_logs_the_kl_at_the_pairs_ttm_gamma():
 # -------------------------------------------------------------------------------------------
 # Method names are derived from the switches (kdjax.methods.method_name).
 def _switched(method, **fields):
-  config = config_lib.method_config(method, 'resnet32x4', 'resnet8x4')
+  config = recipes.method_config(method, 'resnet32x4', 'resnet8x4')
   config.method = None
   config.update_from_flattened_dict(fields)
   return config_lib.validate(config).method
@@ -308,7 +308,7 @@ def test_every_preset_is_named_after_itself():
 
 
 def test_validate_refuses_a_method_name_its_switches_contradict():
-  c = config_lib.method_config('kd', 'resnet32x4', 'resnet8x4')
+  c = recipes.method_config('kd', 'resnet32x4', 'resnet8x4')
   c.logit.standardize = True
   assert c.method == 'kd'
   with pytest.raises(ValueError, match="method 'kd' does not match its switches, which give "

@@ -3,7 +3,7 @@ config that builds, with the published settings of its recipe, each value with i
 
 `RESULTS_MD` transcribes the published numbers of the papers' tables; it is parsed here independently of
 `experiments/published.py` and every number is checked against the data there. The pinned settings cite
-the source `kdjax/recipes.py` records for them (and the test checks that source string).
+the source `kdjax/recipes/` records for them (and the test checks that source string).
 """
 
 import functools
@@ -734,7 +734,7 @@ def test_every_cell_model_is_in_the_registry_and_code_paths_are_the_presets():
   assert len(cells_and_configs()) == len(published.all_cells())
   paths = set(representatives())
   assert len(paths) == 14 + 2  # 14 logit code paths on CIFAR (13 + DIST); one / two views on ImageNet.
-  presets = {_code_path(kdjax_config.method_config(m, 'resnet8' if m != 'ce' else '', 'resnet8'))
+  presets = {_code_path(recipes.method_config(m, 'resnet8' if m != 'ce' else '', 'resnet8'))
              for m in kdjax_config.METHODS}
   assert {p for p in paths if p[0] == 'cifar100'} == presets
 
@@ -801,7 +801,7 @@ def test_two_step_smoke_run_per_imagenet_code_path(views, tmp_path, fast_compile
 
 
 # Seed 002 (Zheng & Yang 2024) Appendix A.4, Tables 8-9: the combinations' and "WTTM w/o CE"'s own
-# rows (pair: gamma, beta), transcribed from the paper's tables independently of kdjax/recipes.py.
+# rows (pair: gamma, beta), transcribed from the paper's tables independently of kdjax/recipes/.
 SEED002_A4 = """
 WTTM+CRD: wrn_40_2->wrn_16_2 0.1, 4; wrn_40_2->wrn_40_1 0.1, 2; resnet56->resnet20 0.3, 0.6;
 resnet110->resnet20 0.2, 1.4; resnet110->resnet32 0.2, 1; resnet32x4->resnet8x4 0.2, 4; vgg13->vgg8 0.2, 4;

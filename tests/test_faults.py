@@ -545,8 +545,8 @@ def test_an_empty_split_is_refused_before_training(config, tmp_path):
 # A lost multi-host peer.
 _PEER_SCRIPT = textwrap.dedent('''
     import sys
-    from kdjax import config as config_lib, train
-    config = config_lib.smoke_config(config_lib.method_config('ce', None, 'resnet8'))
+    from kdjax import config as config_lib, recipes, train
+    config = config_lib.smoke_config(recipes.method_config('ce', None, 'resnet8'))
     config.distributed, config.peer_timeout, config.epochs = True, float(sys.argv[2]), 200
     train.train_and_evaluate(config, sys.argv[1])
 ''')

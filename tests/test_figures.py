@@ -16,6 +16,7 @@ from kdjax import config as config_lib
 from kdjax import convert
 from kdjax import models
 from kdjax import plots
+from kdjax import recipes
 from kdjax import train
 
 EPOCHS = 3
@@ -41,7 +42,7 @@ def trained(tmp_path_factory):
     `[(workdir, final TrainState)]` per run.
   """
   root = tmp_path_factory.mktemp('runs')
-  config = config_lib.smoke_config(config_lib.method_config('kd', 'resnet8', 'resnet8'))
+  config = config_lib.smoke_config(recipes.method_config('kd', 'resnet8', 'resnet8'))
   config.update(dict(dataset='digits', epochs=EPOCHS, smoke_examples=40, eval_batch_size=40,
                      checkpoint_keep=EPOCHS))
   config.method = None

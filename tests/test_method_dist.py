@@ -89,9 +89,9 @@ def test_wttm_crd_preset_and_its_seed002_settings():
   preset = methods.presets()['wttm+crd']
   assert preset == {'ce_weight': 1.0, 'logit.loss': 'wttm', 'feature.loss': 'crd',
                     'feature.weight': 0.8} == methods.COMBINATIONS['wttm+crd']
-  settings = recipes.FEATURE_SETTINGS['seed002']['wttm+crd']
+  settings = recipes.SETTINGS['seed002']['wttm+crd']
   assert settings['feature.weight'].value == 0.8 and 'mu = 0.8' in settings['feature.weight'].source
-  assert recipes.FEATURE_PAIR_TABLES['seed002']['wttm+crd'] == (recipes.WTTM_CRD,)
+  assert recipes.PAIR_TABLES['seed002']['wttm+crd'] == (recipes.WTTM_CRD,)
   for pair, row in SEED002_WTTM_CRD.items():
     values = recipes.WTTM_CRD.settings(pair, strict=True)
     assert (values['ttm.gamma'].value, values['logit.weight'].value) == row
@@ -116,7 +116,7 @@ def test_combination_names_and_seed000_fallbacks():
     assert recipes.resolve(method, 'vgg13', 'vgg8').config.method == method
     seed000 = recipes.resolve(method, 'vgg13', 'vgg8', recipe='seed000')
     assert all(seed000.sources[f].startswith('default:')
-               for f in recipes.FEATURE_SETTINGS['seed000'][method])
+               for f in recipes.SETTINGS['seed000'][method])
   config = method_checks.smoke('wttm')
   config.ce_weight, config.method = 0.0, None
   assert config_lib.validate(config).method == 'wttm_noce'

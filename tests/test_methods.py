@@ -2,7 +2,7 @@
 
 The loss of a config is ``methods.build(config).apply(variables, StepInputs(...))``; every value
 is checked against the float64 references of ``tests/references.py`` with the weights of the
-presets and recipes (``kdjax/methods/logit.py``, ``kdjax/recipes.py``).
+presets and recipes (``kdjax/methods/logit.py``, ``kdjax/recipes/``).
 """
 
 import jax
@@ -14,6 +14,7 @@ import references as ref
 from kdjax import config as config_lib
 from kdjax import losses
 from kdjax import methods
+from kdjax import recipes
 from kdjax.methods import logit as logit_lib
 
 B, K = 6, 10
@@ -41,7 +42,7 @@ def _inputs(z, v, y, *, strong=None, scalars=None):
 
 def _config(method, teacher=PAIR[0], student=PAIR[1]):
   """The recipe's config with ``method`` left to be derived again (switches may change)."""
-  config = config_lib.method_config(method, teacher, student)
+  config = recipes.method_config(method, teacher, student)
   config.method = None
   return config
 

@@ -21,9 +21,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SCRIPT = textwrap.dedent('''
     import json, sys
     import jax, numpy as np
-    from kdjax import config as config_lib, parallel, train
+    from kdjax import config as config_lib, parallel, recipes, train
     workdir, out, chunks = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    config = config_lib.smoke_config(config_lib.method_config('ctkd', 'resnet14', 'resnet8'))
+    config = config_lib.smoke_config(recipes.method_config('ctkd', 'resnet14', 'resnet8'))
     config.epochs, config.conv_batch_chunks = 1, chunks
     run = train.prepare_run(config)
     def save(path, state):

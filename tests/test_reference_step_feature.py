@@ -8,7 +8,7 @@ and converted into kdjax's parameter tree, the same fixed batches (augmentation 
 a given epoch. Compared: every logged loss term per step and, after the last step, every student
 parameter and BatchNorm statistic, every method parameter, BatchNorm statistic and state (CRD's
 memory banks and normalisers). Per method the reference is the one its preset follows
-(``kdjax/recipes.py``, ``kdjax/methods/<name>.py``):
+(``kdjax/recipes/``, ``kdjax/methods/<name>.py``):
 
 * mdistiller (``mdistiller/engine/trainer.py``: ``SGD(distiller.get_learnable_parameters())``,
   ``adjust_learning_rate`` per epoch, ``distiller.train()`` = student and the distiller's

@@ -17,6 +17,7 @@ import pytest
 
 from kdjax import checkpointing
 from kdjax import config as config_lib
+from kdjax import recipes
 from kdjax import train
 
 
@@ -27,7 +28,7 @@ class Interrupted(Exception):
 @pytest.fixture(scope='module')
 def config():
   return config_lib.validate(config_lib.smoke_config(
-      config_lib.method_config('kd', 'resnet14', 'resnet8')))
+      recipes.method_config('kd', 'resnet14', 'resnet8')))
 
 
 @pytest.fixture(scope='module')

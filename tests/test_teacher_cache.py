@@ -16,6 +16,7 @@ import pytest
 
 from kdjax import config as config_lib
 from kdjax import data
+from kdjax import recipes
 from kdjax import teacher_cache
 from kdjax import steps
 from kdjax import teachers
@@ -152,7 +153,7 @@ def test_two_views_are_stored_side_by_side(tmp_path):
 # Cached training (kdjax.train with config.teacher_cache).
 # ---------------------------------------------------------------------------
 def _run_config(**overrides):
-  c = config_lib.smoke_config(config_lib.method_config('kd', 'resnet8', 'resnet8'))
+  c = config_lib.smoke_config(recipes.method_config('kd', 'resnet8', 'resnet8'))
   c.update(smoke_examples=20, smoke_steps=3, **overrides)  # Steps of 8, 8 and 4 examples.
   c.method = None
   return config_lib.validate(c)
@@ -306,7 +307,7 @@ def test_corrupt_cache_is_a_clear_error(runs, tmp_path):
 
 
 def test_streaming_data_and_feature_methods_refuse_the_cache_clearly(tmp_path):
-  imagenet = config_lib.smoke_config(config_lib.method_config('kd', 'resnet34', 'resnet18'))
+  imagenet = config_lib.smoke_config(recipes.method_config('kd', 'resnet34', 'resnet18'))
   imagenet.teacher_cache, imagenet.method = str(tmp_path / 'cache'), None
   with pytest.raises(teacher_cache.TeacherCacheError, match='augmentation on the devices'):
     train.train_and_evaluate(imagenet, str(tmp_path / 'imagenet'))

@@ -19,6 +19,7 @@ import pytest
 from kdjax import config as config_lib
 from kdjax import losses
 from kdjax import methods
+from kdjax import recipes
 from kdjax import temperature as temperature_lib
 from kdjax import metrics
 from kdjax import optim
@@ -165,7 +166,7 @@ def test_conv_batch_chunks_auto_setting(batch, shards, side, chunks, expected):
 
 
 def test_distillation_without_teacher_checkpoint_is_a_clear_error(tmp_path):
-  c = config_lib.method_config('kd', 'resnet14', 'resnet8')
+  c = recipes.method_config('kd', 'resnet14', 'resnet8')
   c.update(dataset='digits', epochs=1)
   with pytest.raises(teachers.TeacherNotFoundError, match='teacher_checkpoint'):
     train.train_and_evaluate(c, str(tmp_path))

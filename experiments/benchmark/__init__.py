@@ -31,7 +31,7 @@ Sections
 The train steps are ``kdjax.steps.build_program``'s, on random CIFAR-shaped
 data (``kdjax.data.sources.open_source`` in smoke mode) held on the devices,
 with the host work of ``kdjax.train.train_epoch`` per step (``runner.py``);
-configs are ``kdjax.config.method_config(method, teacher, student)``.
+configs are ``kdjax.recipes.method_config(method, teacher, student)``.
 
 * ``methods``: each method's full train step (on-device augmentation, teacher
   forward, student forward+backward, loss, SGD) relative to plain KD, for

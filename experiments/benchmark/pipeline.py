@@ -12,9 +12,9 @@ import numpy as np
 
 from experiments import timing
 from experiments.benchmark import runner
-from kdjax import config as config_lib
 from kdjax import data
 from kdjax import parallel
+from kdjax import recipes
 from kdjax.data import imagenet
 from kdjax.data import sources
 
@@ -71,7 +71,7 @@ def _imagenet(ctx: runner.Context) -> dict[str, Any]:
   timed call, against the KD step on its batches (transfer to the devices included)."""
   o = ctx.options
   source = imagenet_source(o)
-  config = config_lib.method_config('kd', o.imagenet_teacher, o.imagenet_student)
+  config = recipes.method_config('kd', o.imagenet_teacher, o.imagenet_student)
   config.update(batch_size=o.imagenet_batch, dataset=imagenet.TFDS_NAME, progress_bar=False)
   teacher = parallel.put_replicated(runner.random_teacher(
       o.imagenet_teacher, source.num_classes, source.image_shape), ctx.mesh)

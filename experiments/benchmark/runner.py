@@ -25,6 +25,7 @@ from kdjax import methods
 from kdjax import metrics
 from kdjax import models
 from kdjax import parallel
+from kdjax import recipes
 from kdjax import steps as steps_lib
 from kdjax import teacher_cache
 from kdjax.data import sources
@@ -108,7 +109,7 @@ def synthetic_source(num_examples: int, seed: int = 0) -> sources.InMemorySource
 
 def method_config(method: str, options: Options, **overrides: Any) -> ml_collections.ConfigDict:
   """``method``'s preset for the benchmarked pair and batch, with top-level ``overrides``."""
-  config = config_lib.method_config(method, options.teacher, options.student)
+  config = recipes.method_config(method, options.teacher, options.student)
   config.update(dict(batch_size=options.batch_size, progress_bar=False, **overrides))
   return config_lib.validate(config)
 
