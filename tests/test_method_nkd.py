@@ -154,6 +154,7 @@ def _inputs(z, v, y):
 
 
 def test_config_group_presets_names_and_checks():
+  assert nkd_lib in methods.MODULES and {'nkd', 'nkd_ls'} <= set(methods.presets())  # discovered
   c = config_lib.get_config()
   assert (c.nkd.temperature, c.nkd.gamma) == (1.0, 1.5)  # NKDLoss's defaults (cls_KD)
   nkd = config_lib.apply_preset(c, 'nkd')
