@@ -112,8 +112,9 @@ def test_per_example_over_leading_batch_dims_and_per_example_temperature():
   np.testing.assert_allclose(shaped.reshape(-1), flat, rtol=1e-6)
   temps = np.linspace(0.5, 4.0, 6).astype(np.float32)
   per_example = nkd_lib.nkd(z, v, y, temperature=temps, gamma=1.5)
-  rows = [nkd_lib.nkd(z[i:i + 1], v[i:i + 1], y[i:i + 1], temperature=temps[i], gamma=1.5)[0]
-          for i in range(6)]
+  row = jax.jit(lambda z, v, y, t: nkd_lib.nkd(z[None], v[None], y[None], temperature=t,
+                                                gamma=1.5)[0])
+  rows = [row(z[i], v[i], y[i], temps[i]) for i in range(6)]
   np.testing.assert_allclose(per_example, rows, rtol=1e-6)
   np.testing.assert_allclose(per_example, _torch_nkd(z, v, y, temp=temps, gamma=1.5, reduce=False),
                              rtol=RTOL, atol=ATOL)
@@ -206,6 +207,7 @@ def test_max_logit_policy_feeds_its_per_example_temperature():
   np.testing.assert_allclose(metrics['kd'], expected, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.slow
 def test_a_method_without_a_published_cell_builds_and_trains(tmp_path):
   """A short real run of the trainer (resnet8 pair, 2 epochs of 2 steps) on a preset no recipe has."""
   from kdjax import train  # pylint: disable=import-outside-toplevel
