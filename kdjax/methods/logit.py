@@ -96,7 +96,10 @@ def _typed(config_group: ml_collections.ConfigDict,
   values = {}
   for name, default in defaults.items():
     value = config_group[name]
-    values[name] = value if default is None else type(default)(value)
+    if isinstance(value, (list, tuple)):
+      values[name] = tuple(value)  # hashable: the settings are a field of the Linen term
+    else:
+      values[name] = value if default is None else type(default)(value)
   return Settings.of(values)
 
 
