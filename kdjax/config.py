@@ -170,7 +170,8 @@ def _comments_of(source: str, group: str = '') -> dict[str, str]:
 def field_meanings() -> dict[str, str]:
   """What each config field means: the comments of ``get_config`` and of the method groups."""
   meanings = _comments_of(inspect.getsource(get_config))
-  meanings.update(_comments_of(inspect.getsource(methods.logit_lib.config_groups)))
+  for group, builder in methods.logit_lib.group_builders().items():
+    meanings.update(_comments_of(inspect.getsource(builder), group))
   meanings.update(_comments_of(inspect.getsource(methods.config_groups)))
   for name, term in methods.feature_terms().items():
     meanings.update(_comments_of(inspect.getsource(term.default_config), name))

@@ -82,6 +82,7 @@ def test_default_learning_rate_by_student(student, lr):
                    'logit.weight': 1.0}),
 ])
 def test_presets_for_resnet32x4_resnet8x4(method, expected):
+  """The published logit presets (a preset without a cell, e.g. NKD's: test_method_nkd.py)."""
   resolved = recipes.resolve(method, 'resnet32x4', 'resnet8x4', strict=True)
   c = resolved.config
   assert c.method == method  # every preset's derived name is its own

@@ -332,3 +332,19 @@ def test_check_finite_names_the_bad_metric():
   losses.check_finite(**{'loss': 1.0})
   with pytest.raises(losses.NonFiniteError, match='train_kd'):
     losses.check_finite(**{'train_loss': 1.0, 'train_kd': float('nan')})
+
+
+def test_registries_refuse_a_name_or_group_taken_or_missing():
+  """A divergence/policy registers under a new name; it declares a new group or reads a declared one."""
+  taken = type('Again', (logit_lib.Divergence,), {'NAME': 'kd'})
+  with pytest.raises(ValueError, match="new, unique NAME, got 'kd'"):
+    logit_lib.register_divergence(taken)
+  twice = type('Twice', (logit_lib.Divergence,), {
+      'NAME': 'dkd2', 'GROUP': 'dkd', 'default_config': staticmethod(lambda: None)})
+  with pytest.raises(ValueError, match="declares the config group 'dkd'"):
+    logit_lib.register_divergence(twice)
+  orphan = type('Orphan', (logit_lib.Policy,), {'NAME': 'orphan', 'GROUP': 'nowhere'})
+  with pytest.raises(ValueError, match='reads config.nowhere, which no component declares'):
+    logit_lib.register_policy(orphan)
+  assert set(logit_lib.divergences()) >= {'kd', 'dkd', 'mlkd', 'ttm', 'wttm', 'dist'}
+  assert tuple(logit_lib.policies()) == ('fixed', 'ctkd', 'max_logit')

@@ -13,11 +13,14 @@ A run's objective (``Distillation``) is
 Either may be absent; every combination is a configuration (e.g. WTTM + CRD is
 ``logit.loss='wttm'`` with ``feature.loss='crd'``), never a copy of loss code.
 
-Adding a method: write one module with a ``Term`` subclass (its ``NAME``,
-``NEEDS``, ``default_config``, ``from_config``, ``__call__``) exported as
-``TERM``, and its ``PRESETS`` (method name -> config overrides); add the module
-to ``TERM_MODULES`` below, and give its published cells a recipe entry
-(``kdjax.recipes``). ``kdjax/methods/fitnet.py`` is the smallest example.
+Adding a method is adding one module to this package: a feature term is a ``Term``
+subclass (its ``NAME``, ``NEEDS``, ``default_config``, ``from_config``, ``__call__``)
+exported as ``TERM`` (``kdjax/methods/fitnet.py`` is the smallest example); a base
+divergence or a temperature policy of the logit term registers itself with
+``logit.register_divergence`` / ``logit.register_policy`` (``kdjax/methods/nkd.py``);
+either exports its ``PRESETS`` (method name -> config overrides). This package imports
+every one of its modules (``pkgutil``), so no other file changes; a method's published
+cells get a recipe entry (``kdjax.recipes``), a method without one still builds and trains.
 
 The method's name is derived from the switches (``method_name``): ``kd``,
 ``kd_ls``, ``ctkd_ls``, ``dkd_maxlogit``, ``crd``, ``wttm+crd``, ``wttm_noce``
@@ -31,6 +34,8 @@ Feature terms: ``fitnet``, ``simkd`` (its ``eval_logits`` replaces the student's
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -228,17 +233,28 @@ def build(config: ml_collections.ConfigDict, context: Context | None = None) -> 
                       feature_weight=float(config.feature.weight))
 
 
-add_presets(logit_lib.PRESETS)
+def _discover() -> tuple[Any, ...]:
+  """Imports every module of this package: the logit term's first, then the feature terms.
 
-# The feature terms: one module each (its ``TERM`` class and ``PRESETS``).
-# pylint: disable=wrong-import-position
-from kdjax.methods import at, catkd, crd, fitnet, itrd, ofd, pkt, reviewkd, rkd, simkd, vid
-# pylint: enable=wrong-import-position
+  The published feature terms keep the order of their tables (``_LISTED``: the order of
+  ``presets()`` and of the config groups); any other module follows, by name.
+  """
+  found = {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith('_')}
+  order = ['logit'] + [n for n in _LISTED if n in found]
+  order += sorted(found - set(order) - {'base'})
+  return tuple(importlib.import_module(f'{__name__}.{name}') for name in order)
 
-TERM_MODULES = (fitnet, at, rkd, pkt, vid, ofd, crd, reviewkd, simkd, catkd, itrd)
-for _module in TERM_MODULES:
-  register(_module.TERM)
-  add_presets(_module.PRESETS)
+
+_LISTED = ('fitnet', 'at', 'rkd', 'pkt', 'vid', 'ofd', 'crd', 'reviewkd', 'simkd', 'catkd', 'itrd')
+MODULES = _discover()
+TERM_MODULES = tuple(module for module in MODULES if hasattr(module, 'TERM'))
+for _module in MODULES:
+  if hasattr(_module, 'TERM'):
+    register(_module.TERM)
+  add_presets(getattr(_module, 'PRESETS', {}))
+_CLASH = set(logit_lib.config_groups()) & (set(_FEATURE_TERMS) | {'feature'})
+if _CLASH:
+  raise ValueError(f'config groups declared twice (a feature term and the logit term): {_CLASH}')
 
 # Seed 002's combinations (Zheng & Yang 2024, Appendix A.5): CE + beta * WTTM + mu * L_extra,
 # configurations of registered terms (WTTM's (gamma, beta) and ITRD's settings per pair are in
