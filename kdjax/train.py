@@ -148,8 +148,10 @@ def prepare_run(config: ml_collections.ConfigDict) -> Run:
              images_per_epoch=images_per_epoch, cache=cache)
 
 
-def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
-  """``epoch``'s cached ``[rows, views, K]`` teacher logits on the devices (None: no cache).
+def epoch_teacher_logits(run: Run, epoch: int,
+                         scalars: dict[str, np.ndarray]) -> jax.Array | None:
+  """``epoch``'s cached ``[rows, views, K]`` teacher logits on the devices (None: no cache);
+  ``scalars``: the epoch's step inputs (``steps.scalars_of``).
 
   Read from the cache (checksum and spot check), or computed batch by batch and
   stored by the first run that needs the epoch.
@@ -157,7 +159,6 @@ def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
   if run.cache is None:
     return None
   config = run.config
-  scalars = steps_lib.scalars_of(config, epoch)
   batches = list(run.source.train_batches(config.seed, epoch, run.steps, 0, config.batch_size,
                                           run.mesh))
 
@@ -170,7 +171,8 @@ def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
 
 
 def init_data(run: Run) -> dict[str, Any]:
-  """What ``program.init`` needs besides the seed (the train labels, for CRD's sampling)."""
+  """What ``program.init`` needs besides the seed (the train labels, for a method that samples
+  by class)."""
   if not run.program.distillation.needs.dataset_labels:
     return {}
   return {'dataset_labels': run.source.train_labels()}
@@ -221,8 +223,9 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
   acc_host = (metrics.empty_accumulator(names) if position.accumulator is None else
               {k: np.float32(v) for k, v in position.accumulator.items()})
   acc = parallel.put_replicated(acc_host, mesh)
-  scalars = steps_lib.scalars_of(config, epoch)
-  cached = epoch_teacher_logits(run, epoch)
+  epoch_scalars = methods.epoch_scalars(config, epoch)  # once per epoch: the step's and the log's
+  scalars = steps_lib.scalars_of(config, epoch, epoch_scalars)
+  cached = epoch_teacher_logits(run, epoch, scalars)
   batches = run.source.train_batches(config.seed, epoch, run.steps, position.step,
                                      config.batch_size, mesh,
                                      strong=program.setup.views.strong)
@@ -263,7 +266,7 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
   row.update(lr=optim.learning_rate_at_epoch(config, epoch), epoch_train_seconds=seconds,
              train_images_per_second=(
                  run.images_per_epoch - position.step * config.batch_size) / seconds)
-  row.update({name: float(value) for name, value in methods.epoch_scalars(config, epoch).items()})
+  row.update({name: float(value) for name, value in epoch_scalars.items()})
   return state, row
 
 
@@ -345,7 +348,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if epoch % config.eval_every == 0 or epoch == config.epochs:
           test = evaluation.evaluate(run.program, state, run.teacher_vars, run.test_arrays,
                                      run.source, config.eval_batch_size, run.mesh,
-                                     statistics_logits, ls_tau=config.logit.temperature)
+                                     statistics_logits, **methods.evaluation_inputs(config))
           top1 = test['top1']
           if position.best_top1 is None or top1 > position.best_top1:
             position.best_top1, position.best_epoch = top1, epoch

@@ -210,6 +210,11 @@ class LogitTerm(base.Term):
       scalars['dkd_warmup'] = dkd_warmup(config, epoch)
     return scalars
 
+  @classmethod
+  def view_options(cls, config: ml_collections.ConfigDict) -> dict[str, str]:
+    """MLKD's strong view is cropped as ``mlkd.strong_crop`` says."""
+    return {'strong_crop': config.mlkd.strong_crop} if config.logit.loss == 'mlkd' else {}
+
   @property
   def needs(self) -> base.Needs:
     return base.Needs(teacher=True, strong_view=self.loss == 'mlkd')
