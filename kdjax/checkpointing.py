@@ -384,6 +384,13 @@ class Checkpoints:
       if _threads_saving():
         self._manager.wait_until_finished()
 
+  def reached_preemption(self, step: int) -> bool:
+    """Whether every process of the run stops at optimizer update ``step``: a preemption
+    notice (SIGTERM to any process) was synchronised to this step (orbax's
+    ``CheckpointManager.reached_preemption``; False when the run is not distributed). Every
+    process asks at every step, with the same step numbers."""
+    return bool(self._manager.reached_preemption(step))
+
   def check_finite(self, values: dict[str, Any], meta: dict[str, Any]) -> None:
     """``losses.check_finite(**values)`` whose error names the position and last good checkpoint.
 

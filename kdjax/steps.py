@@ -86,6 +86,8 @@ class Setup:
              steps_per_epoch: int, mesh: jax.sharding.Mesh) -> 'Setup':
     method = method_key(config)
     distillation = objective(method, context(config, source))
+    if not distillation.needs.teacher:  # The setup names no teacher, nor does its objective.
+      _OBJECTIVES[method, context(config, source, teacher='')] = distillation
     return cls(
         student=config.student, teacher=config.teacher if distillation.needs.teacher else '',
         num_classes=source.num_classes, num_examples=source.num_train,
@@ -151,16 +153,25 @@ def method_config(method: str, teacher: str, student: str) -> ml_collections.Con
   return config
 
 
-@functools.lru_cache(maxsize=64)
+_OBJECTIVES: dict[tuple[str, methods.Context], methods.Distillation] = {}
+
+
 def objective(method: str, context_: methods.Context) -> methods.Distillation:
   """The ``methods.Distillation`` of a ``method_key`` on a run's models and data, checked and
-  built once per run (``Setup.create`` and ``build_program`` share it)."""
-  return methods.build(method_config(method, context_.teacher, context_.student), context_)
+  built once (``Setup.create`` and ``build_program`` share it, as do the runs of a sweep)."""
+  key = (method, context_)
+  if key not in _OBJECTIVES:
+    _OBJECTIVES[key] = methods.build(method_config(method, context_.teacher, context_.student),
+                                     context_)
+  return _OBJECTIVES[key]
 
 
-def context(config: ml_collections.ConfigDict, source: sources.Source) -> methods.Context:
-  """What a method may be built from besides its settings (models, classes, train size)."""
-  return methods.Context(teacher=config.teacher, student=config.student,
+def context(config: ml_collections.ConfigDict, source: sources.Source, *,
+            teacher: str | None = None) -> methods.Context:
+  """What a method may be built from besides its settings (models, classes, train size);
+  ``teacher``: instead of ``config.teacher``."""
+  return methods.Context(teacher=config.teacher if teacher is None else teacher,
+                         student=config.student,
                          num_classes=source.num_classes, num_examples=source.num_train,
                          image_shape=tuple(source.image_shape))
 

@@ -11,6 +11,10 @@ augmentation, random draws), so a run restored from a checkpoint, at an epoch
 boundary or mid-epoch, ends with exactly the parameters of an uninterrupted one.
 SIGINT (Ctrl-C) and SIGTERM stop the loop after the current step: it saves a
 checkpoint at that position and raises ``Interrupted`` (the same call resumes).
+In a run of several processes SIGTERM is a preemption notice: JAX's preemption
+sync manager takes it in whichever processes receive it and every process stops
+after the same step, the one they agree on (``parallel.preemption_synced``), so
+that all save the same checkpoint. SIGINT stays per process (an interactive stop).
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ class _StopRequests:
   def __init__(self):
     self.signal_name: str | None = None
 
+  def preempted(self) -> None:
+    """The processes reached the step they agreed to stop at after a SIGTERM (multi-host)."""
+    if self.signal_name is None:
+      self.signal_name = 'SIGTERM'
+
   def handle(self, signum, frame):
     del frame
     if self.signal_name is not None:  # A second signal: stop at once.
@@ -81,7 +90,7 @@ def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
   step and save, also the runs in other threads (``experiments.distill`` trains two at a
   time), whose own ``stop_requests`` cannot install handlers."""
   global _SHARED_STOP
-  with stop_requests() as requests:
+  with stop_requests(synced_sigterm=parallel.preemption_synced()) as requests:
     _SHARED_STOP = requests
     try:
       yield requests
@@ -90,14 +99,21 @@ def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
 
 
 @contextlib.contextmanager
-def stop_requests() -> Iterator[_StopRequests]:
-  """Installs the stop handlers (main thread only; elsewhere signals keep their defaults)."""
+def stop_requests(*, synced_sigterm: bool = False) -> Iterator[_StopRequests]:
+  """Installs the stop handlers (main thread only; elsewhere signals keep their defaults).
+
+  Args:
+    synced_sigterm: SIGTERM is left to JAX's preemption notifier, which
+      ``jax.distributed.initialize`` installed (``parallel.preemption_synced``);
+      the loop asks ``Checkpoints.reached_preemption`` at every step instead.
+  """
   if _SHARED_STOP is not None:  # A job's handlers (stop_all_runs_on_signals) serve every run.
     yield _SHARED_STOP
     return
   requests = _StopRequests()
+  signals = (signal.SIGINT,) if synced_sigterm else (signal.SIGINT, signal.SIGTERM)
   try:
-    previous = {s: signal.signal(s, requests.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, requests.handle) for s in signals}
   except ValueError:  # Not the main thread.
     yield requests
     return
@@ -245,6 +261,8 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
       compiling = False
     progress.advance(size)
     done = step + 1
+    if checkpoints.reached_preemption(_checkpoint_number(run, epoch - 1, done)):
+      stop.preempted()  # every process stops after this same step
     if done % config.log_every == 0 and done < run.steps:
       partial = metrics.epoch_means(parallel.to_host(acc))
       checkpoints.check_finite(partial, {'epoch': epoch - 1, 'step': done})
@@ -338,7 +356,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if restored is not None:
     progress.write(f'resumed from epoch {position.epoch + 1}, step {position.step} ({workdir})')
   try:
-    with stop_requests() as stop:
+    with stop_requests(synced_sigterm=parallel.preemption_synced()) as stop:
       for epoch in range(position.epoch + 1, config.epochs + 1):
         epoch_start = time.time()
         state, row = train_epoch(run, state, epoch, position, checkpoints=checkpoints,

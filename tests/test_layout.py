@@ -254,3 +254,36 @@ def test_imports_go_downwards_only():
   # An exemption whose import is gone must go too (the coordinator removes it on merging).
   assert known == KNOWN_UPWARD, f'KNOWN_UPWARD lists imports no longer made: {KNOWN_UPWARD - known}'
 
+
+
+def test_a_run_builds_its_objective_once_and_asks_for_epoch_scalars_once_per_epoch(
+    tmp_path, monkeypatch):
+  """DKD (an epoch scalar: its warm-up) for two epochs of tiny digits: ``methods.build`` runs
+  once (``Setup.create`` and ``build_program`` share the objective) and
+  ``methods.epoch_scalars`` once per epoch (the step's inputs and the logged row share them)."""
+  from kdjax import steps  # pylint: disable=import-outside-toplevel
+  from kdjax import train  # pylint: disable=import-outside-toplevel
+  from tests import method_checks  # pylint: disable=import-outside-toplevel
+  config = method_checks.smoke('dkd', dataset='digits', image_size=16, smoke_examples=8,
+                               smoke_steps=1, eval_statistics=False, eval_batch_size=8)
+  calls = {'build': 0, 'epoch_scalars': []}
+  build, epoch_scalars = methods.build, methods.epoch_scalars
+
+  def counted_build(*args, **kwargs):
+    calls['build'] += 1
+    return build(*args, **kwargs)
+
+  def counted_scalars(config_, epoch):
+    calls['epoch_scalars'].append(epoch)
+    return epoch_scalars(config_, epoch)
+
+  monkeypatch.setattr(methods, 'build', counted_build)
+  monkeypatch.setattr(methods, 'epoch_scalars', counted_scalars)
+  monkeypatch.setattr(steps, '_OBJECTIVES', {})
+  steps.build_program.cache_clear()
+  rows = []
+  train.train_and_evaluate(config, str(tmp_path), epoch_callback=lambda e, row: rows.append(row))
+  assert calls['build'] == 1
+  assert calls['epoch_scalars'] == [1, 2]
+  # The logged warm-up is the one the step got: epoch / warmup_epochs (2 in smoke configs).
+  assert [row['dkd_warmup'] for row in rows] == [0.5, 1.0]
