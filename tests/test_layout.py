@@ -256,6 +256,7 @@ def test_imports_go_downwards_only():
 
 
 
+@pytest.mark.slow
 def test_a_run_builds_its_objective_once_and_asks_for_epoch_scalars_once_per_epoch(
     tmp_path, monkeypatch):
   """DKD (an epoch scalar: its warm-up) for two epochs of tiny digits: ``methods.build`` runs
