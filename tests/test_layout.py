@@ -63,6 +63,11 @@ def _matches(word: str, names: frozenset[str], prose: bool) -> list[str]:
   return found
 
 
+# Comments and strings (from Python 3.12 an f-string's text is its own token).
+PROSE_TOKENS = tuple(getattr(tokenize, name) for name in ('COMMENT', 'STRING', 'FSTRING_MIDDLE')
+                     if hasattr(tokenize, name))
+
+
 def method_names_in(source: str) -> list[tuple[int, str, str]]:
   """``(line, word, method)`` for every identifier, comment or string word naming a method."""
   names = method_words()
@@ -70,7 +75,7 @@ def method_names_in(source: str) -> list[tuple[int, str, str]]:
   for token in tokenize.generate_tokens(io.StringIO(source).readline):
     if token.type == tokenize.NAME:
       words, prose = [token.string], False
-    elif token.type in (tokenize.COMMENT, tokenize.STRING):
+    elif token.type in PROSE_TOKENS:
       words, prose = re.findall(r'[A-Za-z0-9_]+', token.string), True
     else:
       continue
