@@ -86,9 +86,15 @@ def _two_processes(workdir, out, kill_at=(0, 0)):
         [sys.executable, '-c', _SCRIPT, str(workdir), str(out), str(kill_at[rank])], env=env,
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   codes = []
-  for proc in procs:
-    _, err = proc.communicate(timeout=600)
-    codes.append((proc.returncode, err[-3000:]))
+  try:
+    for proc in procs:
+      _, err = proc.communicate(timeout=600)
+      codes.append((proc.returncode, err[-3000:]))
+  finally:  # A hang (processes that disagree on where to stop wait for each other) fails, and
+    for proc in procs:  # leaves no process behind.
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
   results = []
   for rank in range(2):
     path = f'{out}.{rank}.json'
