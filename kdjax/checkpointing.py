@@ -37,7 +37,7 @@ import os
 import shutil
 import sys
 import threading
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -48,7 +48,9 @@ from absl import logging
 
 from kdjax import config as config_lib
 from kdjax import losses
+from kdjax import optim
 from kdjax import parallel
+from kdjax import steps
 from kdjax import workdir as workdir_lib
 
 CONFIG_FILE = 'config.json'
@@ -233,7 +235,7 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> bool:
 
   Fields listed in ``kdjax.config.RESUMABLE_FIELDS`` (paths, logging cadence)
   may differ, and ``epochs`` may grow where the schedule allows it
-  (``kdjax.config.extends``: the stored config is then updated); any other
+  (``extends``: the stored config is then updated); any other
   difference refuses the restart.
 
   Args:
@@ -253,7 +255,7 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> bool:
   if os.path.lexists(path):
     old = _read_stored_config(path)
     lines = _differences(old, new)
-    if lines and config_lib.extends(old, config):  # only `epochs` grew: continue the run
+    if lines and extends(old, config):  # only `epochs` grew: continue the run
       lines = []
       if jax.process_index() == 0:
         with open(path, 'w') as f:
@@ -266,6 +268,30 @@ def check_config(workdir: str, config: ml_collections.ConfigDict) -> bool:
   if jax.process_index() == 0:
     workdir_lib.write_text(path, config_lib.to_json(config) + '\n')
   return False
+
+
+def extends(old: Mapping[str, Any], new: ml_collections.ConfigDict) -> bool:
+  """Whether ``new`` continues the run of config ``old`` (a workdir's ``config.json``).
+
+  True when the only difference (besides ``config.RESUMABLE_FIELDS``) is a larger ``epochs``
+  and the schedule of the epochs already trained is unchanged by it: the learning rate and every
+  per-epoch step input (DKD warm-up, CTKD lambda, ...) of epochs 1..old epochs are the same
+  in both configs, so the trained epochs are exactly those of the longer run.
+  """
+  before = config_lib.flatten(old)
+  after = config_lib.flatten(json.loads(config_lib.to_json(new)))
+  changed = {k for k in set(before) | set(after) if k not in config_lib.RESUMABLE_FIELDS
+             and before.get(k, '<absent>') != after.get(k, '<absent>')}
+  if changed != {'epochs'} or not after['epochs'] > before['epochs']:
+    return False
+  previous = config_lib.from_mapping(old)
+  for epoch in range(1, int(before['epochs']) + 1):
+    if optim.learning_rate_at_epoch(previous, epoch) != optim.learning_rate_at_epoch(new, epoch):
+      return False
+    a, b = steps.scalars_of(previous, epoch), steps.scalars_of(new, epoch)
+    if a.keys() != b.keys() or any(a[k] != b[k] for k in a):
+      return False
+  return True
 
 
 def _read_stored_config(path: str) -> dict[str, Any]:
@@ -357,6 +383,13 @@ class Checkpoints:
                          metrics=metrics)
       if _threads_saving():
         self._manager.wait_until_finished()
+
+  def reached_preemption(self, step: int) -> bool:
+    """Whether every process of the run stops at optimizer update ``step``: a preemption
+    notice (SIGTERM to any process) was synchronised to this step (orbax's
+    ``CheckpointManager.reached_preemption``; False when the run is not distributed). Every
+    process asks at every step, with the same step numbers."""
+    return bool(self._manager.reached_preemption(step))
 
   def check_finite(self, values: dict[str, Any], meta: dict[str, Any]) -> None:
     """``losses.check_finite(**values)`` whose error names the position and last good checkpoint.

@@ -312,31 +312,6 @@ def from_mapping(values: Mapping[str, Any]) -> ml_collections.ConfigDict:
   return c
 
 
-def extends(old: Mapping[str, Any], new: ml_collections.ConfigDict) -> bool:
-  """Whether ``new`` continues the run of config ``old`` (a workdir's ``config.json``).
-
-  True when the only difference (besides ``RESUMABLE_FIELDS``) is a larger ``epochs`` and the
-  schedule of the epochs already trained is unchanged by it: the learning rate and every
-  per-epoch step input (DKD warm-up, CTKD lambda, ...) of epochs 1..old epochs are the same
-  in both configs, so the trained epochs are exactly those of the longer run.
-  """
-  from kdjax import optim  # pylint: disable=import-outside-toplevel
-  from kdjax import steps  # pylint: disable=import-outside-toplevel
-  before, after = flatten(old), flatten(json.loads(to_json(new)))
-  changed = {k for k in set(before) | set(after)
-             if k not in RESUMABLE_FIELDS and before.get(k, '<absent>') != after.get(k, '<absent>')}
-  if changed != {'epochs'} or not after['epochs'] > before['epochs']:
-    return False
-  previous = from_mapping(old)
-  for epoch in range(1, int(before['epochs']) + 1):
-    if optim.learning_rate_at_epoch(previous, epoch) != optim.learning_rate_at_epoch(new, epoch):
-      return False
-    a, b = steps.scalars_of(previous, epoch), steps.scalars_of(new, epoch)
-    if a.keys() != b.keys() or any(a[k] != b[k] for k in a):
-      return False
-  return True
-
-
 def flatten(values: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
   """``{'ctkd': {'t_start': 1}}`` -> ``{'ctkd.t_start': 1}``."""
   out = {}

@@ -73,7 +73,7 @@ def evaluate(program: Any, state: Any, teacher_vars: Any, arrays: dict[str, Arra
     if teacher_logits is not None:
       batch = dict(batch, teacher_logits=teacher_logits[batch['index']])
     sums = program.evaluate(state, teacher_vars, arrays, _to_device(batch, mesh),
-                            np.float32(ls_tau))
+                            {'ls_tau': np.float32(ls_tau)})
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
   totals = parallel.to_host(totals)
   out = metrics_lib.accuracy_percent(totals.pop('hits'), source.num_test)

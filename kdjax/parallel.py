@@ -60,6 +60,22 @@ def initialize_distributed(timeout: float | None = None) -> None:
     watch_peers(timeout)
 
 
+def preemption_synced() -> bool:
+  """Whether SIGTERM is a preemption notice that the processes of a multi-host run agree on.
+
+  ``jax.distributed.initialize`` starts JAX's preemption sync manager (on CPU too, through the
+  coordination service): its notifier takes SIGTERM in any process, tells the others, and all
+  of them compute one step to stop at, the largest step any of them has reported plus one
+  (``jax.experimental.multihost_utils.reached_preemption_sync_point``, which orbax's
+  ``CheckpointManager.reached_preemption`` calls; every process asks at every step). True in a
+  run of several processes with that manager; a single process handles SIGTERM itself.
+  """
+  from jax._src import distributed as jax_distributed  # pylint: disable=import-outside-toplevel
+  state = jax_distributed.global_state
+  return (jax.process_count() > 1 and getattr(state, 'client', None) is not None
+          and getattr(state, 'preemption_sync_manager', None) is not None)
+
+
 LOST_PEER_EXIT = 3  # the exit status of a process that stopped because a peer was lost
 _ALIVE = 'kdjax/alive/'
 

@@ -36,7 +36,7 @@ from kdjax import statistics
 from kdjax.data import sources
 
 Array = jax.Array
-SAMPLE_STREAM = 2**31 - 1  # fold_in stream of the methods' random draws (CRD's negatives).
+SAMPLE_STREAM = 2**31 - 1  # fold_in stream of the methods' random draws (sampled negatives).
 
 
 @flax.struct.dataclass
@@ -46,9 +46,9 @@ class TrainState:
   Attributes:
     step: optimizer updates done.
     params: ``{'student', 'method'}``: the student's and the method's trainable
-      parameters (CTKD's temperature, connectors, embeddings), one optimizer.
+      parameters (a learned temperature, connectors, embeddings), one optimizer.
     batch_stats: ``{'student', 'method'}`` BatchNorm running statistics.
-    method_state: the method's non-gradient variables (CRD's memory), or {}.
+    method_state: the method's non-gradient variables (a memory bank), or {}.
     opt_state: the optimizer state.
   """
   step: Array
@@ -84,18 +84,21 @@ class Setup:
   @classmethod
   def create(cls, config: ml_collections.ConfigDict, source: sources.Source, *,
              steps_per_epoch: int, mesh: jax.sharding.Mesh) -> 'Setup':
-    distillation = methods.build(config, context(config, source))
+    method = method_key(config)
+    distillation = objective(method, context(config, source))
+    if not distillation.needs.teacher:  # The setup names no teacher, nor does its objective.
+      _OBJECTIVES[method, context(config, source, teacher='')] = distillation
     return cls(
         student=config.student, teacher=config.teacher if distillation.needs.teacher else '',
         num_classes=source.num_classes, num_examples=source.num_train,
         image_shape=tuple(source.image_shape),
         views=source.views(strong=distillation.needs.strong_view,
-                           strong_crop=config.mlkd.strong_crop,
-                           padding=config.augment_padding, flip=config.augment_flip),
+                           padding=config.augment_padding, flip=config.augment_flip,
+                           **methods.view_options(config)),
         compute_dtype=config.compute_dtype, precision=config.precision,
         conv_batch_chunks=resolved_conv_batch_chunks(config, parallel.num_shards(mesh),
                                                      source.image_shape),
-        method=method_key(config), base_lr=config_lib.resolved_lr(config),
+        method=method, base_lr=config_lib.resolved_lr(config),
         lr_decay_epochs=tuple(config.lr_decay_epochs),
         lr_decay_rate=float(config.lr_decay_rate), momentum=float(config.momentum),
         weight_decay=float(config.weight_decay), steps_per_epoch=steps_per_epoch, mesh=mesh,
@@ -105,10 +108,7 @@ class Setup:
   @property
   def method_config(self) -> ml_collections.ConfigDict:
     """The method fields of the run's config (on the schema)."""
-    config = config_lib.get_config()
-    config.update_from_flattened_dict(config_lib.flatten(json.loads(self.method)))
-    config.teacher, config.student = self.teacher, self.student
-    return config
+    return method_config(self.method, self.teacher, self.student)
 
   @property
   def context(self) -> methods.Context:
@@ -145,20 +145,42 @@ def method_key(config: ml_collections.ConfigDict) -> str:
   return json.dumps(json.loads(fields.to_json()), sort_keys=True)
 
 
-def context(config: ml_collections.ConfigDict, source: sources.Source) -> methods.Context:
-  """What a method may be built from besides its settings (models, classes, train size)."""
-  return methods.Context(teacher=config.teacher, student=config.student,
+def method_config(method: str, teacher: str, student: str) -> ml_collections.ConfigDict:
+  """The schema with the method fields of ``method`` (a ``method_key``) and the models."""
+  config = config_lib.get_config()
+  config.update_from_flattened_dict(config_lib.flatten(json.loads(method)))
+  config.teacher, config.student = teacher, student
+  return config
+
+
+_OBJECTIVES: dict[tuple[str, methods.Context], methods.Distillation] = {}
+
+
+def objective(method: str, context_: methods.Context) -> methods.Distillation:
+  """The ``methods.Distillation`` of a ``method_key`` on a run's models and data, checked and
+  built once (``Setup.create`` and ``build_program`` share it, as do the runs of a sweep)."""
+  key = (method, context_)
+  if key not in _OBJECTIVES:
+    _OBJECTIVES[key] = methods.build(method_config(method, context_.teacher, context_.student),
+                                     context_)
+  return _OBJECTIVES[key]
+
+
+def context(config: ml_collections.ConfigDict, source: sources.Source, *,
+            teacher: str | None = None) -> methods.Context:
+  """What a method may be built from besides its settings (models, classes, train size);
+  ``teacher``: instead of ``config.teacher``."""
+  return methods.Context(teacher=config.teacher if teacher is None else teacher,
+                         student=config.student,
                          num_classes=source.num_classes, num_examples=source.num_train,
                          image_shape=tuple(source.image_shape))
 
 
 def evaluation_statistics(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
-  """``statistics.statistic_sums`` options of a run: the gamma of its logged KL to the
-  transformed teacher (``eval_ttm_gamma``, else ``ttm.gamma``) and its max-logit settings
-  (the LS base temperature is an input of the evaluation, like the step's)."""
-  gamma = config.eval_ttm_gamma if config.eval_ttm_gamma is not None else config.ttm.gamma
-  return (('gamma', float(gamma)), ('order', int(config.max_logit.order)),
-          ('teacher_only', bool(config.max_logit.teacher_only)))
+  """``statistics.statistic_sums`` options compiled into a run's evaluation, as the methods
+  declare them (``methods.evaluation_options``; the rest are inputs of the evaluation,
+  ``methods.evaluation_inputs``)."""
+  return methods.evaluation_options(config)
 
 
 # CPU auto setting of conv_batch_chunks: slices of 16 examples per device, at most 4 of them,
@@ -240,10 +262,10 @@ class Program:
       the epoch's cached ``[rows, views, K]`` logits (``kdjax.teacher_cache``).
     teacher_logits: ``(teacher_vars, arrays, batch, scalars) -> [B, views, K]`` float32
       logits of the teacher on the batch's train views (what the cache stores), or None.
-    evaluate: ``(state, teacher_vars, arrays, batch, ls_tau) -> sums``: the top-1 / top-5 hit
+    evaluate: ``(state, teacher_vars, arrays, batch, inputs) -> sums``: the top-1 / top-5 hit
       counts of the student on a padded test batch (``hits``) and, when the batch carries the
-      teacher's logits, the ``statistics.statistic_sums`` against them (``ls_tau``: the LS
-      base temperature of the logged effective temperatures).
+      teacher's logits, the ``statistics.statistic_sums`` against them (``inputs``: the
+      statistics' options passed as arrays, ``methods.evaluation_inputs``).
     teacher_test_logits: ``(teacher_vars, arrays, batch) -> ([B, K] float32 logits, [2] hits)``
       of the teacher on a padded test batch (replicated), or None.
     metric_names: the names the train step accumulates.
@@ -304,7 +326,7 @@ def example_inputs(setup: Setup, distillation: methods.Distillation,
       student_strong=student if needs.strong_view else None,
       teacher_strong=teacher if needs.strong_view else None,
       indices=jnp.zeros((batch,), jnp.int32), dataset_labels=dataset_labels,
-      scalars={name: jnp.float32(0.0) for name in ('ctkd_lambda', 'dkd_warmup')})
+      scalars={name: jnp.float32(0.0) for name in methods.scalar_names(setup.method_config)})
 
 
 def _method_variables(variables: Any) -> tuple[Any, Any, Any]:
@@ -317,7 +339,7 @@ def _method_variables(variables: Any) -> tuple[Any, Any, Any]:
 def build_program(setup: Setup) -> Program:
   """Builds (once per Setup) the jitted init, train and evaluation functions."""
   dtype = dtype_of(setup.compute_dtype)
-  distillation = methods.build(setup.method_config, setup.context)
+  distillation = objective(setup.method, setup.context)
   needs = distillation.needs
   student = create_model(setup.student, setup.num_classes, setup.compute_dtype,
                          setup.conv_batch_chunks)
@@ -424,7 +446,7 @@ def build_program(setup: Setup) -> Program:
     return new_state, metrics_lib.accumulate(acc, step_metrics,
                                              jnp.float32(labels.shape[0]))
 
-  def evaluate(state, teacher_vars, arrays, batch, ls_tau=2.0):
+  def evaluate(state, teacher_vars, arrays, batch, inputs):
     batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
     x, labels = views.test(arrays, batch, dtype)
     variables = {'params': state.params['student'], 'batch_stats': state.batch_stats['student']}
@@ -436,7 +458,7 @@ def build_program(setup: Setup) -> Program:
     sums = {'hits': metrics_lib.topk_hits(logits, labels, batch['mask'])}
     if 'teacher_logits' in batch:
       sums.update(statistics.statistic_sums(logits, batch['teacher_logits'], batch['mask'],
-                                            ls_tau=ls_tau, **dict(setup.statistics)))
+                                            **inputs, **dict(setup.statistics)))
     return sums
 
   def teacher_test_logits(teacher_vars, arrays, batch):
@@ -459,11 +481,15 @@ def build_program(setup: Setup) -> Program:
       metric_names=metric_names)
 
 
-def scalars_of(config: ml_collections.ConfigDict, epoch: int) -> dict[str, np.ndarray]:
+def scalars_of(config: ml_collections.ConfigDict, epoch: int,
+               epoch_scalars: dict[str, float] | None = None) -> dict[str, np.ndarray]:
   """The step's per-epoch inputs: the seed, the epoch, the ``RUNTIME_FIELDS`` and every
-  method's epoch scalars."""
+  method's epoch scalars (``epoch_scalars``: those of ``methods.epoch_scalars(config, epoch)``
+  when the caller has them already)."""
   values = {'seed': np.uint32(config.seed), 'epoch': np.uint32(epoch)}
   flat = config_lib.flatten(config.to_dict())
   values.update({name: np.float32(flat[field]) for field, name in RUNTIME_FIELDS.items()})
-  values.update({k: np.float32(v) for k, v in methods.epoch_scalars(config, epoch).items()})
+  if epoch_scalars is None:
+    epoch_scalars = methods.epoch_scalars(config, epoch)
+  values.update({k: np.float32(v) for k, v in epoch_scalars.items()})
   return values

@@ -11,6 +11,10 @@ augmentation, random draws), so a run restored from a checkpoint, at an epoch
 boundary or mid-epoch, ends with exactly the parameters of an uninterrupted one.
 SIGINT (Ctrl-C) and SIGTERM stop the loop after the current step: it saves a
 checkpoint at that position and raises ``Interrupted`` (the same call resumes).
+In a run of several processes SIGTERM is a preemption notice: JAX's preemption
+sync manager takes it in whichever processes receive it and every process stops
+after the same step, the one they agree on (``parallel.preemption_synced``), so
+that all save the same checkpoint. SIGINT stays per process (an interactive stop).
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ class _StopRequests:
   def __init__(self):
     self.signal_name: str | None = None
 
+  def preempted(self) -> None:
+    """The processes reached the step they agreed to stop at after a SIGTERM (multi-host)."""
+    if self.signal_name is None:
+      self.signal_name = 'SIGTERM'
+
   def handle(self, signum, frame):
     del frame
     if self.signal_name is not None:  # A second signal: stop at once.
@@ -81,7 +90,7 @@ def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
   step and save, also the runs in other threads (``experiments.distill`` trains two at a
   time), whose own ``stop_requests`` cannot install handlers."""
   global _SHARED_STOP
-  with stop_requests() as requests:
+  with stop_requests(synced_sigterm=parallel.preemption_synced()) as requests:
     _SHARED_STOP = requests
     try:
       yield requests
@@ -90,14 +99,21 @@ def stop_all_runs_on_signals() -> Iterator[_StopRequests]:
 
 
 @contextlib.contextmanager
-def stop_requests() -> Iterator[_StopRequests]:
-  """Installs the stop handlers (main thread only; elsewhere signals keep their defaults)."""
+def stop_requests(*, synced_sigterm: bool = False) -> Iterator[_StopRequests]:
+  """Installs the stop handlers (main thread only; elsewhere signals keep their defaults).
+
+  Args:
+    synced_sigterm: SIGTERM is left to JAX's preemption notifier, which
+      ``jax.distributed.initialize`` installed (``parallel.preemption_synced``);
+      the loop asks ``Checkpoints.reached_preemption`` at every step instead.
+  """
   if _SHARED_STOP is not None:  # A job's handlers (stop_all_runs_on_signals) serve every run.
     yield _SHARED_STOP
     return
   requests = _StopRequests()
+  signals = (signal.SIGINT,) if synced_sigterm else (signal.SIGINT, signal.SIGTERM)
   try:
-    previous = {s: signal.signal(s, requests.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, requests.handle) for s in signals}
   except ValueError:  # Not the main thread.
     yield requests
     return
@@ -148,8 +164,10 @@ def prepare_run(config: ml_collections.ConfigDict) -> Run:
              images_per_epoch=images_per_epoch, cache=cache)
 
 
-def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
-  """``epoch``'s cached ``[rows, views, K]`` teacher logits on the devices (None: no cache).
+def epoch_teacher_logits(run: Run, epoch: int,
+                         scalars: dict[str, np.ndarray]) -> jax.Array | None:
+  """``epoch``'s cached ``[rows, views, K]`` teacher logits on the devices (None: no cache);
+  ``scalars``: the epoch's step inputs (``steps.scalars_of``).
 
   Read from the cache (checksum and spot check), or computed batch by batch and
   stored by the first run that needs the epoch.
@@ -157,7 +175,6 @@ def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
   if run.cache is None:
     return None
   config = run.config
-  scalars = steps_lib.scalars_of(config, epoch)
   batches = list(run.source.train_batches(config.seed, epoch, run.steps, 0, config.batch_size,
                                           run.mesh))
 
@@ -170,7 +187,8 @@ def epoch_teacher_logits(run: Run, epoch: int) -> jax.Array | None:
 
 
 def init_data(run: Run) -> dict[str, Any]:
-  """What ``program.init`` needs besides the seed (the train labels, for CRD's sampling)."""
+  """What ``program.init`` needs besides the seed (the train labels, for a method that samples
+  by class)."""
   if not run.program.distillation.needs.dataset_labels:
     return {}
   return {'dataset_labels': run.source.train_labels()}
@@ -221,8 +239,9 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
   acc_host = (metrics.empty_accumulator(names) if position.accumulator is None else
               {k: np.float32(v) for k, v in position.accumulator.items()})
   acc = parallel.put_replicated(acc_host, mesh)
-  scalars = steps_lib.scalars_of(config, epoch)
-  cached = epoch_teacher_logits(run, epoch)
+  epoch_scalars = methods.epoch_scalars(config, epoch)  # once per epoch: the step's and the log's
+  scalars = steps_lib.scalars_of(config, epoch, epoch_scalars)
+  cached = epoch_teacher_logits(run, epoch, scalars)
   batches = run.source.train_batches(config.seed, epoch, run.steps, position.step,
                                      config.batch_size, mesh,
                                      strong=program.setup.views.strong)
@@ -242,6 +261,8 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
       compiling = False
     progress.advance(size)
     done = step + 1
+    if checkpoints.reached_preemption(_checkpoint_number(run, epoch - 1, done)):
+      stop.preempted()  # every process stops after this same step
     if done % config.log_every == 0 and done < run.steps:
       partial = metrics.epoch_means(parallel.to_host(acc))
       checkpoints.check_finite(partial, {'epoch': epoch - 1, 'step': done})
@@ -263,7 +284,7 @@ def train_epoch(run: Run, state: steps_lib.TrainState, epoch: int, position: Pos
   row.update(lr=optim.learning_rate_at_epoch(config, epoch), epoch_train_seconds=seconds,
              train_images_per_second=(
                  run.images_per_epoch - position.step * config.batch_size) / seconds)
-  row.update({name: float(value) for name, value in methods.epoch_scalars(config, epoch).items()})
+  row.update({name: float(value) for name, value in epoch_scalars.items()})
   return state, row
 
 
@@ -335,7 +356,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if restored is not None:
     progress.write(f'resumed from epoch {position.epoch + 1}, step {position.step} ({workdir})')
   try:
-    with stop_requests() as stop:
+    with stop_requests(synced_sigterm=parallel.preemption_synced()) as stop:
       for epoch in range(position.epoch + 1, config.epochs + 1):
         epoch_start = time.time()
         state, row = train_epoch(run, state, epoch, position, checkpoints=checkpoints,
@@ -345,7 +366,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if epoch % config.eval_every == 0 or epoch == config.epochs:
           test = evaluation.evaluate(run.program, state, run.teacher_vars, run.test_arrays,
                                      run.source, config.eval_batch_size, run.mesh,
-                                     statistics_logits, ls_tau=config.logit.temperature)
+                                     statistics_logits, **methods.evaluation_inputs(config))
           top1 = test['top1']
           if position.best_top1 is None or top1 > position.best_top1:
             position.best_top1, position.best_epoch = top1, epoch

@@ -219,11 +219,16 @@ def test_warmup_factor_per_epoch():
   assert methods.epoch_scalars(imagenet, 1) == {reviewkd.WARMUP: 1.0}
   with pytest.raises(ValueError, match='counted from 1'):
     reviewkd.warmup_factor(config, 0)
-  # The step passes the factor; without it (outside init) the term refuses to guess.
+  # The step and the trainer's init pass the factor (its name is declared: scalar_names);
+  # without it the term refuses to guess, at init too.
+  assert methods.scalar_names(config) == (reviewkd.WARMUP,)
   student, teacher = _features('resnet8', batch=2), _features('resnet8', batch=2, seed=1)
   term = methods.build(config).feature
   no_scalars = _inputs(student, teacher).replace(scalars={})
-  variables = jax.eval_shape(lambda i: term.init(jax.random.key(0), i, False), no_scalars)
+  variables = jax.eval_shape(lambda i: term.init(jax.random.key(0), i, False),
+                             _inputs(student, teacher))
+  with pytest.raises(ValueError, match='reviewkd_warmup'):
+    jax.eval_shape(lambda i: term.init(jax.random.key(0), i, False), no_scalars)
   with pytest.raises(ValueError, match='reviewkd_warmup'):
     jax.eval_shape(lambda v, i: term.apply(v, i, True, mutable=['batch_stats']), variables,
                    no_scalars)

@@ -16,6 +16,7 @@ from experiments import distill
 from experiments import published
 from experiments.benchmark import report
 from experiments.benchmark import runner
+from kdjax import checkpointing
 from kdjax import config as config_lib
 from tests import method_checks
 
@@ -106,14 +107,14 @@ def test_extends_only_when_epochs_alone_grows():
   stored = json.loads(config_lib.to_json(config))
   longer = config_lib.copy_config(config)
   longer.epochs = 5
-  assert config_lib.extends(stored, longer)
+  assert checkpointing.extends(stored, longer)
   shorter = config_lib.copy_config(config)
   shorter.epochs = 1
-  assert not config_lib.extends(stored, shorter)
+  assert not checkpointing.extends(stored, shorter)
   changed = config_lib.copy_config(longer)
   changed.lr = 0.1
-  assert not config_lib.extends(stored, changed)
-  assert not config_lib.extends(stored, config)  # the same run: nothing to extend
+  assert not checkpointing.extends(stored, changed)
+  assert not checkpointing.extends(stored, config)  # the same run: nothing to extend
 
 
 def test_benchmark_skips_a_section_without_pytorch_with_one_line(monkeypatch, capsys):

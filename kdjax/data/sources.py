@@ -144,7 +144,7 @@ class Source:
   num_test: int
   on_device: bool
 
-  def views(self, *, strong: bool, strong_crop: str, padding: int = 4,
+  def views(self, *, strong: bool, strong_crop: str = 'independent', padding: int = 4,
             flip: bool = True) -> Views:
     return Views(on_device=self.on_device, mean=tuple(self.mean), std=tuple(self.std),
                  strong=strong, strong_crop=strong_crop, padding=padding, flip=flip)

@@ -272,3 +272,50 @@ __all__ = [
     'check_config', 'config_groups', 'epoch_scalars', 'feature_terms', 'method_name', 'presets',
     'preset_fields', 'register',
 ]
+
+
+# What the step and the loop ask of the methods, so that they name none (kdjax/steps.py and
+# kdjax/train.py read these; tests/test_layout.py checks that they name no method).
+
+
+def term_classes(config: ml_collections.ConfigDict) -> tuple[type[Term], ...]:
+  """The term classes of ``config``'s objective (its logit term, then its feature term)."""
+  classes = []
+  if config.logit.loss != 'none':
+    classes.append(logit_lib.LogitTerm)
+  if config.feature.loss != 'none':
+    classes.append(_FEATURE_TERMS[config.feature.loss])
+  return tuple(classes)
+
+
+def scalar_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The names of the per-epoch step inputs of ``config``'s terms (``Term.scalar_names``)."""
+  return tuple(name for cls in term_classes(config) for name in cls.scalar_names(config))
+
+
+def view_options(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Keyword options of the data views the terms of ``config`` read (``Term.view_options``)."""
+  options: dict[str, Any] = {}
+  for cls in term_classes(config):
+    options.update(cls.view_options(config))
+  return options
+
+
+def evaluation_options(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
+  """Compiled options of the evaluation's logged statistics (``statistics.statistic_sums``):
+  the exponent gamma of the KL to the transformed teacher (``eval_ttm_gamma``, else the
+  ``ttm`` group's gamma) and the ``max_logit`` group's temperature settings. The same for
+  every method, so that the statistics of all runs compare."""
+  gamma = config.eval_ttm_gamma if config.eval_ttm_gamma is not None else config.ttm.gamma
+  return (('gamma', float(gamma)), ('order', int(config.max_logit.order)),
+          ('teacher_only', bool(config.max_logit.teacher_only)))
+
+
+def evaluation_inputs(config: ml_collections.ConfigDict) -> dict[str, float]:
+  """Options of the logged statistics passed to the evaluation as inputs (not compiled in, like
+  the step's ``logit.temperature``): the base temperature of the LS effective temperatures."""
+  return {'ls_tau': float(config.logit.temperature)}
+
+
+__all__ += ['evaluation_inputs', 'evaluation_options', 'scalar_names', 'term_classes',
+            'view_options']

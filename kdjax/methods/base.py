@@ -16,7 +16,9 @@ Flax Linen module (a subclass of ``Term``) that declares
   the trainer sums (and logs), plus any statistics named in ``STAT_NAMES``
   (logged, never summed);
 * ``epoch_scalars(config, epoch)``: host-side per-epoch values (CTKD's lambda,
-  DKD's warm-up factor) passed to the step as arrays, so they never recompile.
+  DKD's warm-up factor) passed to the step as arrays, so they never recompile;
+* ``view_options(config)``: how the data pipeline makes the views it reads
+  (MLKD's strong crop), so the step and the loop name no method.
 
 ``kdjax.methods.register`` adds a term to the registry; a method is then a
 configuration (``config.logit`` / ``config.feature`` select the terms, their
@@ -174,6 +176,19 @@ class Term(nn.Module):
   def epoch_scalars(cls, config: ml_collections.ConfigDict, epoch: int) -> dict[str, float]:
     """Per-epoch inputs of the step (epochs from 1), logged with the epoch's metrics."""
     del config, epoch
+    return {}
+
+  @classmethod
+  def scalar_names(cls, config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """The names of its ``epoch_scalars``, known before training: the step inputs that ``init``
+    is traced with (zeros), so that a term never special-cases its initialisation."""
+    return tuple(cls.epoch_scalars(config, 1))
+
+  @classmethod
+  def view_options(cls, config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Keyword options of the data views this term reads (``Source.views``, e.g. how a strong
+    view is cropped); {}: the pipeline's defaults."""
+    del config
     return {}
 
   @property

@@ -156,6 +156,12 @@ class Divergence(_Component):
   STRONG_VIEW: ClassVar[bool] = False  # reads the strong view of both models (Needs.strong_view)
 
   @classmethod
+  def view_options(cls, config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Keyword options of the data views this divergence reads (``Term.view_options``)."""
+    del config
+    return {}
+
+  @classmethod
   def fixed_temperature(cls, settings: Settings, temperature: Array) -> Array:
     """The temperature under the ``fixed`` policy (default: ``logit.temperature``)."""
     del settings
@@ -385,6 +391,10 @@ class LogitTerm(base.Term):
   @classmethod
   def epoch_scalars(cls, config: ml_collections.ConfigDict, epoch: int) -> dict[str, float]:
     return epoch_scalars(config, epoch)
+
+  @classmethod
+  def view_options(cls, config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return _DIVERGENCES[config.logit.loss].view_options(config)
 
   @property
   def divergence(self) -> type[Divergence]:
@@ -631,6 +641,11 @@ class MLKD(Divergence):
   TERM_NAMES = ('ce', 'kd', 'cc', 'bc')
   OWNS_CE = True
   STRONG_VIEW = True
+
+  @classmethod
+  def view_options(cls, config):
+    """The strong view is cropped as ``mlkd.strong_crop`` says."""
+    return {'strong_crop': config.mlkd.strong_crop}
 
   @staticmethod
   def default_config() -> ml_collections.ConfigDict:

@@ -206,10 +206,8 @@ class ReviewKD(base.Term):
 
   @nn.compact
   def __call__(self, inputs: base.StepInputs, train: bool = True) -> dict[str, Array]:
-    if WARMUP in inputs.scalars:
+    if WARMUP in inputs.scalars:  # The trainer's init passes it too (Term.scalar_names).
       warmup = jnp.asarray(inputs.scalars[WARMUP], jnp.float32)
-    elif self.is_initializing():  # The trainer's init does not pass every epoch scalar.
-      warmup = jnp.float32(1.0)
     else:
       raise ValueError(f'ReviewKD needs the epoch scalar {WARMUP!r} in StepInputs.scalars '
                        f'(kdjax.methods.epoch_scalars)')
