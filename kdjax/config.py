@@ -109,6 +109,27 @@ def get_config() -> ml_collections.ConfigDict:
   c.lr_decay_rate = 0.1  # see lr_decay_epochs.
   c.momentum = 0.9  # SGD momentum.
   c.weight_decay = 5e-4  # L2 weight decay added to the gradient.
+  # Optimisers and schedules beyond the CIFAR protocol (kdjax.optim; the transformer recipes of
+  # DeiT / timm); the defaults keep the protocol's SGD + step decay.
+  c.optimizer = 'sgd'  # sgd (torch.optim.SGD) | adamw (torch.optim.AdamW, decoupled decay).
+  c.lr_schedule = 'step'  # step (lr_decay_epochs) | cosine (linear warm-up, then cosine to min_lr).
+  c.lr_schedule_unit = 'step'  # cosine: updated every optimizer step | once per epoch ('epoch').
+  c.warmup_epochs = 0  # cosine: epochs of linear warm-up from warmup_lr to lr.
+  c.warmup_lr = 0.0  # cosine: the learning rate of the first update (warm-up start).
+  c.min_lr = 0.0  # cosine: the learning rate the cosine ends at.
+  c.adam_b1 = 0.9  # adamw: first-moment decay (torch default).
+  c.adam_b2 = 0.999  # adamw: second-moment decay (torch default).
+  c.adam_eps = 1e-8  # adamw: added to sqrt(v_hat) (torch default).
+  # Which leaves weight decay applies to: all | no_bias_norm (none on biases, norm scales and
+  # offsets, position embeddings and class tokens: timm's param_groups_weight_decay).
+  c.weight_decay_mask = 'all'
+  c.grad_clip_norm = 0.0  # >0: clip the gradient's global norm to this (clip_grad_norm_).
+  # Soft targets (kdjax.data.augment.mix_batch, timm's Mixup in batch mode): the CE reads them.
+  c.label_smoothing = 0.0  # probability mass spread uniformly over the classes.
+  c.mixup_alpha = 0.0  # >0: Mixup with lambda ~ Beta(alpha, alpha).
+  c.cutmix_alpha = 0.0  # >0: CutMix with lambda ~ Beta(alpha, alpha).
+  c.mix_prob = 1.0  # probability that a batch is mixed (when mixup or cutmix is on).
+  c.mix_switch_prob = 0.5  # both on: probability of CutMix rather than Mixup for a batch.
   c.compute_dtype = 'float32'  # float32 | bfloat16 (parameters and losses stay float32).
   # Matmul/convolution precision of float32 work (jax.default_matmul_precision): 'highest' is
   # full float32, as the papers' pre-TF32 GPUs computed; 'default' lets GPUs use TF32.
@@ -287,6 +308,9 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
        f'lr_decay_epochs must be increasing, got {tuple(config.lr_decay_epochs)}'),
   )
   found = [message for ok, message in checks if not ok]
+  from kdjax import optim  # pylint: disable=import-outside-toplevel
+  from kdjax.data import augment  # pylint: disable=import-outside-toplevel
+  found += optim.problems(config) + augment.mix_problems(config)
   for role in ('student', 'teacher'):
     name = config[role]
     if name and name not in models.names():
