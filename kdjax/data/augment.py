@@ -261,19 +261,34 @@ def mix_params(key: jax.Array, height: int, width: int, *, mixup_alpha: float,
                     jnp.float32(max(mixup_alpha, 0.0)))
   lam = jnp.where(mixed, jax.random.beta(beta_key, alpha, alpha), 1.0).astype(jnp.float32)
   cutmix = cutmix & mixed
-  ratio = jnp.sqrt(1.0 - lam)
-  cut_h = jnp.floor(height * ratio).astype(jnp.int32)
-  cut_w = jnp.floor(width * ratio).astype(jnp.int32)
-  cy = jax.random.randint(y_key, (), 0, height)
-  cx = jax.random.randint(x_key, (), 0, width)
-  top, bottom = jnp.clip(cy - cut_h // 2, 0, height), jnp.clip(cy + cut_h // 2, 0, height)
-  left, right = jnp.clip(cx - cut_w // 2, 0, width), jnp.clip(cx + cut_w // 2, 0, width)
-  box_lam = 1.0 - ((bottom - top) * (right - left)).astype(jnp.float32) / (height * width)
+  centre = (jax.random.randint(y_key, (), 0, height), jax.random.randint(x_key, (), 0, width))
+  box, box_lam = cutmix_box(lam, centre, height, width)
   empty = jnp.int32(0)
   return MixParams(
       lam=jnp.where(cutmix, box_lam, lam),
       cutmix=cutmix,
-      box=tuple(jnp.where(cutmix, v, empty) for v in (top, bottom, left, right)))
+      box=tuple(jnp.where(cutmix, v, empty) for v in box))
+
+
+def cutmix_box(lam: jax.Array, centre: tuple[jax.Array, jax.Array], height: int, width: int
+               ) -> tuple[tuple[jax.Array, ...], jax.Array]:
+  """timm ``rand_bbox`` (no margin) at the drawn centre ``(cy, cx)`` and the corrected lambda.
+
+  ``cut = int(side * sqrt(1 - lam))`` per side; rows ``[clip(cy - cut_h // 2), clip(cy +
+  cut_h // 2))`` and the same for columns, clipped to ``[0, side]``; ``lam = 1 - area / (H *
+  W)`` (``cutmix_bbox_and_lam``, ``correct_lam=True``).
+
+  Returns:
+    ``((top, bottom, left, right), lam)``.
+  """
+  ratio = jnp.sqrt(1.0 - lam)
+  cut_h = jnp.floor(height * ratio).astype(jnp.int32)
+  cut_w = jnp.floor(width * ratio).astype(jnp.int32)
+  cy, cx = centre
+  top, bottom = jnp.clip(cy - cut_h // 2, 0, height), jnp.clip(cy + cut_h // 2, 0, height)
+  left, right = jnp.clip(cx - cut_w // 2, 0, width), jnp.clip(cx + cut_w // 2, 0, width)
+  box_lam = 1.0 - ((bottom - top) * (right - left)).astype(jnp.float32) / (height * width)
+  return (top, bottom, left, right), box_lam
 
 
 def mix_images(images: jax.Array, params: MixParams) -> jax.Array:
