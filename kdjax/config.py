@@ -108,12 +108,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.lr_decay_epochs = (150, 180, 210)  # the lr is multiplied by lr_decay_rate after these epochs.
   c.lr_decay_rate = 0.1  # see lr_decay_epochs.
   c.momentum = 0.9  # SGD momentum.
-  c.weight_decay = 5e-4  # L2 weight decay added to the gradient.
+  c.weight_decay = 5e-4  # L2 weight decay added to the gradient (adamw: decoupled, lr*wd*param).
   # Optimisers and schedules beyond the CIFAR protocol (kdjax.optim; the transformer recipes of
   # DeiT / timm); the defaults keep the protocol's SGD + step decay.
   c.optimizer = 'sgd'  # sgd (torch.optim.SGD) | adamw (torch.optim.AdamW, decoupled decay).
   c.lr_schedule = 'step'  # step (lr_decay_epochs) | cosine (linear warm-up, then cosine to min_lr).
-  c.lr_schedule_unit = 'step'  # cosine: updated every optimizer step | once per epoch ('epoch').
+  # cosine: 'step' (a new lr every update, mmcls by_epoch=False) | 'epoch' (once per epoch, timm).
+  c.lr_schedule_unit = 'step'
   c.warmup_epochs = 0  # cosine: epochs of linear warm-up from warmup_lr to lr.
   c.warmup_lr = 0.0  # cosine: the learning rate of the first update (warm-up start).
   c.min_lr = 0.0  # cosine: the learning rate the cosine ends at.

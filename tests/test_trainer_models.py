@@ -4,8 +4,10 @@ Mixup/CutMix soft targets on the digits dataset, on 1 and 2 devices with equal r
 resumed exactly."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 from kdjax import convert
 from kdjax import models
@@ -92,3 +94,85 @@ def test_vit_student_resumes_exactly(config, uninterrupted, tmp_path):
   for row, ref in zip(rows, reference_rows):
     for key in ('train_loss', 'train_ce', 'train_kd', 'test_top1', 'lr'):
       assert row[key] == ref[key], (key, row[key], ref[key])
+
+
+# ----------------------------------------------------------------------------- the toy ViT
+
+class _TorchAttention(torch.nn.Module):
+  """timm ``Attention`` (qkv_bias=True, no q/k norm), written from its definition."""
+
+  def __init__(self, dim, num_heads):
+    super().__init__()
+    self.num_heads, self.scale = num_heads, (dim // num_heads) ** -0.5
+    self.qkv, self.proj = torch.nn.Linear(dim, 3 * dim), torch.nn.Linear(dim, dim)
+
+  def forward(self, x):
+    b, n, c = x.shape
+    qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+    return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class _TorchBlock(torch.nn.Module):
+  def __init__(self, dim, num_heads, hidden):
+    super().__init__()
+    self.norm1, self.norm2 = torch.nn.LayerNorm(dim, eps=1e-6), torch.nn.LayerNorm(dim, eps=1e-6)
+    self.attn = _TorchAttention(dim, num_heads)
+    self.mlp = torch.nn.Module()
+    self.mlp.fc1, self.mlp.fc2 = torch.nn.Linear(dim, hidden), torch.nn.Linear(hidden, dim)
+
+  def forward(self, x):
+    x = x + self.attn(self.norm1(x))
+    h = self.mlp.fc2(torch.nn.functional.gelu(self.mlp.fc1(self.norm2(x))))
+    return x + h
+
+
+class _TorchViT(torch.nn.Module):
+  """timm ``VisionTransformer`` (class token, no pre-norm / fc-norm, token pooling) at vit_toy's
+  sizes, with timm's module names."""
+
+  def __init__(self, num_classes, image=16, patch=4, dim=32, depth=2, heads=2, hidden=64):
+    super().__init__()
+    self.patch_embed = torch.nn.Module()
+    self.patch_embed.proj = torch.nn.Conv2d(3, dim, patch, stride=patch)
+    self.cls_token = torch.nn.Parameter(torch.randn(1, 1, dim))
+    self.pos_embed = torch.nn.Parameter(torch.randn(1, (image // patch) ** 2 + 1, dim))
+    self.blocks = torch.nn.Sequential(*[_TorchBlock(dim, heads, hidden) for _ in range(depth)])
+    self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+    self.head = torch.nn.Linear(dim, num_classes)
+
+  def forward(self, x):
+    x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+    x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+    return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def test_vit_toy_is_timms_vit_under_its_state_dict_names():
+  """timm's state-dict keys convert onto vit_toy's variables (``convert``'s rule, plus the
+  two embeddings as they are), and the logits agree; dropout acts in train mode only."""
+  torch.manual_seed(0)
+  reference = _TorchViT(10).eval()
+  for p in reference.parameters():  # non-default LayerNorm affines and biases: every leaf counts
+    torch.nn.init.normal_(p, std=0.2)
+  state = {k: v.detach().numpy() for k, v in reference.state_dict().items()}
+  embeddings = {k: state.pop(k) for k in ('cls_token', 'pos_embed')}
+  variables = convert.state_dict_to_variables(state)
+  variables['params'].update(embeddings)
+  module = models.create('vit_toy', num_classes=10)
+  x = torch.randn(3, 3, 16, 16)
+  images = jnp.asarray(x.numpy().transpose(0, 2, 3, 1))
+  init = jax.eval_shape(module.init, jax.random.key(0), images)
+  assert set(init) == {'params'}  # no batch_stats
+  assert (jax.tree.map(lambda a: a.shape, init['params'])
+          == jax.tree.map(np.shape, variables['params']))
+  logits = module.apply({'params': variables['params']}, images)
+  with torch.no_grad():
+    expected = reference(x).numpy()
+  # float32: the two sides sum the same <= 64-term products in other orders through two
+  # blocks; a few ulps per operation, far below 1e-5 of the largest logit (a wrong scale, eps
+  # or head input moves logits by > 1e-2 of it).
+  np.testing.assert_allclose(logits, expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+  train_a, train_b = (module.apply({'params': variables['params']}, images, train=True,
+                                   rngs={'dropout': jax.random.key(s)}) for s in (1, 2))
+  assert not np.allclose(train_a, train_b) and not np.allclose(train_a, logits)
