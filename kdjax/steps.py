@@ -207,9 +207,11 @@ def create_model(name: str, num_classes: int, compute_dtype: str,
 
 def forward(module: nn.Module, variables: Any, x: Array, *, train: bool,
             features: bool, rngs: Any = None) -> tuple[methods.Outputs, Any]:
-  """``(Outputs, batch_stats updates or None)`` of one model on one view (``rngs``: e.g. the
-  ``'dropout'`` key of a model with dropout in train mode; None for a model without
-  BatchNorm)."""
+  """``(Outputs, batch_stats updates or None)`` of one model on one view.
+
+  The updates are None in inference mode and for a model without BatchNorm; ``rngs`` are the
+  model's random streams (the ``'dropout'`` key of a model with dropout in train mode).
+  """
   mutable = (['batch_stats'] if train else []) + (['intermediates'] if features else [])
   if not mutable:
     return methods.Outputs(logits=module.apply(variables, x, train=train, rngs=rngs)), None
