@@ -282,3 +282,21 @@ def test_soft_cross_entropy_is_optax_and_one_hot_is_ce():
                              losses.cross_entropy(z, y), rtol=1e-6)
   with pytest.raises(ValueError, match='integer labels: use cross_entropy'):
     losses.soft_cross_entropy(z, y)
+
+
+def test_the_objectives_ce_reads_soft_targets_when_present():
+  from kdjax import methods  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(1)
+  z = rng.normal(size=(4, 10)).astype(np.float32)
+  labels = jnp.asarray([1, 2, 3, 4], jnp.int32)
+  targets = _timm_mixup_target(labels, 10, 0.7, 0.1)
+  objective = methods.Distillation(ce_weight=0.5)
+  soft = methods.StepInputs(student=methods.Outputs(jnp.asarray(z)), labels=labels,
+                            targets=jnp.asarray(targets))
+  loss, terms = objective.apply({}, soft)
+  expected = 0.5 * torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(targets))
+  np.testing.assert_allclose(float(terms['ce']), float(expected), rtol=1e-6)
+  np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
+  hard = methods.StepInputs(student=methods.Outputs(jnp.asarray(z)), labels=labels)
+  expected = 0.5 * torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(np.asarray(labels)).long())
+  np.testing.assert_allclose(float(objective.apply({}, hard)[1]['ce']), float(expected), rtol=1e-6)
