@@ -41,6 +41,10 @@ LOGIT_METHODS = tuple(methods.logit_lib.PRESETS)  # the presets of the logit ter
 TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache.STORAGE_DTYPES
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 PRECISIONS = ('default', 'high', 'highest')
+OPTIMIZERS = ('sgd', 'adamw')  # kdjax.optim
+LR_SCHEDULES = ('step', 'cosine')
+LR_SCHEDULE_UNITS = ('step', 'epoch')
+WEIGHT_DECAY_MASKS = ('all', 'no_bias_norm')
 
 # Fields that may change between a run and its resumption (they do not change what is
 # computed): see ``kdjax.checkpointing.check_config``.
@@ -275,6 +279,36 @@ def resolved_lr(config: ml_collections.ConfigDict) -> float:
   return default_lr(config.student) if config.lr is None else float(config.lr)
 
 
+def _optimization_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """Inconsistent optimizer, schedule and soft-target fields (kdjax.optim, Views.mix)."""
+  checks = (
+      (config.optimizer in OPTIMIZERS,
+       f'optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}'),
+      (config.lr_schedule in LR_SCHEDULES,
+       f'lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}'),
+      (config.lr_schedule_unit in LR_SCHEDULE_UNITS,
+       f'lr_schedule_unit must be one of {LR_SCHEDULE_UNITS}, got {config.lr_schedule_unit!r}'),
+      (config.weight_decay_mask in WEIGHT_DECAY_MASKS,
+       f'weight_decay_mask must be one of {WEIGHT_DECAY_MASKS}, got '
+       f'{config.weight_decay_mask!r}'),
+      (0 <= config.warmup_epochs < config.epochs or config.lr_schedule != 'cosine',
+       f'warmup_epochs must be in [0, epochs={config.epochs}), got {config.warmup_epochs}'),
+      (config.warmup_epochs == 0 or config.lr_schedule == 'cosine',
+       'warmup_epochs needs lr_schedule=cosine (the step schedule has no warm-up)'),
+      (config.grad_clip_norm >= 0, f'grad_clip_norm must be >= 0, got {config.grad_clip_norm}'),
+      (0 <= config.adam_b1 < 1 and 0 <= config.adam_b2 < 1 and config.adam_eps > 0,
+       'adam_b1 and adam_b2 must be in [0, 1) and adam_eps > 0'),
+      (config.mixup_alpha >= 0 and config.cutmix_alpha >= 0,
+       f'mixup_alpha and cutmix_alpha must be >= 0, got {config.mixup_alpha}, '
+       f'{config.cutmix_alpha}'),
+      (0 <= config.mix_prob <= 1 and 0 <= config.mix_switch_prob <= 1,
+       'mix_prob and mix_switch_prob must be in [0, 1]'),
+      (0 <= config.label_smoothing < 1,
+       f'label_smoothing must be in [0, 1), got {config.label_smoothing}'),
+  )
+  return [message for ok, message in checks if not ok]
+
+
 def problems(config: ml_collections.ConfigDict) -> list[str]:
   """Every inconsistency of ``config`` (empty: valid)."""
   checks = (
@@ -308,10 +342,7 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
       (tuple(config.lr_decay_epochs) == tuple(sorted(config.lr_decay_epochs)),
        f'lr_decay_epochs must be increasing, got {tuple(config.lr_decay_epochs)}'),
   )
-  found = [message for ok, message in checks if not ok]
-  from kdjax import optim  # pylint: disable=import-outside-toplevel
-  from kdjax.data import augment  # pylint: disable=import-outside-toplevel
-  found += optim.problems(config) + augment.mix_problems(config)
+  found = [message for ok, message in checks if not ok] + _optimization_problems(config)
   for role in ('student', 'teacher'):
     name = config[role]
     if name and name not in models.names():

@@ -39,10 +39,8 @@ import optax
 
 from kdjax import config as config_lib
 
-OPTIMIZERS = ('sgd', 'adamw')
-LR_SCHEDULES = ('step', 'cosine')
-LR_SCHEDULE_UNITS = ('step', 'epoch')
-WEIGHT_DECAY_MASKS = ('all', 'no_bias_norm')
+OPTIMIZERS = config_lib.OPTIMIZERS  # the choices of each field (checked by config.validate)
+WEIGHT_DECAY_MASKS = config_lib.WEIGHT_DECAY_MASKS
 # Leaves never decayed under ``weight_decay_mask='no_bias_norm'`` (timm VisionTransformer's
 # ``no_weight_decay()``: {'pos_embed', 'cls_token', 'dist_token'}).
 NO_DECAY_NAMES = ('pos_embed', 'cls_token', 'dist_token')
@@ -93,29 +91,6 @@ class Settings:
         adam_b1=float(get('adam_b1')), adam_b2=float(get('adam_b2')),
         adam_eps=float(get('adam_eps')), weight_decay_mask=str(get('weight_decay_mask')),
         grad_clip_norm=float(get('grad_clip_norm')))
-
-
-def problems(config: ml_collections.ConfigDict) -> list[str]:
-  """Inconsistent optimizer fields of ``config`` (empty: fine)."""
-  checks = (
-      (config.optimizer in OPTIMIZERS,
-       f'optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}'),
-      (config.lr_schedule in LR_SCHEDULES,
-       f'lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}'),
-      (config.lr_schedule_unit in LR_SCHEDULE_UNITS,
-       f'lr_schedule_unit must be one of {LR_SCHEDULE_UNITS}, got {config.lr_schedule_unit!r}'),
-      (config.weight_decay_mask in WEIGHT_DECAY_MASKS,
-       f'weight_decay_mask must be one of {WEIGHT_DECAY_MASKS}, got '
-       f'{config.weight_decay_mask!r}'),
-      (0 <= config.warmup_epochs < config.epochs or config.lr_schedule != 'cosine',
-       f'warmup_epochs must be in [0, epochs={config.epochs}), got {config.warmup_epochs}'),
-      (config.warmup_epochs == 0 or config.lr_schedule == 'cosine',
-       'warmup_epochs needs lr_schedule=cosine (the step schedule has no warm-up)'),
-      (config.grad_clip_norm >= 0, f'grad_clip_norm must be >= 0, got {config.grad_clip_norm}'),
-      (0 <= config.adam_b1 < 1 and 0 <= config.adam_b2 < 1 and config.adam_eps > 0,
-       'adam_b1 and adam_b2 must be in [0, 1) and adam_eps > 0'),
-  )
-  return [message for ok, message in checks if not ok]
 
 
 def learning_rate_schedule(base_lr: float, decay_epochs: Sequence[int], decay_rate: float,

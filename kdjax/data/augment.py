@@ -324,17 +324,3 @@ def mix_batch_key(keys: jax.Array) -> jax.Array:
   """The batch's mixing key: a sub-stream of its first example's key (``(seed, epoch, step,
   0)``), so a resumed run and any device count draw the same mixing."""
   return jax.random.fold_in(keys[0], _MIX_STREAM)
-
-
-def mix_problems(config) -> list[str]:
-  """Inconsistent Mixup/CutMix/label-smoothing fields of a config (empty: fine)."""
-  checks = (
-      (config.mixup_alpha >= 0 and config.cutmix_alpha >= 0,
-       f'mixup_alpha and cutmix_alpha must be >= 0, got {config.mixup_alpha}, '
-       f'{config.cutmix_alpha}'),
-      (0 <= config.mix_prob <= 1 and 0 <= config.mix_switch_prob <= 1,
-       'mix_prob and mix_switch_prob must be in [0, 1]'),
-      (0 <= config.label_smoothing < 1,
-       f'label_smoothing must be in [0, 1), got {config.label_smoothing}'),
-  )
-  return [message for ok, message in checks if not ok]
