@@ -217,8 +217,15 @@ def _non_finite_metrics(meta: dict[str, Any]) -> list[str]:
   return sorted(k for k, v in sums.items() if not math.isfinite(float(v)))
 
 
+def _stored_flat(old: Mapping[str, Any]) -> dict[str, Any]:
+  """A stored config, flattened, with the schema's defaults for fields added to it since the
+  run started (so a workdir of an earlier version resumes when they keep their defaults)."""
+  defaults = config_lib.flatten(json.loads(config_lib.to_json(config_lib.get_config())))
+  return {**defaults, **config_lib.flatten(old)}
+
+
 def _differences(old: dict, new: dict) -> list[str]:
-  old_flat, new_flat = config_lib.flatten(old), config_lib.flatten(new)
+  old_flat, new_flat = _stored_flat(old), config_lib.flatten(new)
   ignored = set(config_lib.RESUMABLE_FIELDS)
   lines = []
   for key in sorted(set(old_flat) | set(new_flat)):
@@ -278,7 +285,7 @@ def extends(old: Mapping[str, Any], new: ml_collections.ConfigDict) -> bool:
   per-epoch step input (DKD warm-up, CTKD lambda, ...) of epochs 1..old epochs are the same
   in both configs, so the trained epochs are exactly those of the longer run.
   """
-  before = config_lib.flatten(old)
+  before = _stored_flat(old)
   after = config_lib.flatten(json.loads(config_lib.to_json(new)))
   changed = {k for k in set(before) | set(after) if k not in config_lib.RESUMABLE_FIELDS
              and before.get(k, '<absent>') != after.get(k, '<absent>')}

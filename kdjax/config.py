@@ -41,6 +41,10 @@ LOGIT_METHODS = tuple(methods.logit_lib.PRESETS)  # the presets of the logit ter
 TEACHER_CACHE_DTYPES = ('float16', 'bfloat16', 'float32')  # kdjax.teacher_cache.STORAGE_DTYPES
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 PRECISIONS = ('default', 'high', 'highest')
+OPTIMIZERS = ('sgd', 'adamw')  # kdjax.optim
+LR_SCHEDULES = ('step', 'cosine')
+LR_SCHEDULE_UNITS = ('step', 'epoch')
+WEIGHT_DECAY_MASKS = ('all', 'no_bias_norm')
 
 # Fields that may change between a run and its resumption (they do not change what is
 # computed): see ``kdjax.checkpointing.check_config``.
@@ -108,7 +112,29 @@ def get_config() -> ml_collections.ConfigDict:
   c.lr_decay_epochs = (150, 180, 210)  # the lr is multiplied by lr_decay_rate after these epochs.
   c.lr_decay_rate = 0.1  # see lr_decay_epochs.
   c.momentum = 0.9  # SGD momentum.
-  c.weight_decay = 5e-4  # L2 weight decay added to the gradient.
+  c.weight_decay = 5e-4  # L2 weight decay added to the gradient (adamw: decoupled, lr*wd*param).
+  # Optimisers and schedules beyond the CIFAR protocol (kdjax.optim; the transformer recipes of
+  # DeiT / timm); the defaults keep the protocol's SGD + step decay.
+  c.optimizer = 'sgd'  # sgd (torch.optim.SGD) | adamw (torch.optim.AdamW, decoupled decay).
+  c.lr_schedule = 'step'  # step (lr_decay_epochs) | cosine (linear warm-up, then cosine to min_lr).
+  # cosine: 'step' (a new lr every update, mmcls by_epoch=False) | 'epoch' (once per epoch, timm).
+  c.lr_schedule_unit = 'step'
+  c.warmup_epochs = 0  # cosine: epochs of linear warm-up from warmup_lr to lr.
+  c.warmup_lr = 0.0  # cosine: the learning rate of the first update (warm-up start).
+  c.min_lr = 0.0  # cosine: the learning rate the cosine ends at.
+  c.adam_b1 = 0.9  # adamw: first-moment decay (torch default).
+  c.adam_b2 = 0.999  # adamw: second-moment decay (torch default).
+  c.adam_eps = 1e-8  # adamw: added to sqrt(v_hat) (torch default).
+  # Which leaves weight decay applies to: all | no_bias_norm (none on biases, norm scales and
+  # offsets, position embeddings and class tokens: timm's param_groups_weight_decay).
+  c.weight_decay_mask = 'all'
+  c.grad_clip_norm = 0.0  # >0: clip the gradient's global norm to this (clip_grad_norm_).
+  # Soft targets (kdjax.data.augment.mix_batch, timm's Mixup in batch mode): the CE reads them.
+  c.label_smoothing = 0.0  # probability mass spread uniformly over the classes.
+  c.mixup_alpha = 0.0  # >0: Mixup with lambda ~ Beta(alpha, alpha).
+  c.cutmix_alpha = 0.0  # >0: CutMix with lambda ~ Beta(alpha, alpha).
+  c.mix_prob = 1.0  # probability that a batch is mixed (when mixup or cutmix is on).
+  c.mix_switch_prob = 0.5  # both on: probability of CutMix rather than Mixup for a batch.
   c.compute_dtype = 'float32'  # float32 | bfloat16 (parameters and losses stay float32).
   # Matmul/convolution precision of float32 work (jax.default_matmul_precision): 'highest' is
   # full float32, as the papers' pre-TF32 GPUs computed; 'default' lets GPUs use TF32.
@@ -235,6 +261,36 @@ def resolved_lr(config: ml_collections.ConfigDict) -> float:
   return default_lr(config.student) if config.lr is None else float(config.lr)
 
 
+def _optimization_problems(config: ml_collections.ConfigDict) -> list[str]:
+  """Inconsistent optimizer, schedule and soft-target fields (kdjax.optim, Views.mix)."""
+  checks = (
+      (config.optimizer in OPTIMIZERS,
+       f'optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}'),
+      (config.lr_schedule in LR_SCHEDULES,
+       f'lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}'),
+      (config.lr_schedule_unit in LR_SCHEDULE_UNITS,
+       f'lr_schedule_unit must be one of {LR_SCHEDULE_UNITS}, got {config.lr_schedule_unit!r}'),
+      (config.weight_decay_mask in WEIGHT_DECAY_MASKS,
+       f'weight_decay_mask must be one of {WEIGHT_DECAY_MASKS}, got '
+       f'{config.weight_decay_mask!r}'),
+      (0 <= config.warmup_epochs < config.epochs or config.lr_schedule != 'cosine',
+       f'warmup_epochs must be in [0, epochs={config.epochs}), got {config.warmup_epochs}'),
+      (config.warmup_epochs == 0 or config.lr_schedule == 'cosine',
+       'warmup_epochs needs lr_schedule=cosine (the step schedule has no warm-up)'),
+      (config.grad_clip_norm >= 0, f'grad_clip_norm must be >= 0, got {config.grad_clip_norm}'),
+      (0 <= config.adam_b1 < 1 and 0 <= config.adam_b2 < 1 and config.adam_eps > 0,
+       'adam_b1 and adam_b2 must be in [0, 1) and adam_eps > 0'),
+      (config.mixup_alpha >= 0 and config.cutmix_alpha >= 0,
+       f'mixup_alpha and cutmix_alpha must be >= 0, got {config.mixup_alpha}, '
+       f'{config.cutmix_alpha}'),
+      (0 <= config.mix_prob <= 1 and 0 <= config.mix_switch_prob <= 1,
+       'mix_prob and mix_switch_prob must be in [0, 1]'),
+      (0 <= config.label_smoothing < 1,
+       f'label_smoothing must be in [0, 1), got {config.label_smoothing}'),
+  )
+  return [message for ok, message in checks if not ok]
+
+
 def problems(config: ml_collections.ConfigDict) -> list[str]:
   """Every inconsistency of ``config`` (empty: valid)."""
   checks = (
@@ -268,7 +324,7 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
       (tuple(config.lr_decay_epochs) == tuple(sorted(config.lr_decay_epochs)),
        f'lr_decay_epochs must be increasing, got {tuple(config.lr_decay_epochs)}'),
   )
-  found = [message for ok, message in checks if not ok]
+  found = [message for ok, message in checks if not ok] + _optimization_problems(config)
   for role in ('student', 'teacher'):
     name = config[role]
     if name and name not in models.names():

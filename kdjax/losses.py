@@ -118,6 +118,29 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Array:
   return -jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
 
 
+def soft_cross_entropy(logits: ArrayLike, targets: ArrayLike) -> Array:
+  """Softmax cross-entropy with a distribution per example: ``-sum_k t_k log softmax(z)_k``.
+
+  ``optax.softmax_cross_entropy``'s convention: the loss of Mixup/CutMix and label-smoothed
+  targets (timm ``SoftTargetCrossEntropy``); one-hot targets give :func:`cross_entropy`.
+
+  Args:
+    logits: ``[..., K]`` logits.
+    targets: ``[..., K]`` class probabilities (rows summing to 1).
+
+  Returns:
+    ``[...]`` per-example losses.
+  """
+  logits = temperature_lib.check_logits("logits", logits)
+  logits = logits.astype(temperature_lib.compute_dtype(logits))
+  targets = jnp.asarray(targets)
+  if targets.shape != logits.shape or not jnp.issubdtype(targets.dtype, jnp.floating):
+    raise ValueError(
+        f"targets must be float class probabilities of the logits' shape {logits.shape}; got "
+        f"{targets.dtype} {targets.shape} (integer labels: use cross_entropy).")
+  return -jnp.sum(targets.astype(logits.dtype) * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
 def kd(student_logits: ArrayLike, teacher_logits: ArrayLike, *, temperature: ArrayLike,
        teacher_temperature: ArrayLike | None = None, loss_scale: ArrayLike | None = None) -> Array:
   """Vanilla KD (Hinton et al. 2015).

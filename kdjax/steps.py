@@ -37,6 +37,7 @@ from kdjax.data import sources
 
 Array = jax.Array
 SAMPLE_STREAM = 2**31 - 1  # fold_in stream of the methods' random draws (sampled negatives).
+DROPOUT_STREAM = 2**31 - 2  # fold_in stream of the student's dropout masks.
 
 
 @flax.struct.dataclass
@@ -47,7 +48,8 @@ class TrainState:
     step: optimizer updates done.
     params: ``{'student', 'method'}``: the student's and the method's trainable
       parameters (a learned temperature, connectors, embeddings), one optimizer.
-    batch_stats: ``{'student', 'method'}`` BatchNorm running statistics.
+    batch_stats: ``{'student', 'method'}`` BatchNorm running statistics ({} for a model
+      without BatchNorm).
     method_state: the method's non-gradient variables (a memory bank), or {}.
     opt_state: the optimizer state.
   """
@@ -80,6 +82,8 @@ class Setup:
   mesh: jax.sharding.Mesh
   # ``statistics.statistic_sums`` options of the evaluation, or () when they are off.
   statistics: tuple[tuple[str, Any], ...] = ()
+  # The optimizer and schedule (kdjax.optim.Settings); None: the SGD of the fields above.
+  optimization: optim.Settings | None = None
 
   @classmethod
   def create(cls, config: ml_collections.ConfigDict, source: sources.Source, *,
@@ -94,7 +98,7 @@ class Setup:
         image_shape=tuple(source.image_shape),
         views=source.views(strong=distillation.needs.strong_view,
                            padding=config.augment_padding, flip=config.augment_flip,
-                           **methods.view_options(config)),
+                           **methods.view_options(config)).with_mixing(config),
         compute_dtype=config.compute_dtype, precision=config.precision,
         conv_batch_chunks=resolved_conv_batch_chunks(config, parallel.num_shards(mesh),
                                                      source.image_shape),
@@ -103,7 +107,8 @@ class Setup:
         lr_decay_rate=float(config.lr_decay_rate), momentum=float(config.momentum),
         weight_decay=float(config.weight_decay), steps_per_epoch=steps_per_epoch, mesh=mesh,
         statistics=(evaluation_statistics(config)
-                    if config.eval_statistics and distillation.needs.teacher else ()))
+                    if config.eval_statistics and distillation.needs.teacher else ()),
+        optimization=optim.Settings.from_config(config))
 
   @property
   def method_config(self) -> ml_collections.ConfigDict:
@@ -117,6 +122,8 @@ class Setup:
                            image_shape=self.image_shape)
 
   def optimizer(self) -> optax.GradientTransformation:
+    if self.optimization is not None:
+      return optim.create_optimizer(self.optimization, self.steps_per_epoch)
     config = ml_collections.ConfigDict(dict(
         lr=self.base_lr, student=self.student, lr_decay_epochs=self.lr_decay_epochs,
         lr_decay_rate=self.lr_decay_rate, momentum=self.momentum,
@@ -220,12 +227,16 @@ def create_model(name: str, num_classes: int, compute_dtype: str,
 
 
 def forward(module: nn.Module, variables: Any, x: Array, *, train: bool,
-            features: bool) -> tuple[methods.Outputs, Any]:
-  """``(Outputs, batch_stats updates or None)`` of one model on one view."""
+            features: bool, rngs: Any = None) -> tuple[methods.Outputs, Any]:
+  """``(Outputs, batch_stats updates or None)`` of one model on one view.
+
+  The updates are None in inference mode and for a model without BatchNorm; ``rngs`` are the
+  model's random streams (the ``'dropout'`` key of a model with dropout in train mode).
+  """
   mutable = (['batch_stats'] if train else []) + (['intermediates'] if features else [])
   if not mutable:
-    return methods.Outputs(logits=module.apply(variables, x, train=train)), None
-  logits, updates = module.apply(variables, x, train=train, mutable=mutable)
+    return methods.Outputs(logits=module.apply(variables, x, train=train, rngs=rngs)), None
+  logits, updates = module.apply(variables, x, train=train, mutable=mutable, rngs=rngs)
   out = methods.Outputs(
       logits=logits,
       features=models.features_from_intermediates(updates['intermediates']) if features
@@ -295,7 +306,7 @@ def _student_init(student: str, num_classes: int, compute_dtype: str,
   def init(key):
     dummy = jnp.zeros((1, *image_shape), dtype_of(compute_dtype))
     variables = module.init(key, dummy, train=False)
-    return {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+    return {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
 
   return jax.jit(init, compiler_options=_run_once_compiler_options())
 
@@ -313,8 +324,10 @@ def example_inputs(setup: Setup, distillation: methods.Distillation,
 
     def run(key, x):
       variables = module.init(key, x, train=False)
-      variables = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
-      return forward(module, variables, x, train=train, features=needs.features)[0]
+      variables = {'params': variables['params'],
+                   'batch_stats': variables.get('batch_stats', {})}
+      return forward(module, variables, x, train=train, features=needs.features,
+                     rngs={'dropout': key})[0]
 
     shapes = jax.eval_shape(run, jax.random.key(0), x)
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
@@ -388,14 +401,20 @@ def build_program(setup: Setup) -> Program:
 
   def teacher_logits(teacher_vars, arrays, batch, scalars):
     batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-    weak, strong, _ = views.train(arrays, batch, keys_of(batch, scalars), dtype)
+    keys = keys_of(batch, scalars)
+    weak, strong, labels = views.train(arrays, batch, keys, dtype)
+    weak, strong, _ = views.mix(keys, weak, strong, labels, setup.num_classes)
     t_weak, t_strong = teacher_views(teacher_vars, weak, strong)
     logits = [t.logits for t in (t_weak, t_strong) if t is not None]
     return jnp.stack(logits, axis=1).astype(jnp.float32)
 
   def train_step(state, acc, teacher_vars, arrays, batch, scalars, cached_teacher=None):
     batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-    weak, strong, labels = views.train(arrays, batch, keys_of(batch, scalars), dtype)
+    keys = keys_of(batch, scalars)
+    weak, strong, labels = views.train(arrays, batch, keys, dtype)
+    weak, strong, targets = views.mix(keys, weak, strong, labels, setup.num_classes)
+    if targets is not None:  # The terms' int labels: the soft targets' argmax.
+      labels = jnp.argmax(targets, axis=-1).astype(labels.dtype)
     t_weak = t_strong = None
     if teacher is not None:
       if cached_teacher is None:
@@ -408,23 +427,27 @@ def build_program(setup: Setup) -> Program:
         t_strong = methods.Outputs(logits=rows[:, 1]) if needs.strong_view else None
     sample_key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
         jax.random.key(scalars['seed']), scalars['epoch']), scalars['step']), SAMPLE_STREAM)
+    dropout_key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(
+        jax.random.key(scalars['seed']), scalars['epoch']), scalars['step']), DROPOUT_STREAM)
     method_scalars = {k: v for k, v in scalars.items() if k not in ('seed', 'epoch', 'step')}
 
     def objective(params):
       variables = {'params': params['student'], 'batch_stats': state.batch_stats['student']}
       out, student_stats = forward(student, variables, weak, train=True,
-                                   features=needs.features)
+                                   features=needs.features, rngs={'dropout': dropout_key})
       out_strong = None
       if strong is not None:  # Second BN pass: running statistics updated twice, as in torch.
-        variables = {'params': params['student'], 'batch_stats': student_stats}
-        out_strong, student_stats = forward(student, variables, strong, train=True,
-                                            features=needs.features)
+        variables = {'params': params['student'], 'batch_stats': (
+            state.batch_stats['student'] if student_stats is None else student_stats)}
+        out_strong, student_stats = forward(
+            student, variables, strong, train=True, features=needs.features,
+            rngs={'dropout': jax.random.fold_in(dropout_key, 1)})
       inputs = methods.StepInputs(
           student=out, labels=labels, teacher=t_weak, student_strong=out_strong,
           teacher_strong=t_strong, indices=batch['index'] if needs.example_index else None,
           teacher_variables=teacher_vars if needs.teacher_variables else None,
           student_variables={'params': params['student']} if needs.student_variables else None,
-          scalars=method_scalars)
+          targets=targets, scalars=method_scalars)
       method_vars = {'params': params['method'], 'batch_stats': state.batch_stats['method'],
                      'state': state.method_state}
       (loss, terms), method_updates = distillation.apply(
@@ -438,7 +461,8 @@ def build_program(setup: Setup) -> Program:
     _, method_stats, method_state = _method_variables(method_updates)
     new_state = TrainState(
         step=state.step + 1, params=optax.apply_updates(state.params, updates),
-        batch_stats={'student': student_stats, 'method': method_stats or
+        batch_stats={'student': (state.batch_stats['student'] if student_stats is None
+                                 else student_stats), 'method': method_stats or
                      state.batch_stats['method']},
         method_state=method_state or state.method_state, opt_state=opt_state)
     step_metrics = dict(terms, loss=loss,

@@ -323,6 +323,9 @@ def augmentation_key(views: Any) -> tuple[tuple[str, Any], ...]:
                            ('flip', 0.5 if views.flip else 0),
                            ('randaugment_ops', 2), ('cutout_max_fraction', 0.5),
                            ('cutout_fill', tuple(augment.CUTOUT_FILL)))))
+  if views.mixup_alpha > 0 or views.cutmix_alpha > 0:  # the teacher sees the mixed views
+    key.append(('mix', (('mixup_alpha', views.mixup_alpha), ('cutmix_alpha', views.cutmix_alpha),
+                        ('prob', views.mix_prob), ('switch_prob', views.mix_switch_prob))))
   return tuple(key)
 
 

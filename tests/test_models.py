@@ -50,6 +50,10 @@ EXTRA_MODELS = ("wrn_28_2", "wrn_16_4", "wrn_28_4", "resnet101", "resnet152")
 TORCHVISION_PARAMS = {"resnet101": 44_549_160, "resnet152": 60_192_808}
 # Same code as resnet50 with more blocks: their torch equivalence runs in the slow lane.
 DEEP = {"resnet101", "resnet152"}
+# Models of the trainer's tests, not ports of a reference model: no mdistiller features or
+# layout file; vit_toy is checked against timm's ViT in tests/test_trainer_models.py.
+TEST_MODELS = ("vit_toy",)
+REFERENCE_MODELS = [n for n in models.names() if n not in TEST_MODELS]
 TOLERANCE = 1e-4
 
 
@@ -171,7 +175,7 @@ def _num_conv_kernels(params) -> int:
              if path[-1].key == "kernel" and leaf.ndim == 4)
 
 
-@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
 def test_flax_variables_mirror_state_dict(name):
   """The variables mirror the state dict, whatever ``conv_batch_chunks`` (here 2, traced on a
   batch of 2: every convolution of the model is computed on two slices)."""
@@ -194,7 +198,7 @@ def test_flax_variables_mirror_state_dict(name):
 
 
 def test_registry_covers_reference_models():
-  assert set(models.names()) == set(LAYOUTS) | set(EXTRA_MODELS)
+  assert set(models.names()) == set(LAYOUTS) | set(EXTRA_MODELS) | set(TEST_MODELS)
   assert models.input_shape("resnet32x4") == (32, 32, 3)
   assert models.input_shape("resnet50") == (224, 224, 3)
   assert models.input_shape("ResNet50") == (32, 32, 3)
@@ -275,7 +279,7 @@ def _at(tree, path):
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEP else n
-                                  for n in models.names()])
+                                  for n in REFERENCE_MODELS])
 def test_inference_matches_torch(name):
   """Logits and EVERY feature (feats, preact_feats, pooled_feat) equal the reference's; the
   features API (stage_channels, classify, bn_before_relu) agrees with them."""
@@ -530,7 +534,7 @@ def test_conv_batch_chunks_compute_the_same_convolutions():
 
 def _print_table() -> None:
   print(f"{'model':12s} {'params':>10s} {'max rel logit diff':>20s}")
-  for name in models.names():
+  for name in REFERENCE_MODELS:
     module = models.create(name, num_classes=_num_classes(name))
     dummy = jnp.zeros((1, *models.input_shape(name)), jnp.float32)
     params = jax.eval_shape(module.init, jax.random.key(0), dummy)["params"]

@@ -205,3 +205,20 @@ def test_mid_epoch_checkpoint_resumes_to_exactly_the_same_run(config, uninterrup
   for key in ('train_loss', 'train_kd', 'train_top1', 'test_top1'):
     assert rows[1][key] == reference_rows[1][key], key  # the partial epoch's sums were kept
   assert result.summary['best_top1'] == reference_summary['best_top1']
+
+
+def test_a_workdir_of_an_earlier_version_resumes_when_new_fields_keep_their_defaults(config,
+                                                                                   tmp_path):
+  """A field added to the schema after a run started (e.g. ``optimizer``) is absent from its
+  ``config.json``: it compares as the schema default, so the run resumes; a non-default value
+  of it is a difference, named."""
+  stored = json.loads(config_lib.to_json(config))
+  del stored['optimizer'], stored['mixup_alpha']
+  with open(tmp_path / 'config.json', 'w') as f:
+    json.dump(stored, f)
+  assert checkpointing.check_config(str(tmp_path), config_lib.from_mapping(config.to_dict()))
+  other = config_lib.from_mapping(config.to_dict())
+  other.optimizer = 'adamw'
+  with pytest.raises(checkpointing.ConfigMismatchError,
+                     match=r"optimizer: workdir has 'sgd', this run has 'adamw'"):
+    checkpointing.check_config(str(tmp_path), other)

@@ -7,11 +7,13 @@ Every function is pure and jittable; each example is transformed by its own key
 - `randaugment` (from `image_ops.py`) and `cutout`: MLKD's strong view.
 - `normalize`: `(x / 255 - mean) / std`.
 - `train_view`, `strong_view`, `test_view`: the full per-view transforms.
+- `mix_params`, `mix_images`, `mix_targets`: timm's Mixup/CutMix in batch mode (soft targets).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -217,3 +219,108 @@ def test_view(images: jax.Array, mean: Sequence[float], std: Sequence[float], *,
 
 
 test_view.__test__ = False  # not a pytest test, whatever module imports it
+
+
+# ----------------------------------------------------------------------------- Mixup / CutMix
+# timm's ``Mixup`` in batch mode (huggingface/pytorch-image-models, timm/data/mixup.py): one
+# lambda per batch, each example mixed with the example at the mirrored position of the
+# (global) batch, ``x.flip(0)``.
+
+_MIX_STREAM = 4  # sub-stream of the batch's first example key that draws the batch's mixing
+
+
+class MixParams(NamedTuple):
+  """The mixing a batch draws (``mix_params``): float32 ``lam`` (the weight of the example
+  itself, box-corrected under CutMix), bool ``cutmix`` and the CutMix box rows ``[top,
+  bottom)`` and columns ``[left, right)`` (int32; empty under Mixup or no mixing)."""
+  lam: jax.Array
+  cutmix: jax.Array
+  box: tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+
+
+def mix_params(key: jax.Array, height: int, width: int, *, mixup_alpha: float,
+               cutmix_alpha: float, mix_prob: float = 1.0,
+               switch_prob: float = 0.5) -> MixParams:
+  """timm ``Mixup._params_per_batch`` + ``cutmix_bbox_and_lam`` (``correct_lam=True``).
+
+  With probability ``mix_prob`` the batch is mixed: CutMix with probability ``switch_prob``
+  when both alphas are on (else the one that is on), ``lam ~ Beta(alpha, alpha)`` of the
+  chosen one; otherwise ``lam = 1`` (no mixing). CutMix's box (timm ``rand_bbox``, no
+  margin): side ``int(H * sqrt(1 - lam))`` x ``int(W * sqrt(1 - lam))`` centred at a uniform
+  integer ``(cy, cx)``, clipped to the image, and ``lam = 1 - box area / (H * W)``.
+  """
+  if mixup_alpha <= 0 and cutmix_alpha <= 0:
+    raise ValueError('mix_params needs mixup_alpha > 0 or cutmix_alpha > 0')
+  apply_key, switch_key, beta_key, y_key, x_key = jax.random.split(key, 5)
+  mixed = jax.random.uniform(apply_key) < mix_prob
+  if mixup_alpha > 0 and cutmix_alpha > 0:
+    cutmix = jax.random.uniform(switch_key) < switch_prob
+  else:
+    cutmix = jnp.asarray(cutmix_alpha > 0)
+  alpha = jnp.where(cutmix, jnp.float32(max(cutmix_alpha, 0.0)),
+                    jnp.float32(max(mixup_alpha, 0.0)))
+  lam = jnp.where(mixed, jax.random.beta(beta_key, alpha, alpha), 1.0).astype(jnp.float32)
+  cutmix = cutmix & mixed
+  centre = (jax.random.randint(y_key, (), 0, height), jax.random.randint(x_key, (), 0, width))
+  box, box_lam = cutmix_box(lam, centre, height, width)
+  empty = jnp.int32(0)
+  return MixParams(
+      lam=jnp.where(cutmix, box_lam, lam),
+      cutmix=cutmix,
+      box=tuple(jnp.where(cutmix, v, empty) for v in box))
+
+
+def cutmix_box(lam: jax.Array, centre: tuple[jax.Array, jax.Array], height: int, width: int
+               ) -> tuple[tuple[jax.Array, ...], jax.Array]:
+  """timm ``rand_bbox`` (no margin) at the drawn centre ``(cy, cx)`` and the corrected lambda.
+
+  ``cut = int(side * sqrt(1 - lam))`` per side; rows ``[clip(cy - cut_h // 2), clip(cy +
+  cut_h // 2))`` and the same for columns, clipped to ``[0, side]``; ``lam = 1 - area / (H *
+  W)`` (``cutmix_bbox_and_lam``, ``correct_lam=True``).
+
+  Returns:
+    ``((top, bottom, left, right), lam)``.
+  """
+  ratio = jnp.sqrt(1.0 - lam)
+  cut_h = jnp.floor(height * ratio).astype(jnp.int32)
+  cut_w = jnp.floor(width * ratio).astype(jnp.int32)
+  cy, cx = centre
+  top, bottom = jnp.clip(cy - cut_h // 2, 0, height), jnp.clip(cy + cut_h // 2, 0, height)
+  left, right = jnp.clip(cx - cut_w // 2, 0, width), jnp.clip(cx + cut_w // 2, 0, width)
+  box_lam = 1.0 - ((bottom - top) * (right - left)).astype(jnp.float32) / (height * width)
+  return (top, bottom, left, right), box_lam
+
+
+def mix_images(images: jax.Array, params: MixParams) -> jax.Array:
+  """timm ``Mixup._mix_batch``: ``lam * x + (1 - lam) * x.flip(0)`` (Mixup), or the box of
+  ``x.flip(0)`` pasted into ``x`` (CutMix); NHWC, computed in float32, returned in the input
+  dtype."""
+  x = images.astype(jnp.float32)
+  flipped = x[::-1]
+  top, bottom, left, right = params.box
+  rows = jnp.arange(x.shape[1])[:, None]
+  cols = jnp.arange(x.shape[2])[None, :]
+  in_box = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+  pasted = jnp.where(in_box[None, :, :, None], flipped, x)
+  blended = x * params.lam + flipped * (1.0 - params.lam)
+  return jnp.where(params.cutmix, pasted, blended).astype(images.dtype)
+
+
+def mix_targets(labels: jax.Array, num_classes: int, lam: jax.Array,
+                smoothing: float = 0.0) -> jax.Array:
+  """timm ``mixup_target``: smoothed one-hots (``off = smoothing / K``, ``on = 1 - smoothing
+  + off``) of the labels and of the flipped batch's, mixed ``lam : 1 - lam``; float32
+  ``[B, K]``."""
+  off = smoothing / num_classes
+  on = 1.0 - smoothing + off
+
+  def one_hot(y):
+    return jax.nn.one_hot(y, num_classes, dtype=jnp.float32) * (on - off) + off
+
+  return one_hot(labels) * lam + one_hot(labels[::-1]) * (1.0 - lam)
+
+
+def mix_batch_key(keys: jax.Array) -> jax.Array:
+  """The batch's mixing key: a sub-stream of its first example's key (``(seed, epoch, step,
+  0)``), so a resumed run and any device count draw the same mixing."""
+  return jax.random.fold_in(keys[0], _MIX_STREAM)

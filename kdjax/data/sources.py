@@ -54,6 +54,8 @@ class Views:
     strong: also MLKD's strong view.
     strong_crop: the strong view's crop on device (``augment.STRONG_CROPS``).
     padding, flip: the train crop's zero padding and the horizontal flip (on device).
+    mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob, label_smoothing: the soft targets
+      of ``mix`` (timm's Mixup in batch mode; all off by default).
   """
   on_device: bool
   mean: tuple[float, ...]
@@ -62,6 +64,43 @@ class Views:
   strong_crop: str = 'independent'
   padding: int = 4
   flip: bool = True
+  mixup_alpha: float = 0.0
+  cutmix_alpha: float = 0.0
+  mix_prob: float = 1.0
+  mix_switch_prob: float = 0.5
+  label_smoothing: float = 0.0
+
+  @property
+  def soft_targets(self) -> bool:
+    """Whether the train views come with soft targets (Mixup, CutMix or label smoothing)."""
+    return self.mixup_alpha > 0 or self.cutmix_alpha > 0 or self.label_smoothing > 0
+
+  def with_mixing(self, config: ml_collections.ConfigDict) -> 'Views':
+    """These views with the config's Mixup/CutMix/label-smoothing settings."""
+    return dataclasses.replace(
+        self, mixup_alpha=float(config.mixup_alpha), cutmix_alpha=float(config.cutmix_alpha),
+        mix_prob=float(config.mix_prob), mix_switch_prob=float(config.mix_switch_prob),
+        label_smoothing=float(config.label_smoothing))
+
+  def mix(self, keys: Array, weak: Array, strong: Array | None, labels: Array,
+          num_classes: int) -> tuple[Array, Array | None, Array | None]:
+    """``(weak, strong, targets)``: the train views mixed (both by the same draw) and their
+    float32 ``[B, K]`` soft targets, or the inputs and None when no soft target is on.
+
+    The draw is the batch's (``augment.mix_batch_key(keys)``), as timm's batch mode.
+    """
+    if not self.soft_targets:
+      return weak, strong, None
+    if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
+      params = augment.mix_params(augment.mix_batch_key(keys), weak.shape[1], weak.shape[2],
+                                  mixup_alpha=self.mixup_alpha, cutmix_alpha=self.cutmix_alpha,
+                                  mix_prob=self.mix_prob, switch_prob=self.mix_switch_prob)
+      weak = augment.mix_images(weak, params)
+      strong = augment.mix_images(strong, params) if strong is not None else None
+      lam = params.lam
+    else:
+      lam = 1.0
+    return weak, strong, augment.mix_targets(labels, num_classes, lam, self.label_smoothing)
 
   def train(self, arrays: dict[str, Array], batch: dict[str, Array], keys: Array,
             dtype) -> tuple[Array, Array | None, Array]:

@@ -188,7 +188,9 @@ class Distillation(nn.Module):
     feature_weight = inputs.scalars.get('feature_weight', self.feature_weight)
     if self.logit is None or not self.logit.owns_ce:
       z = inputs.student.logits.astype(jnp.float32)
-      metrics['ce'] = ce_weight * jnp.mean(losses.cross_entropy(z, inputs.labels))
+      ce = (losses.cross_entropy(z, inputs.labels) if inputs.targets is None
+            else losses.soft_cross_entropy(z, inputs.targets))
+      metrics['ce'] = ce_weight * jnp.mean(ce)
     if self.logit is not None:
       metrics.update(self.logit(inputs, train))
     if self.feature is not None:

@@ -90,7 +90,10 @@ class StepInputs:
     student: the student's outputs on the weak (standard) view, in train mode.
     teacher: the frozen teacher's outputs on the weak view (inference mode).
     student_strong, teacher_strong: the same on MLKD's strong view.
-    labels: int32 ``[B]``.
+    labels: int32 ``[B]`` (with soft targets: their argmax, as yzd-v/cls_KD's NKD reads 2-D
+      labels).
+    targets: float32 ``[B, K]`` soft targets (Mixup/CutMix/label smoothing, ``Views.mix``),
+      or None (one-hot ``labels``); the cross-entropy reads them when present.
     indices: int32 ``[B]`` dataset indices of the examples (``Needs.example_index``).
     teacher_variables: the teacher's ``{'params', 'batch_stats'}`` (``Needs.teacher_variables``).
     student_variables: the student's ``{'params'}``, differentiable (``Needs.student_variables``).
@@ -107,6 +110,7 @@ class StepInputs:
   teacher_variables: Any = None
   student_variables: Any = None
   dataset_labels: Array | None = None
+  targets: Array | None = None
   scalars: Mapping[str, Array] = flax.struct.field(default_factory=dict)
 
 

@@ -39,11 +39,12 @@ from kdjax.models.registry import (CIFAR_INPUT_SHAPE, IMAGENET_INPUT_SHAPE, crea
 from kdjax.models.resnet import BasicBlock, Bottleneck, ResNet
 from kdjax.models.shufflenet import ShuffleNetV1, ShuffleNetV2
 from kdjax.models.vgg import VGG
+from kdjax.models.vit import VisionTransformer
 from kdjax.models.wrn import WideResNet
 
 __all__ = [
     "BasicBlock", "Bottleneck", "CIFAR_INPUT_SHAPE", "Features", "IMAGENET_INPUT_SHAPE",
-    "MobileNetV1", "MobileNetV2", "ResNet", "ShuffleNetV1", "ShuffleNetV2", "VGG", "WideResNet",
+    "MobileNetV1", "MobileNetV2", "ResNet", "ShuffleNetV1", "ShuffleNetV2", "VGG", "VisionTransformer", "WideResNet",
     "apply_with_features", "bn_before_relu", "bn_before_relu_paths", "classifier",
     "classifier_path", "classify", "create", "feature_shapes", "features_from_intermediates",
     "init_variables", "input_shape", "layers", "names", "stage_channels",

@@ -19,6 +19,7 @@ from kdjax.models.resnet import (BasicBlock, Bottleneck, cifar_resnet, cifar_res
 from kdjax.models.shufflenet import ShuffleNetV1, ShuffleNetV2
 from kdjax.models.vgg import CONFIGS as VGG_CONFIGS
 from kdjax.models.vgg import VGG
+from kdjax.models.vit import vit_toy
 from kdjax.models.wrn import WideResNet
 
 Dtype = Any
@@ -70,6 +71,8 @@ _register("resnet152", functools.partial(imagenet_resnet, Bottleneck, (3, 8, 36,
           IMAGENET_INPUT_SHAPE)
 _register("MobileNetV1", lambda k, dtype, chunks: MobileNetV1(
     k, dtype=dtype, conv_batch_chunks=chunks), IMAGENET_INPUT_SHAPE)
+# A toy ViT (no BatchNorm, dropout) on 16x16 images, for the trainer's tests (kdjax.models.vit).
+_register("vit_toy", vit_toy, (16, 16, 3))
 
 
 def names() -> list[str]:
@@ -117,7 +120,8 @@ def input_shape(name: str) -> tuple[int, int, int]:
 def init_variables(module: nn.Module, rng: jax.Array,
                    input_shape: tuple[int, int, int] = CIFAR_INPUT_SHAPE,
                    batch_size: int = 1) -> dict:
-  """Initialises ``module`` (jitted) on a zero batch; returns ``{'params', 'batch_stats'}``.
+  """Initialises ``module`` (jitted) on a zero batch; returns ``{'params', 'batch_stats'}``
+  (``batch_stats`` empty for a model without BatchNorm, e.g. ``vit_toy``).
 
   Args:
     module: a model from ``create``.
@@ -131,4 +135,4 @@ def init_variables(module: nn.Module, rng: jax.Array,
   # generators dominates its compile time (seconds per model), so it is switched off there.
   options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
   variables = init.compile(compiler_options=options)(rng)
-  return {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+  return {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
