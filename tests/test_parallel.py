@@ -182,7 +182,9 @@ def _free_port():
 @pytest.mark.slow
 def test_two_processes_give_the_one_process_result(tmp_path):
   """jax.distributed on CPU (localhost coordinator, gloo): 2 processes x 1 device == 1 x 2."""
-  base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='1',
+  # XLA_FLAGS: compiled without LLVM optimisation, as method_checks.device_env's runs are.
+  fast = f"{method_checks.FAST_COMPILE_FLAGS} {os.environ.get('XLA_FLAGS', '')}".strip()
+  base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_NUM_CPU_DEVICES='1', XLA_FLAGS=fast,
               PYTHONPATH=os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]))
   port = _free_port()
   procs = []
@@ -197,7 +199,7 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     _, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
   single_env = dict(base, JAX_NUM_CPU_DEVICES='2',
-                    XLA_FLAGS='--xla_force_host_platform_device_count=2')
+                    XLA_FLAGS=f'{fast} --xla_force_host_platform_device_count=2')
   subprocess.run([sys.executable, '-c', _MULTI_HOST_SCRIPT, str(tmp_path / 'single'),
                   str(tmp_path / 'single.npz'), '0'], env=single_env, cwd=REPO, check=True,
                  capture_output=True, text=True, timeout=900)
