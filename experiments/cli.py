@@ -216,11 +216,21 @@ def parse_flags(command: str) -> Callable[[list[str]], list[str]]:
         raise
       _usage_error(command, text)
     if wants_help or wants_config_help:
-      print(help_text(command, fields_only=not wants_help), flush=True)
+      _print_to_a_pipe(help_text(command, fields_only=not wants_help))
       sys.exit(0)
     return rest
 
   return parse
+
+
+def _print_to_a_pipe(text: str) -> None:
+  """Prints ``text``; a reader that closes the pipe early (``| head``, ``| grep -m1``) ends the
+  output quietly, as for any Unix filter, instead of a BrokenPipeError traceback."""
+  try:
+    print(text, flush=True)
+  except BrokenPipeError:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush writes nowhere
 
 
 def help_text(command: str, *, fields_only: bool = False) -> str:

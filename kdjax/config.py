@@ -112,6 +112,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.lr_decay_epochs = (150, 180, 210)  # the lr is multiplied by lr_decay_rate after these epochs.
   c.lr_decay_rate = 0.1  # see lr_decay_epochs.
   c.momentum = 0.9  # SGD momentum.
+  c.nesterov = False  # sgd: Nesterov momentum (torch.optim.SGD(nesterov=True)).
   c.weight_decay = 5e-4  # L2 weight decay added to the gradient (adamw: decoupled, lr*wd*param).
   # Optimisers and schedules beyond the CIFAR protocol (kdjax.optim; the transformer recipes of
   # DeiT / timm); the defaults keep the protocol's SGD + step decay.

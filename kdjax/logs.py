@@ -125,7 +125,10 @@ class MetricWriter:
       return
     row = {'epoch': epoch, **{k: float(v) for k, v in metrics.items()}}
     for name, value in metrics.items():
-      self._tb.add_scalar(name, float(value), epoch)
+      # TensorBoard gets the finite values (tensorboardX prints a warning line per NaN/inf, which
+      # buried a diverged run's one error line); metrics.jsonl/.csv keep every value, NaN too.
+      if math.isfinite(float(value)):
+        self._tb.add_scalar(name, float(value), epoch)
     self._tb.flush()
     workdir_lib.append_text(self._jsonl_path, json.dumps(row) + '\n')
     if self._columns is None:

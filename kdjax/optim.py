@@ -5,7 +5,9 @@ momentum=0.9, weight_decay=5e-4)`` with ``MultiStepLR(milestones, gamma=0.1)`` s
 epoch, as the CRD, mdistiller, CTKD, MLKD, LS and TTM codebases train: the decay is added to the
 gradient of every trainable leaf (BatchNorm scales and biases, biases, a method's own parameters)
 before momentum, the momentum buffer starts at the first gradient, and ``lr(e) = lr0 * 0.1 **
-#{m in milestones : e > m}`` for the updates of epoch ``e`` (from 1).
+#{m in milestones : e > m}`` for the updates of epoch ``e`` (from 1). ``nesterov=True`` is
+torch's Nesterov form (``g + momentum * buf`` after ``buf = momentum * buf + g``), which is
+``optax.sgd(nesterov=True)``.
 
 The settings of the transformer recipes (DeiT, Touvron et al. 2021, facebookresearch/deit
 ``main.py``; timm ``timm/optim/optim_factory.py`` and ``timm/scheduler/cosine_lr.py``):
@@ -57,6 +59,7 @@ class Settings:
   lr_decay_epochs: tuple[int, ...] = (150, 180, 210)
   lr_decay_rate: float = 0.1
   momentum: float = 0.9
+  nesterov: bool = False
   weight_decay: float = 5e-4
   optimizer: str = 'sgd'
   lr_schedule: str = 'step'
@@ -84,6 +87,7 @@ class Settings:
         base_lr=config_lib.resolved_lr(config),
         lr_decay_epochs=tuple(int(e) for e in get('lr_decay_epochs')),
         lr_decay_rate=float(get('lr_decay_rate')), momentum=float(get('momentum')),
+        nesterov=bool(get('nesterov')),
         weight_decay=float(get('weight_decay')), optimizer=str(get('optimizer')),
         lr_schedule=str(get('lr_schedule')), lr_schedule_unit=str(get('lr_schedule_unit')),
         epochs=int(get('epochs')) if cosine else 0, warmup_epochs=int(get('warmup_epochs')),
@@ -179,7 +183,8 @@ def create_optimizer(config: ml_collections.ConfigDict | Settings,
   if settings.optimizer == 'sgd':
     return optax.chain(
         *clip, optax.add_decayed_weights(settings.weight_decay, mask),
-        optax.sgd(schedule, momentum=settings.momentum or None, nesterov=False))
+        optax.sgd(schedule, momentum=settings.momentum or None,
+                  nesterov=settings.nesterov))
   if settings.optimizer == 'adamw':
     return optax.chain(
         *clip, optax.adamw(schedule, b1=settings.adam_b1, b2=settings.adam_b2,

@@ -27,10 +27,11 @@ SEED002_DIST = {
 # ImageNet (seed 002 Tables 5 and 7 quote DIST's README): configs/strategies/distill/
 # resnet_dist.yaml on 8 GPUs (README: tools/dist_train.sh 8), batch 32 each.
 # Its tools/train.py builds SGD with Nesterov momentum and no weight decay on biases and BN
-# (--sgd-no-nesterov / --opt-no-filter not set); kdjax's optimiser (plain momentum, decay on every
-# parameter, as the CRD / mdistiller codebases) cannot express either: a known difference.
-_DIST_SGD = f'{DIST_CODE} tools/train.py: Nesterov SGD without weight decay on biases and BN, ' \
-            f'which kdjax\'s optimiser does not express (plain momentum here)'
+# (--sgd-no-nesterov / --opt-no-filter not set; lib/utils/optim.py: no decay where
+# len(param.shape) == 1 or the name ends in .bias): nesterov=True, weight_decay_mask='no_bias_norm'.
+_DIST_SGD = f'{DIST_CODE} tools/train.py + lib/utils/optim.py: Nesterov SGD without weight ' \
+            f'decay on biases and BN (one-dimensional parameters)'
+_SGD_FIELDS = {'nesterov': True, 'weight_decay_mask': 'no_bias_norm'}
 _DIST_IN = f'{DIST_CODE} configs/strategies/distill/resnet_dist.yaml (8 GPUs x batch 32, lr 0.1, ' \
            f'decay x0.1 every 30 epochs, 100 epochs, wd 1e-4, ori 1, kd_loss_weight 2, kd dist = ' \
            f'DIST(beta 1, gamma 1, tau 1): lib/models/losses/kd_loss.py; {_DIST_SGD})'
@@ -49,13 +50,15 @@ KD_T4_IMAGENET = {
     'lr': Setting(0.1, _KD_T4_IN), 'epochs': Setting(100, _KD_T4_IN),
     'lr_decay_epochs': Setting((30, 60, 90), _KD_T4_IN),
     'lr_decay_rate': Setting(0.1, _KD_T4_IN), 'momentum': Setting(0.9, _KD_T4_IN),
-    'weight_decay': Setting(1e-4, _KD_T4_IN)}
+    'weight_decay': Setting(1e-4, _KD_T4_IN),
+    **{field: Setting(value, _DIST_SGD) for field, value in _SGD_FIELDS.items()}}
 DIST_IMAGENET = {
     'ce_weight': Setting(1.0, _DIST_IN), 'logit.weight': Setting(2.0, _DIST_IN),
     'logit.temperature': Setting(1.0, _DIST_IN), 'dist.beta': Setting(1.0, _DIST_IN),
     'dist.gamma': Setting(1.0, _DIST_IN), 'batch_size': Setting(256, _DIST_IN),
     'lr': Setting(0.1, _DIST_IN), 'epochs': Setting(100, _DIST_IN),
-    'lr_decay_epochs': Setting((30, 60, 90), _DIST_IN), 'weight_decay': Setting(1e-4, _DIST_IN)}
+    'lr_decay_epochs': Setting((30, 60, 90), _DIST_IN), 'weight_decay': Setting(1e-4, _DIST_IN),
+    **{field: Setting(value, _DIST_SGD) for field, value in _SGD_FIELDS.items()}}
 
 register_recipe('dist_imagenet', closed=(DIST_CODE, 'imagenet'))
 register('kd', settings={'dist_imagenet': KD_T4_IMAGENET})

@@ -16,6 +16,13 @@ CIFAR_LIGHT_LR = f'{CRD_REPO} train_student.py (lr 0.01 for MobileNetV2 / Shuffl
 CIFAR_PROTOCOL = {field: Setting(None, CIFAR_SOURCE) for field in (
     'dataset', 'epochs', 'batch_size', 'lr_decay_epochs', 'lr_decay_rate', 'momentum',
     'weight_decay')}
+# The optimizer of both protocols: torch.optim.SGD (decay on every parameter, no clipping) with
+# MultiStepLR (the schema's defaults optimizer='sgd', nesterov=False, lr_schedule='step',
+# weight_decay_mask='all', grad_clip_norm=0).
+_SGD_FIELDS = ('optimizer', 'nesterov', 'lr_schedule', 'weight_decay_mask', 'grad_clip_norm')
+CIFAR_PROTOCOL.update({field: Setting(None, f'{CRD_REPO} train_student.py: optim.SGD over '
+                                            f'every parameter + MultiStepLR')
+                       for field in _SGD_FIELDS})
 
 IMAGENET_SOURCE = f'{MDISTILLER} configs/imagenet/r34_r18/kd.yaml SOLVER'
 IMAGENET_PROTOCOL = {
@@ -27,6 +34,9 @@ IMAGENET_PROTOCOL = {
     'lr_decay_rate': Setting(0.1, IMAGENET_SOURCE),
     'momentum': Setting(0.9, IMAGENET_SOURCE),
     'weight_decay': Setting(1e-4, IMAGENET_SOURCE),
+    **{field: Setting(None, f'{MDISTILLER} mdistiller/engine/trainer.py init_optimizer: '
+                            f'optim.SGD over every parameter, step decay')
+       for field in _SGD_FIELDS},
     'eval_batch_size': Setting(500, f'{KDJAX}: evaluation batch (any value gives the same '
                                     f'numbers)'),
 }
