@@ -510,10 +510,11 @@ class Checkpoints:
         self._move_aside([c for c, _ in failures])
         meta = restored[1]
         logging.warning(
-            'unreadable checkpoint(s) %s moved to %s (%s); resuming from checkpoint %d '
-            '(epoch %d, step %d)', ', '.join(str(c) for c, _ in failures),
+            'unreadable checkpoint(s) %s moved to %s (%s); resuming from checkpoint %d at '
+            'epoch %d, step %d', ', '.join(str(c) for c, _ in failures),
             os.path.join(self.workdir, UNREADABLE_DIR), failures[0][1], checkpoint,
-            int(meta.get('epoch', 0)) + (1 if meta.get('step') else 0), int(meta.get('step', 0)))
+            # The epoch the run goes on with (as the "resumed from epoch E, step S" line).
+            int(meta.get('epoch', 0)) + 1, int(meta.get('step', 0)))
       return restored
     if failures:
       raise NoReadableCheckpointError(

@@ -293,7 +293,7 @@ def test_flipped_bytes_in_a_checkpoint_fall_back_with_one_warning_line(uninterru
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1, result.stderr[-3000:]
   assert 'unreadable checkpoint(s) 4 moved to' in lines[0]
-  assert 'resuming from checkpoint 3 (epoch 2, step 1)' in lines[0]  # the one before 4
+  assert 'resuming from checkpoint 3 at epoch 2, step 1' in lines[0]  # the one before 4
   summary = json.load(open(os.path.join(workdir, 'summary.json')))
   for key in ('best_top1', 'last_top1', 'epochs_done'):
     assert summary[key] == reference_summary[key], key

@@ -111,7 +111,7 @@ def test_unreadable_newest_checkpoint_falls_back_with_a_warning(config, uninterr
   assert len(warnings) == 1, [r.getMessage() for r in warnings]
   message = warnings[0].getMessage()
   assert 'unreadable checkpoint(s) 4 moved to' in message and 'unreadable_checkpoints' in message
-  assert 'resuming from checkpoint 2 (epoch 1, step 0)' in message
+  assert 'resuming from checkpoint 2 at epoch 2, step 0' in message
   assert os.path.isdir(os.path.join(workdir, 'unreadable_checkpoints', '4'))
   _assert_same_state(result.state, reference_state)  # Epoch 2 was trained again, identically.
   assert [r['epoch'] for r in _rows(workdir)] == [1, 2]
