@@ -8,7 +8,7 @@ and converted into kdjax's parameter tree, the same fixed batches (augmentation 
 a given epoch. Compared: every logged loss term per step and, after the last step, every student
 parameter and BatchNorm statistic, every method parameter, BatchNorm statistic and state (CRD's
 memory banks and normalisers). Per method the reference is the one its preset follows
-(``kdjax/recipes/``, ``kdjax/methods/<name>.py``):
+(``kdjax/recipes.py``, ``kdjax/methods/<name>.py``):
 
 * mdistiller (``mdistiller/engine/trainer.py``: ``SGD(distiller.get_learnable_parameters())``,
   ``adjust_learning_rate`` per epoch, ``distiller.train()`` = student and the distiller's
@@ -955,26 +955,26 @@ class ITLoss(nn.Module):
     c_diff = torch.abs(c_st - torch.ones_like(c_st)).pow(2.0).pow(self.alpha)
     return torch.log2(c_diff.sum())
 
-  def forward_mutual_it(self, f_s, f_t):
+  def normalised_grams(self, f_s, f_t):
+    """The two trace-normalised Gram matrices whose squared sums the mutual term subtracts."""
     if self.s_dim != self.t_dim:
       f_s = self.embed(f_s)
     f_s_norm, f_t_norm = F.normalize(f_s), F.normalize(f_t)
     g_s = torch.einsum('bx,dx->bd', f_s_norm, f_s_norm)
     g_t = torch.einsum('bx,dx->bd', f_t_norm, f_t_norm)
     g_st = g_s * g_t
-    g_s, g_st = g_s / torch.trace(g_s), g_st / torch.trace(g_st)
+    return g_s / torch.trace(g_s), g_st / torch.trace(g_st)
+
+  def forward_mutual_it(self, f_s, f_t):
+    g_s, g_st = self.normalised_grams(f_s, f_t)
     return (g_s.pow(2) - g_st.pow(2)).sum()
 
 
 def _mutual_sums(it_loss, f_s, f_t):
   """``S_s + S_st`` of ``ITLoss.forward_mutual_it`` (the two sums its value subtracts)."""
   with torch.no_grad():
-    if it_loss.s_dim != it_loss.t_dim:
-      f_s = it_loss.embed(f_s)
-    f_s, f_t = F.normalize(f_s.double()), F.normalize(f_t.double())
-    g_s, g_t = f_s @ f_s.T, f_t @ f_t.T
-    g_st = g_s * g_t
-    return float((g_s / torch.trace(g_s)).pow(2).sum() + (g_st / torch.trace(g_st)).pow(2).sum())
+    g_s, g_st = it_loss.normalised_grams(f_s, f_t)
+    return float(g_s.pow(2).sum() + g_st.pow(2).sum())
 
 
 def test_itrd():
