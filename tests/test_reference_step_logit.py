@@ -22,7 +22,8 @@ The reference steps (our own code, written from the repositories named in each f
   zhengli97/CTKD ``models/temp_global.py`` (``Global_T`` + ``GradientReversal``) and
   ``helper/loops.py`` (``T = t_start + t_end * sigmoid(global_T)``; ``CosineDecay`` lambda);
   Jin-Ying/Multi-Level-Logit-Distillation ``mdistiller/distillers/KD_ours.py``; zkxufo/TTM
-  ``distiller_zoo/ttm.py``, ``wttm.py``, ``dist.py``; the max-logit temperature as Matsuyama et
+  ``distiller_zoo/ttm.py``, ``wttm.py``, ``dist.py``; yzd-v/cls_KD
+  ``mmcls/models/dis_losses/nkd.py`` and ``mmcls/models/classifiers/distiller.py``; the max-logit temperature as Matsuyama et
   al. 2025 (Algorithms 1-3) define it.
 
 Tolerances: kdjax runs float32 at matmul precision 'highest' (the configs' ``precision``); the
@@ -137,6 +138,19 @@ def dist_loss(zs, zt, beta, gamma, tau):
   inter = tau ** 2 * (1 - pearson(ys, yt).mean())
   intra = tau ** 2 * (1 - pearson(ys.t(), yt.t()).mean())
   return beta * inter + gamma * intra
+
+
+def nkd_loss(zs, zt, target, temperature, gamma):
+  """yzd-v/cls_KD ``mmcls/models/dis_losses/nkd.py`` ``NKDLoss``: the target part at T = 1
+  (the teacher's probability detached), the non-target classes renormalised at T, x gamma T^2."""
+  n = zs.shape[0]
+  label = target.view(-1, 1)
+  s_t = torch.gather(F.log_softmax(zs, 1), 1, label)
+  t_t = torch.gather(F.softmax(zt, 1), 1, label).detach()
+  mask = torch.ones_like(zs).scatter_(1, label, 0).bool()
+  s_non = F.log_softmax(zs[mask].reshape(n, -1) / temperature, 1)
+  t_non = F.softmax(zt[mask].reshape(n, -1) / temperature, 1)
+  return -(t_t * s_t).mean() - gamma * temperature ** 2 * (t_non * s_non).sum(1).mean()
 
 
 def max_logit_temperature(zs, zt):
@@ -290,11 +304,13 @@ def check(run, ref, student_initial, term_scale):
 def term_scale(config, run):
   """The largest factor multiplying a KL in the logit term (``check``): weight x T^2 (the
   logged maximum temperature for a learned or per-example one; DKD: x max(alpha, beta);
-  TTM / WTTM: no T^2; MLKD: its ten KLs at up to T = 6)."""
+  TTM / WTTM: no T^2; NKD: x gamma at its own T; MLKD: its ten KLs at up to T = 6)."""
   c = config.logit
   t = max(max(r['temperature_max'] for r in run.terms), c.temperature)
   if c.loss in ('ttm', 'wttm'):
     return c.weight
+  if c.loss == 'nkd':  # its non-target KL is weighted by gamma T^2 (NKD's own T)
+    return c.weight * max(config.nkd.gamma, 1.0) * max(t, config.nkd.temperature) ** 2
   if c.loss == 'dkd':
     return c.weight * max(config.dkd.alpha, config.dkd.beta) * t ** 2
   if c.loss == 'mlkd':
@@ -337,6 +353,11 @@ FIXED = {
         'ce': c.ce_weight * F.cross_entropy(zs, y),
         'kd': c.logit.weight * dist_loss(zs, zt, c.dist.beta, c.dist.gamma,
                                          c.logit.temperature)}),
+    # yzd-v/cls_KD mmcls/models/classifiers/distiller.py: CE + NKDLoss, both unweighted (the
+    # CIFAR-100 preset: temp 3, gamma 3.5, configs/distillers/cifar100/res34_distill_res18_cifar.py).
+    'nkd': (1, lambda c: lambda zs, zt, y, _: {
+        'ce': c.ce_weight * F.cross_entropy(zs, y),
+        'kd': c.logit.weight * nkd_loss(zs, zt, y, c.nkd.temperature, c.nkd.gamma)}),
     # Matsuyama et al. 2025: zKD+Ours (LS z-scores, per-example tau_i, tau_i^2 scaling).
     'kd_maxlogit': (1, lambda c: lambda zs, zt, y, _: {
         'ce': c.ce_weight * F.cross_entropy(zs, y),
