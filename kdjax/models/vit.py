@@ -86,10 +86,13 @@ class DropPath(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     if not train or self.rate == 0.0:
       return x
+    if not 0.0 <= self.rate <= 1.0:
+      raise ValueError(f"drop_path rate must be in [0, 1], got {self.rate}")
     keep_prob = 1.0 - self.rate
     shape = (x.shape[0],) + (1,) * (x.ndim - 1)
     keep = jax.random.bernoulli(self.make_rng('dropout'), keep_prob, shape)
-    return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros((), x.dtype))
+    scale = 1.0 / keep_prob if keep_prob > 0.0 else 0.0  # timm: no rescaling when all drop
+    return x * (keep.astype(x.dtype) * jnp.asarray(scale, x.dtype))
 
 
 class LayerScale(nn.Module):
