@@ -265,7 +265,10 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], model_name: str, num_
 # mmcls / mmpretrain ``VisionTransformer`` and ``DeiT3`` (``mmcls/models/backbones/
 # vision_transformer.py``, ``deit3.py``; ``VisionTransformerClsHead``) -> timm names. The FFN is
 # mmcv's ``layers.0.0`` (Linear in Sequential(Linear, GELU, Dropout)) and ``layers.1``; DeiT III's
-# LayerScale is ``attn.gamma1.weight`` / ``ffn.gamma2.weight``; the final norm is ``ln1``.
+# LayerScale is ``attn.gamma1.weight`` / ``ffn.gamma2.weight``; the final norm is ``ln1``. The
+# blocks compute ``ln2`` before the FFN as timm, facebookresearch/deit and cls_KD's mmcls do
+# (mmpretrain's ``DeiT3TransformerEncoderLayer.forward`` applies ``ln1`` there since its
+# ``out_type`` refactor, open-mmlab/mmpretrain#1408, leaving ``ln2`` unused).
 _MMCLS_RENAMES = (
     (r"^backbone\.(cls_token|pos_embed)$", r"\1"),
     (r"^backbone\.patch_embed\.projection\.", "patch_embed.proj."),

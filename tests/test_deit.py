@@ -300,3 +300,22 @@ def test_drop_path_acts_on_the_residual_branches_of_the_model():
   np.testing.assert_array_equal(deep.apply(variables, images), evaluated)
   trained = deep.apply(variables, images, train=True, rngs={'dropout': jax.random.key(5)})
   assert not np.allclose(trained, evaluated)
+
+
+# Every registered DeiT / DeiT III: timm's sizes (timm/models/deit.py constructors).
+ALL_SIZES = {**SIZES, 'deit_small_patch16_224': (384, 12, 6, False),
+             'deit_base_patch16_224': (768, 12, 12, False),
+             'deit3_base_patch16_224': (768, 12, 12, True)}
+
+
+@pytest.mark.parametrize('name', sorted(ALL_SIZES))
+def test_registered_deits_have_the_pytorch_state_dict(name):
+  """``models.create(name)`` expects exactly the PyTorch model's keys and shapes (built on the
+  meta device: no memory, no weights)."""
+  with torch.device('meta'):
+    reference = _ViT(*ALL_SIZES[name], num_classes=10)
+  expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+  assert dict(convert.expected_state_dict_shapes(name, 10)) == expected
+  assert models.input_shape(name) == (IMAGE, IMAGE, 3)
+  assert models.stage_channels(name) == (ALL_SIZES[name][0],) * ALL_SIZES[name][1]
+  assert models.classifier_path(name) == ('head',)
