@@ -10,6 +10,11 @@ Conversion is therefore one rule per leaf name:
   ``bias``                     -> ``params/.../bias``
   ``running_mean/running_var`` -> ``batch_stats/.../mean`` / ``var``
   ``num_batches_tracked``      -> dropped
+  ``cls_token``, ``pos_embed``, ``gamma`` (ViT) -> ``params/...`` under the same name, as is
+
+The ViTs (``kdjax.models.vit``) also read the mmcls / mmpretrain layout (``backbone.layers.{i}.ln1``
+...), and facebookresearch/deit's DeiT III ``gamma_1``/``gamma_2``: `vit_state_dict` renames them to
+timm's names first and names, in one line, a checkpoint of another ViT size.
 
 `from_torch` reads a checkpoint (``torch.save`` file through the code-free reader `kdjax.torch_io`,
 a safetensors file, or an in-memory mapping), checks every key and shape against the model and
@@ -29,6 +34,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import types
 from typing import Any, Mapping
@@ -46,6 +52,9 @@ from kdjax.torch_io import CheckpointError, CheckpointFormatError, UnsafeCheckpo
 METADATA_FILE = "kdjax_teacher.json"
 VARIABLES_DIR = "variables"
 _STATS = {"running_mean": "mean", "running_var": "var"}
+# Parameters stored under the same name and shape in both frameworks (timm's ViT class token,
+# position embedding and LayerScale).
+_AS_IS = ("cls_token", "pos_embed", "gamma")
 # Checkpoint dicts keep the state dict under 'model' (RepDistiller, mdistiller) or 'state_dict'.
 _WRAPPER_KEYS = ("model", "state_dict")
 _LIST_LIMIT = 20  # Keys listed per kind in a mismatch message.
@@ -55,7 +64,7 @@ __all__ = [
     "METADATA_FILE", "VARIABLES_DIR", "check_output_directory", "check_state_dict",
     "checksum_images", "expected_state_dict_shapes", "from_torch", "load_teacher",
     "logits_checksum", "param_count", "read_state_dict", "read_teacher_metadata", "save_teacher",
-    "state_dict_to_variables",
+    "state_dict_to_variables", "vit_state_dict",
 ]
 
 
@@ -81,6 +90,8 @@ def state_dict_to_variables(state_dict: Mapping[str, Any]) -> dict:
     array = _to_numpy(value)
     if leaf in _STATS:
       collection, name = "batch_stats", _STATS[leaf]
+    elif leaf in _AS_IS:
+      collection, name = "params", leaf
     elif leaf == "bias":
       collection, name = "params", "bias"
     elif leaf == "weight" and array.ndim == 4:
@@ -105,6 +116,8 @@ def _torch_key_and_shape(collection: str, path: tuple[str, ...],
   torch_shape = shape
   if collection == "batch_stats" and leaf in ("mean", "var"):
     torch_leaf = {"mean": "running_mean", "var": "running_var"}[leaf]
+  elif collection == "params" and leaf in _AS_IS:
+    torch_leaf = leaf
   elif collection == "params" and leaf in ("bias", "scale"):
     torch_leaf = "bias" if leaf == "bias" else "weight"
   elif collection == "params" and leaf == "kernel" and len(shape) in (2, 4):
@@ -249,13 +262,108 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], model_name: str, num_
   raise CheckpointMismatchError("\n".join(parts))
 
 
+# mmcls / mmpretrain ``VisionTransformer`` and ``DeiT3`` (``mmcls/models/backbones/
+# vision_transformer.py``, ``deit3.py``; ``VisionTransformerClsHead``) -> timm names. The FFN is
+# mmcv's ``layers.0.0`` (Linear in Sequential(Linear, GELU, Dropout)) and ``layers.1``; DeiT III's
+# LayerScale is ``attn.gamma1.weight`` / ``ffn.gamma2.weight``; the final norm is ``ln1``. The
+# blocks compute ``ln2`` before the FFN as timm, facebookresearch/deit and cls_KD's mmcls do
+# (mmpretrain's ``DeiT3TransformerEncoderLayer.forward`` applies ``ln1`` there since its
+# ``out_type`` refactor, open-mmlab/mmpretrain#1408, leaving ``ln2`` unused).
+_MMCLS_RENAMES = (
+    (r"^backbone\.(cls_token|pos_embed)$", r"\1"),
+    (r"^backbone\.patch_embed\.projection\.", "patch_embed.proj."),
+    (r"^backbone\.layers\.(\d+)\.ln([12])\.", r"blocks.\1.norm\2."),
+    (r"^backbone\.layers\.(\d+)\.attn\.(qkv|proj)\.", r"blocks.\1.attn.\2."),
+    (r"^backbone\.layers\.(\d+)\.attn\.gamma1\.weight$", r"blocks.\1.ls1.gamma"),
+    (r"^backbone\.layers\.(\d+)\.ffn\.layers\.0\.0\.", r"blocks.\1.mlp.fc1."),
+    (r"^backbone\.layers\.(\d+)\.ffn\.layers\.1\.", r"blocks.\1.mlp.fc2."),
+    (r"^backbone\.layers\.(\d+)\.ffn\.gamma2\.weight$", r"blocks.\1.ls2.gamma"),
+    (r"^backbone\.ln1\.", "norm."),
+    (r"^head\.layers\.head\.", "head."),
+)
+# facebookresearch/deit ``models_v2.py`` (DeiT III): ``Layer_scale_init_Block.gamma_1/gamma_2``.
+_DEIT3_RENAMES = ((r"^blocks\.(\d+)\.gamma_([12])$", r"blocks.\1.ls\2.gamma"),)
+_TIMM_PROBE, _MMCLS_PROBE = "blocks.0.norm1.weight", "backbone.layers.0.ln1.weight"
+
+
+def _rename(state_dict: Mapping[str, Any], renames: tuple[tuple[str, str], ...]) -> dict:
+  """Applies the first matching ``(pattern, replacement)`` to each key; others stay."""
+  renamed = {}
+  for key, value in state_dict.items():
+    for pattern, replacement in renames:
+      new_key, count = re.subn(pattern, replacement, key)
+      if count:
+        key = new_key
+        break
+    renamed[key] = value
+  return renamed
+
+
+def _vit_architecture(shapes: Mapping[str, tuple[int, ...]]) -> tuple | None:
+  """``(embed dim, blocks, patch, LayerScale, position-embedding tokens)`` of a timm-named ViT
+  state dict (key -> shape), or None when its embeddings are missing."""
+  if "patch_embed.proj.weight" not in shapes or "pos_embed" not in shapes:
+    return None
+  dim, _, patch, _ = shapes["patch_embed.proj.weight"]
+  depth = sum(re.fullmatch(r"blocks\.\d+\.norm1\.weight", k) is not None for k in shapes)
+  return (int(dim), depth, int(patch), "blocks.0.ls1.gamma" in shapes,
+          int(shapes["pos_embed"][1]))
+
+
+def _describe(architecture: tuple) -> str:
+  dim, depth, patch, layer_scale, tokens = architecture
+  return (f"embed dim {dim}, {depth} blocks, patch {patch}, "
+          f"{'LayerScale' if layer_scale else 'no LayerScale'}, {tokens} position embeddings")
+
+
+def _vit_names() -> list[str]:
+  return [n for n in models.names()
+          if isinstance(models.create(n, num_classes=1), models.VisionTransformer)]
+
+
+def vit_state_dict(state_dict: Mapping[str, Any], model_name: str,
+                   origin: str = "checkpoint") -> dict:
+  """A ViT state dict in timm's names, checked to be ``model_name``'s architecture.
+
+  Accepts timm / facebookresearch/deit names (``blocks.0.norm1.weight``; DeiT III's
+  ``gamma_1``/``gamma_2`` become ``ls1.gamma``/``ls2.gamma``) and mmcls / mmpretrain names
+  (``backbone.layers.0.ln1.weight``, ``head.layers.head``; yzd-v/cls_KD's teachers and students).
+
+  Raises:
+    CheckpointMismatchError: (one line) neither layout, or another ViT's sizes (naming it).
+  """
+  if _MMCLS_PROBE in state_dict:
+    state_dict = _rename(state_dict, _MMCLS_RENAMES)
+  elif _TIMM_PROBE in state_dict:
+    state_dict = _rename(state_dict, _DEIT3_RENAMES)
+  else:
+    raise CheckpointMismatchError(
+        f"{origin} is not a ViT state dict in a known layout (no {_TIMM_PROBE!r} as timm and "
+        f"facebookresearch/deit name it, no {_MMCLS_PROBE!r} as mmcls / mmpretrain do); fix: "
+        f"pass the checkpoint of a {model_name!r}, or the model name of the architecture it "
+        "holds (kdjax.models.names())")
+  found = _vit_architecture({k: tuple(np.shape(v)) for k, v in state_dict.items()})
+  expected = _vit_architecture(expected_state_dict_shapes(model_name, 1))
+  if found is not None and found != expected:
+    matches = [n for n in _vit_names()
+               if _vit_architecture(expected_state_dict_shapes(n, 1)) == found]
+    fix = (f"pass model_name={matches[0]!r}" if matches else
+           "no registered model has this architecture (kdjax.models.names())")
+    raise CheckpointMismatchError(
+        f"{origin} holds a ViT with {_describe(found)}, but {model_name!r} has "
+        f"{_describe(expected)}; fix: {fix}")
+  return state_dict
+
+
 def _convert(source: str | os.PathLike | Mapping[str, Any], model_name: str,
              num_classes: int | None) -> tuple[dict, int]:
   models.input_shape(model_name)  # Unknown names fail here, listing the known ones.
   state_dict = read_state_dict(source)
+  origin = "in-memory state dict" if isinstance(source, Mapping) else os.fspath(source)
+  if isinstance(models.create(model_name, num_classes=1), models.VisionTransformer):
+    state_dict = vit_state_dict(state_dict, model_name, origin)
   if num_classes is None:
     num_classes = _infer_num_classes(state_dict, model_name)
-  origin = "in-memory state dict" if isinstance(source, Mapping) else os.fspath(source)
   check_state_dict(state_dict, model_name, num_classes, origin)
   return state_dict_to_variables(state_dict), num_classes
 
