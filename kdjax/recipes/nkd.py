@@ -21,7 +21,7 @@ _IMAGENET = f'{NKD_REPO} configs/distillers/imagenet/res34_distill_res18_img.py 
 # 0.9, wd 1e-4 on every parameter, MultiStepLR [30, 60, 90] x0.1, 100 epochs) and
 # configs/_base_/datasets/imagenet_bs32.py on 8 GPUs (the configs' 8xb32 base: batch 256).
 _IMAGENET_SCHEDULE = f'{NKD_REPO} configs/_base_/schedules/imagenet_bs256.py (SGD lr 0.1, ' \
-                     f'momentum 0.9, wd 1e-4; MultiStepLR [30, 60, 90] x0.1; 100 epochs) and ' \
+                     f'momentum 0.9, wd 1e-4 on every parameter, no Nesterov; MultiStepLR [30, 60, 90] x0.1; 100 epochs) and ' \
                      f'datasets/imagenet_bs32.py x 8 GPUs (configs/resnet/resnet18_8xb32_in1k.py, ' \
                      f'configs/mobilenet_v1/mobilenet_v1.py: batch 256)'
 _CIFAR = f'{NKD_REPO} configs/distillers/cifar100/res34_distill_res18_cifar.py (NKDLoss ' \
@@ -35,7 +35,9 @@ def _nkd(temperature: float, gamma: float, source: str) -> dict[str, Setting]:
 
 register('nkd', preset_source=f'{_LOSS} defaults (temp 1.0, gamma 1.5); {_SUM}',
          settings={'imagenet': {**_nkd(1.0, 1.5, _IMAGENET),
-                                **sourced(IN_SCHEDULE, IN_SCHEDULE_VALUES, _IMAGENET_SCHEDULE)},
+                                **sourced(IN_SCHEDULE, IN_SCHEDULE_VALUES, _IMAGENET_SCHEDULE),
+                                **sourced(('nesterov', 'weight_decay_mask'), (False, 'all'),
+                                          _IMAGENET_SCHEDULE)},
                    'seed001': _nkd(3.0, 3.5, _CIFAR)})
 # NKD on LS-standardised logits: a composition no paper publishes (NKD's own values).
 register('nkd_ls', preset_source=f'{DEFAULT}: NKD\'s values ({_LOSS}) on LS z-scores')
