@@ -986,7 +986,7 @@ def srrl_feature(student: ArrayLike, teacher: ArrayLike) -> Array:
   the spatial sizes may differ.
 
   Paper: Yang, Martinez, Bulat & Tzimiropoulos, "Knowledge Distillation via Softmax Regression
-  Representation Learning", ICLR 2021, Sec. 3 (``L_FM`` on the penultimate feature).
+  Representation Learning", ICLR 2021 (the feature matching loss ``L_FM``).
 
   Reference: ``jingyang2017/KD_SRRL distiller_zoo/AIN.py`` ``statm_loss.forward`` (the mean over
   the spatial positions, the squared gap averaged over channels, then over the batch); the same
@@ -1016,8 +1016,8 @@ def srrl_regression(student_logits: ArrayLike, teacher_logits: ArrayLike) -> Arr
   teacher's (frozen) classifier applied to the pooled connected student feature ``h_s`` and
   ``teacher_logits`` ``v`` the teacher's own logits.
 
-  Paper: Yang et al., ICLR 2021, Sec. 3 (``L_SR``; the paper writes a cross-entropy between the
-  two softmax outputs, the released ImageNet code regresses the logits).
+  Paper: Yang et al., ICLR 2021 (the softmax regression loss ``L_SR``; the released ImageNet code,
+  below, regresses the logits by their mean squared error).
 
   Reference: ``jingyang2017/KD_SRRL train_imagenet_distillation.py`` ``train``
   (``F.mse_loss(pred_sc, pred_t)``, ``pred_sc = net_t(x=None, feat_s=feat_s)``: the teacher's
@@ -1051,8 +1051,8 @@ def nd_loss(student: ArrayLike, teacher: ArrayLike, centers: ArrayLike) -> Array
   while ``||s|| > ||t||`` the projection over ``||s||`` no longer grows with the norm). The
   gradient flows through ``||s||`` when it is the larger norm, as in the reference.
 
-  Paper: Wang, Cheng, Liu, Ma, Yang & Wu, "Improving Knowledge Distillation via Regularizing
-  Feature Norm and Direction", ICCV 2023, Eq. (6).
+  Paper: Wang et al., "Improving Knowledge Distillation via Regularizing Feature Norm and
+  Direction", ICCV 2023 (the ND loss).
 
   Reference: ``WangYZ1608/Knowledge-Distillation-via-ND ImageNet/utils.py`` ``DirectNormLoss``
   (``project_center``: the per-example sum, divided by the batch size in ``forward``). The
