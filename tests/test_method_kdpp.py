@@ -2,7 +2,6 @@
 written from WangYZ1608/Knowledge-Distillation-via-ND, a hand-computed case, its config and
 ImageNet recipe; SRRL and KD++ train on 1 and 2 devices alike, and KD++ resumes exactly."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -212,19 +211,20 @@ def test_preset_recipe_and_checks():
 
 @pytest.mark.slow
 def test_srrl_and_kdpp_train_alike_on_one_and_two_devices_and_kdpp_resumes_exactly(tmp_path):
-  """Smoke runs of resnet8 students: SRRL from resnet8, KD++ from resnet8x4 (a wider teacher:
-  its embedding transform, dropout included, on the sharded batch), one subprocess per device
-  count; then KD++ from resnet8 stopped after epoch 1 (its class sums accumulated, the KD
-  warm-up at 0) and resumed ends as the uninterrupted run."""
+  """Smoke runs of resnet8 -> resnet8, one subprocess per device count; then KD++ stopped after
+  epoch 1 (its class sums accumulated, the KD warm-up at 0) and resumed ends as the
+  uninterrupted run. (KD++'s embedding transform, for teachers of another width, is checked
+  against PyTorch above and traced in the Table 5 cells' train steps, tests/test_cells_build.py.)"""
   configs = {'srrl': method_checks.smoke('srrl', lr=0.005),
-             'kdpp': method_checks.smoke('kdpp', teacher='resnet8x4', lr=0.005)}
+             'kdpp': method_checks.smoke('kdpp', lr=0.005)}
   one = method_checks.run_on_devices(configs, 1, tmp_path)
   two = method_checks.run_on_devices(configs, 2, tmp_path)
   assert (one['devices'], two['devices']) == (1, 2)
+  margins = {}
   for name in configs:
-    method_checks.assert_same_runs(one[name], two[name])
+    margins[name] = method_checks.assert_same_runs(one[name], two[name])
     assert two[name]['replicated'], name
+  print('largest difference / allowed:', margins)
   sums = [value for key, value in one['kdpp']['state'].items() if 'class_sums' in key]
   assert len(sums) == 1 and np.any(sums[0] != 0)  # the first epoch's teacher embeddings
-  assert any('embed' in key for key in one['kdpp']['state'])  # the transform was trained
-  method_checks.assert_resumes_exactly(method_checks.smoke('kdpp', lr=0.005), tmp_path)
+  method_checks.assert_resumes_exactly(configs['kdpp'], tmp_path)

@@ -16,8 +16,8 @@ _KDPP_SCRIPT = f'{KDPP_REPO} ImageNet/train_kd.py'
 _KDPP_LOSS = f'{_KDPP_SCRIPT} (cls_loss_factor * CE + kd_loss_factor * min(1, epoch / warm_up) ' \
              f'* KDLoss(T) + DirectNormLoss * nd_loss_factor; defaults --cls_loss_factor 1, ' \
              f'--kd_loss_factor 1, --nd_loss_factor 1, --t 1, --warm_up 5)'
-_KDPP_TRAIN_SH = f'{KDPP_REPO} ImageNet/train.sh (KD++ factors per pair: "1.0*cls + a*kd + b*nd"; ' \
-                 f'--batch_size 512 --lr 0.2)'
+_KDPP_TRAIN_SH = f'{KDPP_REPO} ImageNet/train.sh (KD++ factors per pair: ' \
+                 f'"1.0*cls + a*kd + b*nd"; --batch_size 512 --lr 0.2)'
 # train_kd.py: optim.SGD(model.parameters(), lr, momentum 0.9, nesterov=True, weight_decay 1e-4)
 # (the student with its EmbTrans), lr x0.1 at epochs 30, 60, 90 of --epochs 100;
 # Dataset/ImageNet.py: RandomResizedCrop(224) + flip; test resize 256, crop 224.

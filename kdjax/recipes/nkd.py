@@ -21,9 +21,10 @@ _IMAGENET = f'{NKD_REPO} configs/distillers/imagenet/res34_distill_res18_img.py 
 # 0.9, wd 1e-4 on every parameter, MultiStepLR [30, 60, 90] x0.1, 100 epochs) and
 # configs/_base_/datasets/imagenet_bs32.py on 8 GPUs (the configs' 8xb32 base: batch 256).
 _IMAGENET_SCHEDULE = f'{NKD_REPO} configs/_base_/schedules/imagenet_bs256.py (SGD lr 0.1, ' \
-                     f'momentum 0.9, wd 1e-4 on every parameter, no Nesterov; MultiStepLR [30, 60, 90] x0.1; 100 epochs) and ' \
-                     f'datasets/imagenet_bs32.py x 8 GPUs (configs/resnet/resnet18_8xb32_in1k.py, ' \
-                     f'configs/mobilenet_v1/mobilenet_v1.py: batch 256)'
+                     f'momentum 0.9, wd 1e-4 on every parameter, no Nesterov; MultiStepLR ' \
+                     f'[30, 60, 90] x0.1; 100 epochs) and datasets/imagenet_bs32.py x 8 GPUs ' \
+                     f'(configs/resnet/resnet18_8xb32_in1k.py, configs/mobilenet_v1/' \
+                     f'mobilenet_v1.py: batch 256)'
 _CIFAR = f'{NKD_REPO} configs/distillers/cifar100/res34_distill_res18_cifar.py (NKDLoss ' \
          f'temp=3.0, gamma=3.5; the release\'s only CIFAR-100 pair, ResNet34 -> ResNet18)'
 

@@ -8,7 +8,7 @@ README's commands set only the two models). Its protocol equals kdjax's ``imagen
 
 from __future__ import annotations
 
-from kdjax.recipes.core import Setting, register, sourced
+from kdjax.recipes.core import register, sourced
 
 SRRL_REPO = 'jingyang2017/KD_SRRL'
 _SRRL_SCRIPT = f'{SRRL_REPO} train_imagenet_distillation.py'
