@@ -441,16 +441,27 @@ _SEED002_TABLE5 = {  # ImageNet top-1 (r34->r18, r50->MobileNetV1); None: not re
     ('ReviewKD', 'reviewkd'): (71.61, 72.56), ('ITRD', 'itrd'): (71.68, None),
     ('DKD', 'dkd'): (71.70, 72.05), ('DIST', 'dist'): (72.07, 73.24), ('CTKD', 'ctkd'): (71.51, None),
     ('WTTM', 'wttm'): (72.19, 73.09),
+    # Rows from other codebases, run from their reference settings (kdjax.recipes.srrl, kdpp, nkd).
+    ('SRRL', 'srrl'): (71.73, 72.49), ('KD++', 'kdpp'): (71.98, 72.77), ('NKD', 'nkd'): (71.96, 72.58),
 }
 # 70.66 (KD, ResNet34 -> ResNet18) is not mdistiller's KD (71.03, seed 001 Table 3): it is the CRD
 # paper's ImageNet KD result (Tian et al., ICLR 2020: top-1 error 29.34), the "KD" the ImageNet
 # tables of ReviewKD and DKD quote (DKD prints its own re-run 71.03 as "KD*").
+_IMAGENET_PAIRS = (('resnet34', 'resnet18'), ('resnet50', 'MobileNetV1'))
+_NKD_NOTE = ("NKD's release (yzd-v/cls_KD, mmcls) distils from mmcls's own teacher checkpoints "
+             "(resnet34 / resnet50_8xb32_in1k_20210831), kdjax from the torchvision weights; the "
+             "schedule (batch 256, lr 0.1) is the release's (kdjax.recipes.nkd)")
+_KDPP_NOTE = ("KD++'s class centres are the teacher's class-mean embeddings accumulated over the "
+              "first epoch (the release precomputes them in one pass before training; "
+              "kdjax.methods.kdpp)")
 _SEED002_TABLE5_NOTES = {
     (('resnet34', 'resnet18'), 'kd'): (
         "70.66 is the CRD paper's ImageNet KD result (Tian et al., ICLR 2020, top-1 error 29.34), "
         "as ReviewKD's and DKD's ImageNet tables quote it (mdistiller's own KD is 71.03); CRD "
         "released no ImageNet code (HobbitLong/RepDistiller is CIFAR-only), so kdjax runs "
         "mdistiller's ImageNet KD recipe for it: its settings are uncertain"),
+    **{(pair, 'nkd'): _NKD_NOTE for pair in _IMAGENET_PAIRS},
+    **{(pair, 'kdpp'): _KDPP_NOTE for pair in _IMAGENET_PAIRS},
 }
 _SEED002_TABLE7_TEACHERS = ('resnet34', 'resnet50', 'resnet101', 'resnet152')
 # Table 7 reproduces DIST's README table (hunto/DIST_KD, "Stronger teachers"): its KD row is DIST's
@@ -600,8 +611,9 @@ TABLE_NOTES = {
     'seed000_table2': 'Seed 000: one run per cell; it trained its own teachers and students.',
     'seed000_table4': 'Seed 000: one run per cell; w_ce 1 (not zKD+Ours\'s usual 0.1).',
     'imagenet': 'Top-5 is not published for WTTM.',
-    'seed002_table5': 'Seed 002 also lists SRRL, KD++, NKD and KD-Zero from other codebases: not '
-                      'runnable here.',
+    'seed002_table5': 'SRRL, KD++ and NKD run their own codebases\' ImageNet settings '
+                      '(jingyang2017/KD_SRRL, WangYZ1608/Knowledge-Distillation-via-ND, yzd-v/cls_KD); '
+                      'seed 002 also lists KD-Zero (a searched distiller): not runnable here.',
     'seed002_table7': 'Teachers: the torchvision ImageNet weights (resnet101 and resnet152 too).',
 }
 

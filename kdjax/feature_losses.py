@@ -1,4 +1,5 @@
-"""Feature-based distillation losses: FitNet, AT, RKD, PKT, OFD, VID, CRD, ReviewKD, ITRD, CAT-KD.
+"""Feature-based distillation losses: FitNet, AT, RKD, PKT, OFD, VID, CRD, ReviewKD, ITRD, CAT-KD,
+SRRL, KD++ (ND).
 
 Conventions (as :mod:`kdjax.losses`): pure functions, student first and teacher
 second, keyword-only hyperparameters. Feature maps are NHWC ``[B, H, W, C]``;
@@ -39,13 +40,20 @@ references' batch sums and means.
                                "Information Theoretic Representation Distillation", BMVC 2022
   CAT-KD                       :func:`class_activation_maps`, :func:`cat_kd`; Guo et al.,
                                "Class Attention Transfer Based Knowledge Distillation", CVPR 2023
+  SRRL                         :func:`srrl_feature`, :func:`srrl_regression`; Yang et al.,
+                               "Knowledge Distillation via Softmax Regression Representation
+                               Learning", ICLR 2021
+  KD++ (ND loss)               :func:`nd_loss`, :func:`class_sums_update`; Wang et al.,
+                               "Improving Knowledge Distillation via Regularizing Feature Norm
+                               and Direction", ICCV 2023
   ===========================  ==================================================================
 
 Reference implementations (each function's docstring names the file and its
 differences): ``megvii-research/mdistiller`` (FitNet, AT, RKD, PKT, OFD, VID,
 ReviewKD; the numbers the papers cite), ``HobbitLong/RepDistiller`` (CRD's
 memory and NCE loss; the same FitNet, AT, RKD, PKT, VID), ``zkxufo/TTM`` and
-``roymiles/ITRD`` (ITRD), ``GzyAftermath/CAT-KD`` (CAT-KD).
+``roymiles/ITRD`` (ITRD), ``GzyAftermath/CAT-KD`` (CAT-KD), ``jingyang2017/KD_SRRL``
+(SRRL), ``WangYZ1608/Knowledge-Distillation-via-ND`` (KD++).
 :func:`adaptive_avg_pool2d` is PyTorch's adaptive average pooling (same bins)
 for NHWC maps; the losses that resize a map use it.
 
@@ -86,8 +94,8 @@ _PER_CHANNEL = "a per-channel vector [C]"
 __all__ = [
     "adaptive_avg_pool2d", "attention_transfer", "cat_kd", "class_activation_maps",
     "crd_contrast", "crd_memory_update", "crd_normalizer", "crd_scores", "fitnet",
-    "itrd_correlation", "itrd_mutual", "ofd", "ofd_margin", "pkt", "review_hcl", "rkd", "vid",
-    "vid_log_scale_init",
+    "class_sums_update", "itrd_correlation", "itrd_mutual", "nd_loss", "ofd", "ofd_margin", "pkt",
+    "review_hcl", "rkd", "srrl_feature", "srrl_regression", "vid", "vid_log_scale_init",
 ]
 
 
@@ -964,3 +972,138 @@ def cat_kd(student_cam: ArrayLike, teacher_cam: ArrayLike, *, resolution: int = 
   if normalize:
     s, t = _normalize(s, axis=(1, 2)), _normalize(t, axis=(1, 2))
   return jnp.mean(jnp.square(s - t))
+
+
+# ----------------------------------------------------------------------------- SRRL
+
+
+def srrl_feature(student: ArrayLike, teacher: ArrayLike) -> Array:
+  """SRRL's feature matching loss on the spatial means of two maps.
+
+  ``fm = mean_c (mean_{h,w} s[h,w,c] - mean_{h,w} t[h,w,c])^2`` per example, where
+  ``student`` is the connected student map (SRRL's connector: 1x1 conv, BN, ReLU, to the
+  teacher's channels) and ``teacher`` the teacher's last map (the one its classifier pools);
+  the spatial sizes may differ.
+
+  Paper: Yang, Martinez, Bulat & Tzimiropoulos, "Knowledge Distillation via Softmax Regression
+  Representation Learning", ICLR 2021 (the feature matching loss ``L_FM``).
+
+  Reference: ``jingyang2017/KD_SRRL distiller_zoo/AIN.py`` ``statm_loss.forward`` (the mean over
+  the spatial positions, the squared gap averaged over channels, then over the batch); the same
+  as ``yzd-v/cls_KD mmcls/models/dis_losses/srrl.py`` ``SRRLLoss`` (``fm_loss``). The batch
+  mean of the result equals their scalar.
+
+  Args:
+    student: NHWC ``[B, H_s, W_s, C]`` connected student map.
+    teacher: NHWC ``[B, H_t, W_t, C]`` teacher map.
+
+  Returns:
+    ``[B]`` per-example losses.
+  """
+  s, t = _checked_pair(student, teacher, rank=4, layout=_NHWC)
+  if s.shape[-1] != t.shape[-1]:
+    raise ValueError(
+        f"student {s.shape} and teacher {t.shape} must have the same channels: connect the "
+        "student's map to the teacher's width first (SRRL's 1x1 conv connector).")
+  s, t = _upcast(s, t)
+  return jnp.mean(jnp.square(jnp.mean(s, axis=(1, 2)) - jnp.mean(t, axis=(1, 2))), axis=-1)
+
+
+def srrl_regression(student_logits: ArrayLike, teacher_logits: ArrayLike) -> Array:
+  """SRRL's softmax regression loss: the teacher's classifier on the student's feature.
+
+  ``sr = mean_k (W_t h_s + b_t - v)_k^2`` per example, where ``student_logits`` is the
+  teacher's (frozen) classifier applied to the pooled connected student feature ``h_s`` and
+  ``teacher_logits`` ``v`` the teacher's own logits.
+
+  Paper: Yang et al., ICLR 2021 (the softmax regression loss ``L_SR``; the released ImageNet code,
+  below, regresses the logits by their mean squared error).
+
+  Reference: ``jingyang2017/KD_SRRL train_imagenet_distillation.py`` ``train``
+  (``F.mse_loss(pred_sc, pred_t)``, ``pred_sc = net_t(x=None, feat_s=feat_s)``: the teacher's
+  ``avgpool`` and ``fc`` on the connected map). The batch mean of the result equals that scalar
+  (mean over ``B * K``).
+
+  Args:
+    student_logits: ``[B, K]`` teacher-classifier logits of the connected student feature.
+    teacher_logits: ``[B, K]`` the teacher's logits.
+
+  Returns:
+    ``[B]`` per-example losses.
+  """
+  s, t = _checked_pair(student_logits, teacher_logits, rank=2, layout="logits [B, K]",
+                       names=("student_logits", "teacher_logits"))
+  _require_same_shape("student_logits", s, "teacher_logits", t)
+  s, t = _upcast(s, t)
+  return jnp.mean(jnp.square(s - t), axis=-1)
+
+
+# ----------------------------------------------------------------------------- KD++ (ND loss)
+
+
+def nd_loss(student: ArrayLike, teacher: ArrayLike, centers: ArrayLike) -> Array:
+  """KD++'s norm-and-direction (ND) loss on embedding features.
+
+  ``nd = 1 - <s, c / ||c||> / max(||s||, ||t||)`` per example, where ``s`` is the student's
+  embedding (its pooled feature, through KD++'s embedding transform when the widths differ),
+  ``t`` the teacher's and ``c`` the teacher's class mean of the example's label. Minimising it
+  turns ``s`` towards its class centre and enlarges its norm up to the teacher's (and beyond:
+  while ``||s|| > ||t||`` the projection over ``||s||`` no longer grows with the norm). The
+  gradient flows through ``||s||`` when it is the larger norm, as in the reference.
+
+  Paper: Wang et al., "Improving Knowledge Distillation via Regularizing Feature Norm and
+  Direction", ICCV 2023 (the ND loss).
+
+  Reference: ``WangYZ1608/Knowledge-Distillation-via-ND ImageNet/utils.py`` ``DirectNormLoss``
+  (``project_center``: the per-example sum, divided by the batch size in ``forward``). The
+  batch mean of the result equals its scalar (before ``nd_loss_factor``). A zero pair of norms
+  is floored at 1e-12 (the reference divides by zero).
+
+  Args:
+    student: ``[B, D]`` student embeddings.
+    teacher: ``[B, D]`` teacher embeddings.
+    centers: ``[B, D]`` the class centre (or any positive multiple of it: only its direction
+      counts) of each example's label.
+
+  Returns:
+    ``[B]`` per-example losses.
+  """
+  s, t = _checked_pair(student, teacher, rank=2, layout=_POOLED)
+  c = _floating("centers", centers, rank=2, layout="class centres [B, D] (one per example)")
+  _require_same_shape("student", s, "teacher", t)
+  _require_same_shape("student", s, "centers", c)
+  s, t, c = _upcast(s, t, c)
+  direction = _normalize(c, axis=-1)
+  max_norm = jnp.maximum(_l2_norm(s, axis=-1), _l2_norm(t, axis=-1))[..., 0]
+  projection = jnp.sum(s * direction, axis=-1)
+  return 1.0 - projection / jnp.maximum(max_norm, NORMALIZE_EPS)
+
+
+def class_sums_update(sums: ArrayLike, embeddings: ArrayLike, labels: ArrayLike) -> Array:
+  """Adds each embedding to its label's row: the running class sums of KD++'s class centres.
+
+  ``sums[k] += sum_{i: labels[i] = k} embeddings[i]``, without gradient. KD++ reads only the
+  direction of a class mean, which is the direction of its sum, so the sums stand for the
+  means (``WangYZ1608/Knowledge-Distillation-via-ND ImageNet/emb_fea_distribution.py``: the
+  teacher's per-class mean embedding over the training set).
+
+  Args:
+    sums: ``[K, D]`` class sums.
+    embeddings: ``[B, D]`` the batch's teacher embeddings.
+    labels: ``[B]`` integer class labels in ``[0, K)``.
+
+  Returns:
+    The new ``[K, D]`` sums (dtype of ``sums``).
+  """
+  sums_in = _floating("sums", sums, rank=2, layout="class sums [K, D]")
+  embeddings = _floating("embeddings", embeddings, rank=2, layout=_POOLED)
+  labels = jnp.asarray(labels)
+  if not jnp.issubdtype(labels.dtype, jnp.integer):
+    raise ValueError(f"labels must be integer class labels; got dtype {labels.dtype}.")
+  if labels.shape != embeddings.shape[:1] or embeddings.shape[1] != sums_in.shape[1]:
+    raise ValueError(
+        f"labels {labels.shape} must be [batch] and embeddings {embeddings.shape} "
+        f"[batch, dim] with dim = sums.shape[1] = {sums_in.shape[1]}.")
+  sums_f, embeddings = _upcast(*jax.lax.stop_gradient((sums_in, embeddings)))
+  added = jax.ops.segment_sum(embeddings, labels, num_segments=sums_f.shape[0])
+  return (sums_f + added).astype(sums_in.dtype)
