@@ -196,8 +196,12 @@ def warp_affine(image: np.ndarray, matrix, fill) -> np.ndarray:
   padded[2:-2, 2:-2] = image
   out = np.zeros(image.shape, np.float64)
   for i in range(4):
+    if not wy[..., i].any():  # (shears and translations: whole-pixel rows or columns)
+      continue
     rows = np.clip(y0 - 1 + i, -2, height + 1) + 2
     for j in range(4):
+      if not wx[..., j].any():
+        continue
       cols = np.clip(x0 - 1 + j, -2, width + 1) + 2
       out += (wy[..., i] * wx[..., j])[..., None] * padded[rows, cols]
   return np.clip(np.rint(out), 0, 255).astype(np.uint8)
