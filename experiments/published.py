@@ -522,6 +522,39 @@ def _baseline_rows() -> list[PublishedCell]:
   return cells
 
 
+# Seed 002 Table 13 (zkxufo/TTM README, "transformer-based models"): ImageNet, DeiT III-Small (82.76) ->
+# DeiT-Tiny (74.42), trained with yzd-v/cls_KD (recipe ``deit_imagenet``). The teacher is cls_KD's
+# deit3-small-p16_in21k-pre_3rdparty_in1k checkpoint (its distiller config's teacher_pretrained).
+SEED002_TABLE13_PAIR = ('deit3_small_patch16_224', 'deit_tiny_patch16_224')
+SEED002_TABLE13 = (('KD', 'kd', 76.01), ('ViTKD', 'vitkd', 76.06), ('NKD', 'nkd', 76.68),
+                   ('WTTM', 'wttm', 77.03), ('NKD+ViTKD', 'nkd+vitkd', 77.78),
+                   ('WTTM+ViTKD', 'wttm+vitkd', 78.04))
+_SEED002_TABLE13_NOTES = {
+    'wttm': 'no WTTM (gamma, beta) is published for DeiT (seed 002, zkxufo/TTM): the ImageNet ResNet34 -> '
+            'ResNet18 row, marked default',
+}
+
+
+def _seed002_table13() -> list[PublishedCell]:
+  teacher, student = SEED002_TABLE13_PAIR
+  return [PublishedCell(
+      table='seed002_table13', cell=_pair_cell(teacher, student, method), teacher=teacher, student=student,
+      method=method, top1=top1, column=column, source=f'{SEED002}, Table 13', recipe='deit_imagenet',
+      runs=RUNS['imagenet'], note=_SEED002_TABLE13_NOTES.get(method, ''))
+      for column, method, top1 in SEED002_TABLE13]
+
+
+def seed002_table13_missing() -> tuple[str, ...]:
+  """What Table 13's cells still lack to build: its models (``kdjax.models``) and the methods of
+  recipe ``deit_imagenet`` (``kdjax.recipes``); the table joins the sweep tables once this is empty."""
+  from kdjax import models  # pylint: disable=import-outside-toplevel
+  names = set(models.names())
+  missing = [f'model {m}' for m in SEED002_TABLE13_PAIR if m not in names]
+  missing += [f'method {m} in recipe deit_imagenet' for _, m, _ in SEED002_TABLE13
+              if m not in recipes.SETTINGS['deit_imagenet']]
+  return tuple(missing)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Which statistic each number is. The papers report the best test epoch (mean over runs), except the
 # numbers copied from the CRD paper (Tian et al., ICLR 2020; its codebase HobbitLong/RepDistiller), which
@@ -585,8 +618,10 @@ def _with_statistics(cells: list[PublishedCell]) -> list[PublishedCell]:
 
 def _build() -> dict[str, dict[str, PublishedCell]]:
   tables: dict[str, dict[str, PublishedCell]] = {}
+  table13 = [] if seed002_table13_missing() else _seed002_table13()
   for cell in _with_statistics(_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations()
-                               + _imagenet() + _baseline_rows() + _table_model_rows() + _baselines()):
+                               + _imagenet() + _baseline_rows() + _table_model_rows() + _baselines()
+                               + table13):
     table = tables.setdefault(cell.table, {})
     if cell.cell in table:
       raise AssertionError(f'duplicate cell {cell.table}:{cell.cell}')
@@ -600,6 +635,10 @@ RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001
                   'seed002_table1', 'seed002_table2', 'seed002_table3', 'seed002_table4',
                   'seed002_table5', 'seed002_table6', 'seed002_table7',
                   'seed000_table1', 'seed000_table2', 'seed000_table4', 'imagenet')
+if 'seed002_table13' in _TABLES:  # (see seed002_table13_missing)
+  RESULTS_TABLES += ('seed002_table13',)
+  TABLE_STATISTICS['seed002_table13'] = ('best epoch, single ImageNet runs (zkxufo/TTM README; ViTKD and '
+                                         'NKD+ViTKD as yzd-v/cls_KD vitkd.md prints them)')
 
 # What a reader of a whole table must know.
 TABLE_NOTES = {

@@ -45,6 +45,8 @@ OPTIMIZERS = ('sgd', 'adamw')  # kdjax.optim
 LR_SCHEDULES = ('step', 'cosine')
 LR_SCHEDULE_UNITS = ('step', 'epoch')
 WEIGHT_DECAY_MASKS = ('all', 'no_bias_norm')
+IMAGE_INTERPOLATIONS = ('bilinear', 'bicubic')  # kdjax.data.imagenet.INTERPOLATIONS
+RANDAUGMENT_POLICIES = ('none', 'timm_increasing')  # kdjax.data.host_augment
 
 # Fields that may change between a run and its resumption (they do not change what is
 # computed): see ``kdjax.checkpointing.check_config``.
@@ -136,6 +138,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.cutmix_alpha = 0.0  # >0: CutMix with lambda ~ Beta(alpha, alpha).
   c.mix_prob = 1.0  # probability that a batch is mixed (when mixup or cutmix is on).
   c.mix_switch_prob = 0.5  # both on: probability of CutMix rather than Mixup for a batch.
+  # Streaming ImageNet host pipeline (kdjax.data.imagenet, kdjax.data.host_augment): the DeiT
+  # recipe's mmcls augmentation; the defaults keep the ResNet recipes' bilinear crops, nothing else.
+  c.image_interpolation = 'bilinear'  # bilinear | bicubic: the train crops' and test resizes.
+  # none | timm_increasing: mmcls RandAugment on the train view, after the crop and flip.
+  c.randaugment = 'none'
+  c.randaugment_num_ops = 2  # RandAugment: ops drawn per image (mmcls num_policies).
+  c.randaugment_magnitude = 9.0  # RandAugment: magnitude level of 10 (mmcls magnitude_level).
+  c.randaugment_magnitude_std = 0.5  # RandAugment: std of the level's normal noise (0: fixed).
+  c.random_erasing_prob = 0.0  # >0: mmcls RandomErasing (mode rand) after RandAugment.
   c.compute_dtype = 'float32'  # float32 | bfloat16 (parameters and losses stay float32).
   # Matmul/convolution precision of float32 work (jax.default_matmul_precision): 'highest' is
   # full float32, as the papers' pre-TF32 GPUs computed; 'default' lets GPUs use TF32.
@@ -254,6 +265,7 @@ def smoke_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
                 checkpoint_keep=2))
   c.dkd.warmup_epochs = 2
   c.ctkd.lambda_epochs = 2
+  c.warmup_epochs = min(c.warmup_epochs, 1)  # the cosine's warm-up: the first of the 2 epochs
   return c
 
 
@@ -288,6 +300,23 @@ def _optimization_problems(config: ml_collections.ConfigDict) -> list[str]:
        'mix_prob and mix_switch_prob must be in [0, 1]'),
       (0 <= config.label_smoothing < 1,
        f'label_smoothing must be in [0, 1), got {config.label_smoothing}'),
+      (config.image_interpolation in IMAGE_INTERPOLATIONS,
+       f'image_interpolation must be one of {IMAGE_INTERPOLATIONS}, got '
+       f'{config.image_interpolation!r}'),
+      (config.randaugment in RANDAUGMENT_POLICIES,
+       f'randaugment must be one of {RANDAUGMENT_POLICIES}, got {config.randaugment!r}'),
+      (config.randaugment_num_ops >= 1 and 0 <= config.randaugment_magnitude <= 10
+       and config.randaugment_magnitude_std >= 0,
+       'randaugment_num_ops must be >= 1, randaugment_magnitude in [0, 10] and '
+       'randaugment_magnitude_std >= 0'),
+      (0 <= config.random_erasing_prob <= 1,
+       f'random_erasing_prob must be in [0, 1], got {config.random_erasing_prob}'),
+      (config.dataset == 'imagenet2012' or (
+          config.image_interpolation == 'bilinear' and config.randaugment == 'none'
+          and config.random_erasing_prob == 0),
+       f'image_interpolation, randaugment and random_erasing_prob are settings of the streaming '
+       f'ImageNet pipeline (dataset imagenet2012), not of {config.dataset!r}; leave them at '
+       f'their defaults (bilinear, none, 0)'),
   )
   return [message for ok, message in checks if not ok]
 

@@ -9,7 +9,8 @@ or worker processes (`iterate`).
 
 Train: torchvision's `RandomResizedCrop(224, scale=(0.08, 1), ratio=(3/4, 4/3))`
 (bilinear) + horizontal flip p = 0.5. Test: resize the short side to 256
-(bilinear) + centre crop 224. Batches are uint8 NHWC plus int32 labels; the
+(bilinear) + centre crop 224. The DeiT recipe resizes bicubic (`interpolation`) and adds
+mmcls's RandAugment and RandomErasing after the flip (`augment`, `kdjax.data.host_augment`). Batches are uint8 NHWC plus int32 labels; the
 normalisation with `IMAGENET_MEAN/STD` happens on device (`kdjax.data.normalize`).
 
 Each example's crop depends only on the seed, the epoch and the example's
@@ -34,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from kdjax import extras
+from kdjax.data import host_augment
 from kdjax.data.arrays import DatasetCorruptError
 from kdjax.data.arrays import DatasetNotFoundError
 from kdjax.data.arrays import default_data_dir
@@ -163,31 +165,41 @@ def random_resized_crop_box(height: int, width: int, rng: np.random.Generator, *
   return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
 
 
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-  """PIL bilinear resize (antialiased when shrinking), as torchvision's PIL backend."""
-  pil = Image.fromarray(image).resize((width, height), Image.BILINEAR)
+# PIL filters of the resizes (torchvision's PIL backend; mmcv.imresize(backend='pillow')).
+INTERPOLATIONS = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
+AUGMENT_STREAM = 2  # example_rng stream of the train view's RandAugment / RandomErasing
+
+
+def _resize(image: np.ndarray, height: int, width: int,
+            interpolation: str = 'bilinear') -> np.ndarray:
+  """PIL resize (antialiased when shrinking), as torchvision's PIL backend."""
+  if interpolation not in INTERPOLATIONS:
+    raise ValueError(f'interpolation must be one of {tuple(INTERPOLATIONS)}, got '
+                     f'{interpolation!r}')
+  pil = Image.fromarray(image).resize((width, height), INTERPOLATIONS[interpolation])
   return np.asarray(pil)
 
 
 def train_transform(image: np.ndarray, rng: np.random.Generator, *,
-                    image_size: int = 224) -> np.ndarray:
+                    image_size: int = 224, interpolation: str = 'bilinear') -> np.ndarray:
   """Random-resized crop to `image_size` + horizontal flip (p = 0.5)."""
   top, left, crop_h, crop_w = random_resized_crop_box(*image.shape[:2], rng)
-  crop = _resize(image[top:top + crop_h, left:left + crop_w], image_size, image_size)
+  crop = _resize(image[top:top + crop_h, left:left + crop_w], image_size, image_size,
+                 interpolation)
   if rng.random() < 0.5:
     crop = crop[:, ::-1]
   return np.ascontiguousarray(crop)
 
 
 def eval_transform(image: np.ndarray, *, image_size: int = 224,
-                   resize_size: int = 256) -> np.ndarray:
+                   resize_size: int = 256, interpolation: str = 'bilinear') -> np.ndarray:
   """Resize the short side to `resize_size`, then centre-crop `image_size`."""
   height, width = image.shape[:2]
   if height <= width:
     new_h, new_w = resize_size, int(resize_size * width / height)
   else:
     new_h, new_w = int(resize_size * height / width), resize_size
-  image = _resize(image, new_h, new_w)
+  image = _resize(image, new_h, new_w, interpolation)
   top = int(round((new_h - image_size) / 2.0))
   left = int(round((new_w - image_size) / 2.0))
   return np.ascontiguousarray(image[top:top + image_size, left:left + image_size])
@@ -209,6 +221,8 @@ class TrainBatch:
   (``train_transform``) with ``example_rng(seed, epoch, index)``; with
   ``strong_view`` a second, independent crop and flip (stream 1) is returned as
   ``image_strong`` (MLKD's strong view gets its RandAugment and Cutout on device).
+  ``augment`` (``host_augment.Augment``, the DeiT recipe's RandAugment + RandomErasing)
+  then transforms the train view with ``example_rng(seed, epoch, index, AUGMENT_STREAM)``.
 
   With ``skip_corrupt``, an example whose image cannot be decoded is replaced by
   the next decodable record (``index + 1``, ... wrapping around, with that record's
@@ -219,10 +233,12 @@ class TrainBatch:
 
   def __init__(self, source, order: np.ndarray, batch_size: int, rows: slice, *, seed: int,
                epoch: int, image_size: int, strong_view: bool, split: str = 'train',
-               skip_corrupt: bool = False):
+               skip_corrupt: bool = False, interpolation: str = 'bilinear',
+               augment: host_augment.Augment | None = None):
     self.source, self.order, self.batch_size, self.rows = source, order, batch_size, rows
     self.seed, self.epoch, self.image_size = seed, epoch, image_size
     self.strong_view, self.split, self.skip_corrupt = strong_view, split, skip_corrupt
+    self.interpolation, self.augment = interpolation, augment
 
   def _decoded(self, index: int) -> tuple[np.ndarray, int, int, str | None]:
     """``(image, label, the record used, the reason the asked one was skipped)``."""
@@ -240,11 +256,15 @@ class TrainBatch:
     images, strong, labels, corrupt, reasons = [], [], [], [], []
     for index in indices:
       image, label, used, reason = self._decoded(int(index))
-      images.append(train_transform(image, example_rng(self.seed, self.epoch, used),
-                                    image_size=self.image_size))
+      view = train_transform(image, example_rng(self.seed, self.epoch, used),
+                             image_size=self.image_size, interpolation=self.interpolation)
+      if self.augment is not None:
+        view = self.augment(view, example_rng(self.seed, self.epoch, used, AUGMENT_STREAM))
+      images.append(view)
       if self.strong_view:
         strong.append(train_transform(image, example_rng(self.seed, self.epoch, used, 1),
-                                      image_size=self.image_size))
+                                      image_size=self.image_size,
+                                      interpolation=self.interpolation))
       labels.append(label)
       corrupt.append(-1 if reason is None else int(index))
       reasons += [reason] if reason else []
@@ -269,10 +289,10 @@ class EvalBatch:
 
   def __init__(self, source, num_examples: int, batch_size: int, rows: slice, *,
                image_size: int, resize_size: int, split: str = 'validation',
-               skip_corrupt: bool = False):
+               skip_corrupt: bool = False, interpolation: str = 'bilinear'):
     self.source, self.num_examples, self.batch_size = source, num_examples, batch_size
     self.rows, self.image_size, self.resize_size = rows, image_size, resize_size
-    self.split, self.skip_corrupt = split, skip_corrupt
+    self.split, self.skip_corrupt, self.interpolation = split, skip_corrupt, interpolation
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
     positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)[self.rows]
@@ -288,7 +308,8 @@ class EvalBatch:
         images.append(image)
       else:
         images.append(eval_transform(image, image_size=self.image_size,
-                                     resize_size=self.resize_size))
+                                     resize_size=self.resize_size,
+                                     interpolation=self.interpolation))
       labels.append(label)
       corrupt.append(index if reason is not None and valid else -1)
       reasons += [reason] if reason is not None and valid else []

@@ -31,6 +31,7 @@ from absl import logging
 from kdjax import parallel
 from kdjax.data import augment
 from kdjax.data import batching
+from kdjax.data import host_augment
 from kdjax.data import imagenet
 from kdjax.data import loading
 from kdjax.data.arrays import ArrayDataset
@@ -265,7 +266,8 @@ class StreamingSource(Source):
 
   def __init__(self, train_records, test_records, *, name: str, num_classes: int,
                image_size: int, resize_size: int, mean, std, num_workers: int = 0,
-               skip_corrupt: bool = False):
+               skip_corrupt: bool = False, interpolation: str = 'bilinear',
+               augment: host_augment.Augment | None = None):
     self.train_records, self.test_records = train_records, test_records
     self.name, self.num_classes = name, num_classes
     self.image_shape = (image_size, image_size, 3)
@@ -274,6 +276,8 @@ class StreamingSource(Source):
     self.num_train, self.num_test = len(train_records), len(test_records)
     check_not_empty(f'{name} (train)', self.num_train, f'{name} (test)', self.num_test)
     self.skip_corrupt = skip_corrupt
+    # The resizes' filter and the train view's host RandAugment / RandomErasing (DeiT recipe).
+    self.interpolation, self.augment = interpolation, augment
     self.skipped: dict[str, int] = {'train': 0, 'test': 0}  # images skipped, this process
 
   def train_labels(self) -> np.ndarray:
@@ -305,7 +309,8 @@ class StreamingSource(Source):
     def batch_fn(rows):
       return imagenet.TrainBatch(self.train_records, order, batch_size, rows, seed=seed,
                                  epoch=epoch, image_size=self.image_shape[0], strong_view=strong,
-                                 split='train', skip_corrupt=self.skip_corrupt)
+                                 split='train', skip_corrupt=self.skip_corrupt,
+                                 interpolation=self.interpolation, augment=self.augment)
 
     sizes = {len(batching.batch_indices(order, s, batch_size)) for s in (0, steps - 1)}
     if len(sizes) > 1:  # The partial last batch: its rows in a separate, smaller map.
@@ -324,7 +329,8 @@ class StreamingSource(Source):
     batch_fn = imagenet.EvalBatch(self.test_records, self.num_test, batch,
                                   self._rows(batch, mesh), image_size=self.image_shape[0],
                                   resize_size=self.resize_size, split='test',
-                                  skip_corrupt=self.skip_corrupt)
+                                  skip_corrupt=self.skip_corrupt,
+                                  interpolation=self.interpolation)
     yield from self._reported(imagenet.iterate(batch_fn,
                                                range(batching.num_batches(self.num_test, batch)),
                                                num_workers=self.num_workers), 'test')
@@ -417,7 +423,9 @@ def _imagenet_source(config: ml_collections.ConfigDict) -> StreamingSource:
   return StreamingSource(train, test, name=f'{imagenet.TFDS_NAME} train + validation',
                          num_classes=imagenet.NUM_CLASSES, image_size=crop, resize_size=resize,
                          mean=mean, std=std, num_workers=workers,
-                         skip_corrupt=config.skip_corrupt_images)
+                         skip_corrupt=config.skip_corrupt_images,
+                         interpolation=config.image_interpolation,
+                         augment=host_augment.from_config(config))
 
 
 def example_keys(seed: Array, epoch: Array, step: Array, batch_size: int,

@@ -18,7 +18,8 @@ A recipe is the protocol of one paper's table: ``seed001`` (Sun et al., CVPR
 2024, logit standardization), ``seed002`` (Zheng & Yang, ICLR 2024, TTM/WTTM),
 ``seed000`` (Matsuyama et al. 2025, max-logit temperature: its own re-runs),
 ``imagenet`` (mdistiller's ImageNet configs), ``dist_imagenet`` (DIST's codebase
-hunto/image_classification_sota, for seed 002 Table 7's "KD (T=4)" row) and ``scratch``
+hunto/image_classification_sota, for seed 002 Table 7's "KD (T=4)" row), ``deit_imagenet``
+(yzd-v/cls_KD's DeiT-Tiny recipe on mmcls, seed 002 Table 13) and ``scratch``
 (teachers and students trained with CE). A pair
 without a row gets the table's documented fallback, whose source starts with
 ``default:`` (``strict=True`` refuses it); a value with no source at all is

@@ -19,10 +19,12 @@ MV2, SV1, SV2 = 'MobileNetV2', 'ShuffleV1', 'ShuffleV2'
 # The ImageNet pairs of mdistiller's configs/imagenet (r34_r18, r50_mv1).
 IN_R18, IN_MV1 = ('resnet34', 'resnet18'), ('resnet50', 'MobileNetV1')
 LIGHT_STUDENTS = ('MobileNetV2', 'ShuffleV1', 'ShuffleV2', 'MobileNetV1')
-RECIPES = ('seed001', 'seed002', 'seed000', 'imagenet', 'dist_imagenet', 'scratch')
-# The recipes on ImageNet: mdistiller's configs/imagenet (``imagenet``) and DIST's codebase
-# hunto/image_classification_sota (``dist_imagenet``: seed 002 Table 7's KD (T=4) row).
-IMAGENET_RECIPES = ('imagenet', 'dist_imagenet')
+RECIPES = ('seed001', 'seed002', 'seed000', 'imagenet', 'dist_imagenet', 'deit_imagenet',
+           'scratch')
+# The recipes on ImageNet: mdistiller's configs/imagenet (``imagenet``), DIST's codebase
+# hunto/image_classification_sota (``dist_imagenet``: seed 002 Table 7's KD (T=4) row) and
+# yzd-v/cls_KD's DeiT recipe on mmcls (``deit_imagenet``: seed 002 Table 13).
+IMAGENET_RECIPES = ('imagenet', 'dist_imagenet', 'deit_imagenet')
 # The CIFAR-100 recipes whose logit methods take the per-pair tables of the methods' own papers
 # (seed 000 instead gives one setting per method for every pair, its Table 3).
 PER_PAIR_RECIPES = ('seed001', 'seed002', 'scratch')
