@@ -53,7 +53,10 @@ DEEP = {"resnet101", "resnet152"}
 # Models of the trainer's tests, not ports of a reference model: no mdistiller features or
 # layout file; vit_toy is checked against timm's ViT in tests/test_trainer_models.py.
 TEST_MODELS = ("vit_toy",)
-REFERENCE_MODELS = [n for n in models.names() if n not in TEST_MODELS]
+# timm's DeiT / DeiT III: no mdistiller counterpart; checked against PyTorch in tests/test_deit.py.
+VIT_MODELS = ("deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224",
+              "deit3_small_patch16_224", "deit3_base_patch16_224")
+REFERENCE_MODELS = [n for n in models.names() if n not in TEST_MODELS + VIT_MODELS]
 TOLERANCE = 1e-4
 
 
@@ -198,7 +201,8 @@ def test_flax_variables_mirror_state_dict(name):
 
 
 def test_registry_covers_reference_models():
-  assert set(models.names()) == set(LAYOUTS) | set(EXTRA_MODELS) | set(TEST_MODELS)
+  assert set(models.names()) == (set(LAYOUTS) | set(EXTRA_MODELS) | set(TEST_MODELS)
+                                 | set(VIT_MODELS))
   assert models.input_shape("resnet32x4") == (32, 32, 3)
   assert models.input_shape("resnet50") == (224, 224, 3)
   assert models.input_shape("ResNet50") == (32, 32, 3)

@@ -19,7 +19,7 @@ from kdjax.models.resnet import (BasicBlock, Bottleneck, cifar_resnet, cifar_res
 from kdjax.models.shufflenet import ShuffleNetV1, ShuffleNetV2
 from kdjax.models.vgg import CONFIGS as VGG_CONFIGS
 from kdjax.models.vgg import VGG
-from kdjax.models.vit import vit_toy
+from kdjax.models.vit import DEIT_CONFIGS, deit, vit_toy
 from kdjax.models.wrn import WideResNet
 
 Dtype = Any
@@ -73,6 +73,9 @@ _register("MobileNetV1", lambda k, dtype, chunks: MobileNetV1(
     k, dtype=dtype, conv_batch_chunks=chunks), IMAGENET_INPUT_SHAPE)
 # A toy ViT (no BatchNorm, dropout) on 16x16 images, for the trainer's tests (kdjax.models.vit).
 _register("vit_toy", vit_toy, (16, 16, 3))
+# timm's DeiT and DeiT III (kdjax.models.vit; ViTKD's teachers and students, yzd-v/cls_KD).
+for _name in DEIT_CONFIGS:
+  _register(_name, functools.partial(deit, _name), IMAGENET_INPUT_SHAPE)
 
 
 def names() -> list[str]:
