@@ -32,7 +32,7 @@ adds ``loss_vitkd`` to the student's own loss unweighted (``feature.weight`` 1).
 The mask is drawn in the step from ``make_rng('sample')`` (the trainer derives it from the seed,
 epoch and step, the same on any number of devices); ``__call__``'s ``mask`` argument gives it
 instead (tests). The models must sow their block outputs (``Features.feats``: ``[B, 1 + N, D]``,
-class token first, block 0 first, ``kdjax.models.vit``).
+class token first, block 0 first, the last after the final LayerNorm: ``kdjax.models.vit``).
 """
 
 from __future__ import annotations
@@ -58,21 +58,18 @@ def reference_tokens(features: models.Features) -> tuple[tuple[Array, ...], Arra
   """The patch tokens ViTKD reads from one model's ``Features``: ``(shallow, deep)``.
 
   ``shallow``: ``[B, N, D]`` after each of ``SHALLOW_BLOCKS``; ``deep``: ``[B, N, D]`` after the
-  last block and the final LayerNorm (cls_KD's backbone applies the norm to the last block's
-  output before it collects the tokens, so with two blocks the second shallow one is normed
-  too). The class token (first) is left out.
+  last block and the final LayerNorm. A kdjax ViT's ``feats`` are those blocks' outputs with the
+  last one normed, as cls_KD's backbones collect them (they norm the last block's output before
+  taking its tokens, so with two blocks the second shallow one is the normed one too). The class
+  token (first) is left out.
   """
-  blocks = tuple(features.feats[:-1]) + (final_tokens(features),)
-  if len(blocks) < len(SHALLOW_BLOCKS):
-    raise ValueError(f'ViTKD mimics blocks {SHALLOW_BLOCKS}; the model sows {len(blocks)} '
-                     f'(is it a ViT from kdjax.models.vit?)')
+  blocks = tuple(features.feats)
+  if len(blocks) < len(SHALLOW_BLOCKS) or any(block.ndim != 3 for block in blocks):
+    raise ValueError(f'ViTKD needs the block tokens [B, 1 + N, D] of a vision transformer with at '
+                     f'least {len(SHALLOW_BLOCKS)} blocks (kdjax.models.vit); got feats of shapes '
+                     f'{[tuple(block.shape) for block in blocks]}')
   patches = tuple(block[:, 1:] for block in blocks)
   return tuple(patches[i] for i in SHALLOW_BLOCKS), patches[-1]
-
-
-def final_tokens(features: models.Features) -> Array:
-  """``[B, 1 + N, D]``: the last block's tokens after the final LayerNorm."""
-  raise NotImplementedError  # replaced once the ViT's features are known
 
 
 def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
