@@ -199,6 +199,32 @@ def test_presets_config_checks_and_recipe():
   assert len(problems) == 1 and "'resnet8' is not one" in problems[0]
 
 
+def test_table_13_pair_builds_its_projections_and_generation_block():
+  """DeiT III-Small (384 wide) -> DeiT-Tiny (192 wide), 14 x 14 tokens: the parameter shapes of
+  cls_KD's align2 / align (Linear 192 -> 384), mask token and generation block (traced only)."""
+  config = recipes.resolve('vitkd', 'deit3_small_patch16_224', 'deit_tiny_patch16_224').config
+  context = methods.Context(teacher=config.teacher, student=config.student, num_classes=1000,
+                            num_examples=1000)
+  assert methods.check_config(config, context) == []
+  term = methods.build(config, context).feature
+
+  def outputs(name):
+    return methods.Outputs(logits=jax.ShapeDtypeStruct((2, 1000), jnp.float32),
+                           features=models.feature_shapes(name, batch_size=2))
+  inputs = methods.StepInputs(student=outputs(config.student), teacher=outputs(config.teacher),
+                              labels=jax.ShapeDtypeStruct((2,), jnp.int32))
+  params = jax.eval_shape(lambda x: term.init({'params': jax.random.key(0),
+                                              'sample': jax.random.key(1)}, x), inputs)['params']
+  shapes = jax.tree.map(lambda a: a.shape, params)
+  assert shapes == {
+      'shallow_projection_0': {'kernel': (192, 384), 'bias': (384,)},
+      'shallow_projection_1': {'kernel': (192, 384), 'bias': (384,)},
+      'deep_projection': {'kernel': (192, 384), 'bias': (384,)},
+      'mask_token': (1, 1, 384),
+      'generation': {'conv0': {'kernel': (3, 3, 384, 384), 'bias': (384,)},
+                     'conv1': {'kernel': (3, 3, 384, 384), 'bias': (384,)}}}
+
+
 @pytest.fixture(scope='module')
 def smoke_config(tmp_path_factory):
   """ViTKD from a randomly initialised vit_toy teacher into vit_toy on 16x16 digits (16 patch
@@ -225,6 +251,11 @@ def test_trains_alike_on_one_and_two_devices_and_resumes_exactly(smoke_config, t
                               'test_top1'))
   method_params = reference.state.params['method']
   assert set(method_params) == {'mask_token', 'generation'}  # equal widths: no projection
+  start = initial.params['method']
+  np.testing.assert_array_equal(start['mask_token'], np.zeros((1, 1, 32)))  # torch.zeros
+  for conv in ('conv0', 'conv1'):  # PyTorch's default U(+-1/sqrt(fan_in)), fan_in = 9 * 32
+    for leaf in start['generation'][conv].values():
+      assert 0.8 / math.sqrt(288) < np.abs(np.asarray(leaf)).max() <= 1 / math.sqrt(288)
   assert np.abs(np.asarray(method_params['mask_token'])).max() > 0  # trained from zeros
   rows = method_checks.metric_rows(str(tmp_path / 'uninterrupted'))
   assert all(r['train_vitkd_mimic'] > 0 and r['train_vitkd_generation'] > 0 for r in rows)

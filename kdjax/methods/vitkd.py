@@ -23,7 +23,9 @@ as yzd-v/cls_KD releases it (``mmcls/models/dis_losses/vitkd.py`` ``ViTKDLoss``,
   (padding 1, bias), ReLU, a 3x3 convolution, at the teacher's width; its loss counts the
   masked tokens only and divides by lambda, not by the fraction masked;
 * PyTorch's default initialisation of the linear layers and convolutions (the distiller's
-  ``init_weights`` initialises the student only).
+  ``init_weights`` initialises the student only); they train with the student, and the mask token
+  (``[1, 1, D]``) is weight-decayed under ``weight_decay_mask='no_bias_norm'`` as mmcls's
+  ``paramwise_cfg`` decays it (its ``flat_decay_mult`` 0 spares one-dimensional parameters only).
 
 ``alpha`` 3e-5, ``beta`` 3e-6, ``lambda`` 0.5 are ``ViTKDLoss``'s defaults and every DeiT config's
 (``configs/distillers/imagenet/deit-s3_distill_deit-t_img.py`` and its siblings); the distiller
