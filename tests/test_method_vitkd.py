@@ -23,6 +23,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from kdjax import config as config_lib
@@ -32,11 +33,13 @@ from kdjax import methods
 from kdjax import models
 from kdjax import recipes
 from kdjax import train
+from kdjax.methods import nkd as nkd_lib
 from kdjax.methods import vitkd
 from tests import method_checks
 
 torch = pytest.importorskip('torch')
 
+optax_ce = optax.softmax_cross_entropy_with_integer_labels
 RTOL = 1e-4  # float32 vs float64 (module docstring)
 B, N = 3, 16
 LAMBDA = 0.6
@@ -197,6 +200,37 @@ def test_presets_config_checks_and_recipe():
                             num_examples=64, image_shape=(16, 16, 3))
   problems = methods.check_config(config, context)
   assert len(problems) == 1 and "'resnet8' is not one" in problems[0]
+
+
+
+def test_nkd_plus_vitkd_objective_is_ce_plus_nkd_plus_both_vitkd_terms():
+  """cls_KD's distiller sums the student's CE, loss_nkd (temp 1, gamma 1 in the DeiT configs)
+  and loss_vitkd unweighted: the objective's terms and their sum (the mask drawn from the
+  'sample' rng; the terms' values are checked against the reference above and in
+  test_method_nkd.py)."""
+  config = recipes.resolve('nkd+vitkd', 'deit3_small_patch16_224', 'deit_tiny_patch16_224').config
+  objective = methods.build(config)
+  assert objective.term_names == ('ce', 'kd', 'vitkd_mimic', 'vitkd_generation')
+  rng = np.random.default_rng(1)
+  inputs = _inputs([rng.normal(size=(B, 1 + N, 8)) for _ in range(2)],
+                   [rng.normal(size=(B, 1 + N, 12)) for _ in range(2)])
+  labels = jnp.asarray([1, 2, 3])
+  inputs = inputs.replace(
+      labels=labels, student=inputs.student.replace(logits=jnp.asarray(rng.normal(size=(B, 10)))),
+      teacher=inputs.teacher.replace(logits=jnp.asarray(rng.normal(size=(B, 10)))))
+  rngs = {'params': jax.random.key(0), 'sample': jax.random.key(1)}
+
+  def run(inputs):
+    variables = objective.init(rngs, inputs)
+    return objective.apply(variables, inputs, rngs={'sample': jax.random.key(2)})
+
+  loss, metrics = method_checks.run_once(run, inputs)
+  z, v = inputs.student.logits, inputs.teacher.logits
+  np.testing.assert_allclose(metrics['ce'], np.mean(optax_ce(z, labels)), rtol=1e-6)
+  np.testing.assert_allclose(metrics['kd'], np.mean(nkd_lib.nkd(z, v, labels, temperature=1.0,
+                                                                gamma=1.0)), rtol=1e-6)
+  assert metrics['vitkd_mimic'] > 0 and metrics['vitkd_generation'] > 0
+  np.testing.assert_allclose(loss, sum(metrics[n] for n in objective.term_names), rtol=1e-6)
 
 
 def test_table_13_pair_builds_its_projections_and_generation_block():
