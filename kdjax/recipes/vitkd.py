@@ -3,8 +3,8 @@ and its combinations NKD+ViTKD, WTTM+ViTKD (Zheng & Yang, ICLR 2024, Table 13).
 
 The method settings of yzd-v/cls_KD's DeiT configs, each with its file: the same in all four
 (``configs/distillers/imagenet/deit-s3_distill_deit-t_img.py``, DeiT III-Small -> DeiT-Tiny, the
-pair of seed 002's Table 13, and ``deit-s_distill_deit-t_img.py``, ``deit-b3_distill_deit-s_img.py``,
-``deit-l3_distill_deit-b_img.py``). What they fix in code rather than in a field: the mimicked
+pair of Zheng & Yang's Table 13, and ``deit-s_distill_deit-t_img.py``,
+``deit-b3_distill_deit-s_img.py``, ``deit-l3_distill_deit-b_img.py``). What they fix in code rather than in a field: the mimicked
 blocks (the first two) and the generated one (the last, after the final LayerNorm), in the
 backbones (``mmcls/models/backbones/vision_transformer.py`` and ``deit3.py``: ``low_f`` /
 ``high_f``), the class token left out, and the projections and generation block in
