@@ -1,5 +1,5 @@
 """Feature-based distillation losses: FitNet, AT, RKD, PKT, OFD, VID, CRD, ReviewKD, ITRD, CAT-KD,
-SRRL, KD++ (ND).
+SRRL, KD++ (ND), ViTKD.
 
 Conventions (as :mod:`kdjax.losses`): pure functions, student first and teacher
 second, keyword-only hyperparameters. Feature maps are NHWC ``[B, H, W, C]``;
@@ -8,7 +8,7 @@ input dtype (bfloat16/float16 are upcast). Teacher features are expected to be
 constants: the trainer applies ``jax.lax.stop_gradient`` to them.
 
 A loss that decomposes over examples and whose reference averages over the
-batch (FitNet, AT, OFD, VID) returns per-example values of shape ``[B]`` whose
+batch (FitNet, AT, OFD, VID, ViTKD) returns per-example values of shape ``[B]`` whose
 batch MEAN equals the reference's scalar; where the reference averages over
 every element of the batch (MSE over ``B*H*W*C``), the per-example value is the
 mean over that example's elements. The others return the reference's scalar:
@@ -46,6 +46,10 @@ references' batch sums and means.
   KD++ (ND loss)               :func:`nd_loss`, :func:`class_sums_update`; Wang et al.,
                                "Improving Knowledge Distillation via Regularizing Feature Norm
                                and Direction", ICCV 2023
+  ViTKD                        :func:`vitkd_mimic`, :func:`vitkd_generation`,
+                               :func:`vitkd_token_mask`, :func:`vitkd_mask_tokens`; Yang et al.,
+                               "ViTKD: Practical Guidelines for ViT feature knowledge
+                               distillation", 2022
   ===========================  ==================================================================
 
 Reference implementations (each function's docstring names the file and its
@@ -60,8 +64,9 @@ for NHWC maps; the losses that resize a map use it.
 The trainable parts of these methods are the caller's, and these functions
 receive their outputs: FitNet's ConvReg, VID's regressors and log-scales,
 OFD's connectors, CRD's embedding heads (its memory banks are state, updated by
-:func:`crd_memory_update`), ReviewKD's ABF fusion modules, ITRD's embedding and
-CAT-KD's classifier (turned into CAMs by :func:`class_activation_maps`).
+:func:`crd_memory_update`), ReviewKD's ABF fusion modules, ITRD's embedding,
+CAT-KD's classifier (turned into CAMs by :func:`class_activation_maps`) and ViTKD's
+projections, mask token and generation block (its random mask is an argument).
 Multi-stage sums and stage weights (AT and VID sum stages, OFD halves the
 weight per stage towards the input) are also the caller's; :func:`review_hcl`
 sums over the pairs it is given.
@@ -96,6 +101,7 @@ __all__ = [
     "crd_contrast", "crd_memory_update", "crd_normalizer", "crd_scores", "fitnet",
     "class_sums_update", "itrd_correlation", "itrd_mutual", "nd_loss", "ofd", "ofd_margin", "pkt",
     "review_hcl", "rkd", "srrl_feature", "srrl_regression", "vid", "vid_log_scale_init",
+    "vitkd_generation", "vitkd_kept_tokens", "vitkd_mask_tokens", "vitkd_mimic", "vitkd_token_mask",
 ]
 
 
@@ -1107,3 +1113,132 @@ def class_sums_update(sums: ArrayLike, embeddings: ArrayLike, labels: ArrayLike)
   sums_f, embeddings = _upcast(*jax.lax.stop_gradient((sums_in, embeddings)))
   added = jax.ops.segment_sum(embeddings, labels, num_segments=sums_f.shape[0])
   return (sums_f + added).astype(sums_in.dtype)
+
+
+# ----------------------------------------------------------------------------- ViTKD
+
+
+def vitkd_kept_tokens(tokens: int, mask_ratio: float) -> int:
+  """How many of ``tokens`` tokens ViTKD's generation keeps: ``int(tokens * (1 - mask_ratio))``
+  (cls_KD ``ViTKDLoss.random_masking``'s ``len_keep``, Python's truncation); the others are
+  masked."""
+  tokens = _require_positive_int("tokens", tokens)
+  if not 0.0 < float(mask_ratio) < 1.0:
+    raise ValueError(f"mask_ratio (ViTKD's lambda) must be in (0, 1); got {mask_ratio!r}.")
+  return int(tokens * (1 - float(mask_ratio)))
+
+
+def vitkd_token_mask(key: Array, batch: int, tokens: int, *, mask_ratio: float) -> Array:
+  """ViTKD's random token mask: per example, ``tokens - vitkd_kept_tokens(tokens, mask_ratio)``
+  tokens chosen uniformly at random are masked.
+
+  As cls_KD's ``ViTKDLoss.random_masking`` (MAE's per-sample shuffling): uniform noise per
+  token, the ``len_keep`` tokens of the smallest noise are kept. The mask is a function of
+  ``key`` alone (the same for any sharding of the batch).
+
+  Args:
+    key: a JAX PRNG key.
+    batch: ``B``.
+    tokens: ``N``, the patch tokens (class token excluded).
+    mask_ratio: ViTKD's lambda, in (0, 1).
+
+  Returns:
+    bool ``[B, N]``, True where a token is masked (the reference's ``mask`` 1).
+  """
+  keep = vitkd_kept_tokens(tokens, mask_ratio)
+  noise = jax.random.uniform(key, (_require_positive_int("batch", batch), tokens))
+  rank = jnp.argsort(jnp.argsort(noise, axis=1), axis=1)  # each token's place in the shuffle
+  return rank >= keep
+
+
+def vitkd_mask_tokens(tokens: ArrayLike, mask: ArrayLike, mask_token: ArrayLike) -> Array:
+  """The tokens with the masked ones replaced by the (learned) mask token.
+
+  Equals cls_KD ``ViTKDLoss.forward``'s keep / concatenate mask tokens / unshuffle (``gather``
+  with ``ids_restore``): a kept token stays in its place, a masked one becomes ``mask_token``.
+
+  Args:
+    tokens: ``[B, N, D]`` (the projected student tokens).
+    mask: bool ``[B, N]``, True where masked (:func:`vitkd_token_mask`).
+    mask_token: ``[D]`` (or any shape broadcasting to ``[1, 1, D]``, e.g. ``[1, 1, D]``).
+
+  Returns:
+    ``[B, N, D]`` in the compute dtype.
+  """
+  x = _floating("tokens", tokens, rank=3, layout="tokens [B, N, D]")
+  mask = jnp.asarray(mask)
+  if mask.shape != x.shape[:2] or mask.dtype != jnp.bool_:
+    raise ValueError(f"mask must be bool [B, N] = {list(x.shape[:2])}; got {mask.dtype} "
+                     f"{mask.shape} (see vitkd_token_mask).")
+  token = _floating("mask_token", mask_token, rank=range(1, 4), layout="a mask token [D]")
+  if token.size != x.shape[-1]:
+    raise ValueError(f"mask_token {token.shape} must hold D = {x.shape[-1]} values.")
+  x, token = _upcast(x, token)
+  return jnp.where(mask[..., None], token.reshape(1, 1, -1), x)
+
+
+def vitkd_mimic(student: ArrayLike, teacher: ArrayLike, *, alpha: ArrayLike = 3e-5) -> Array:
+  """ViTKD's mimicking loss of the shallow blocks, per example.
+
+  ``alpha * sum_{blocks, tokens, channels} (p(s) - t)^2``: the squared error summed over the
+  example's tokens of the mimicked (shallow) blocks, the student's projected to the teacher's
+  width (or as they are when the widths match).
+
+  Paper: Yang, Li, Zeng, Li, Yuan & Li, "ViTKD: Practical Guidelines for ViT feature knowledge
+  distillation", 2022 (arXiv 2209.02432), the mimicking loss of the first two layers.
+
+  Reference: ``yzd-v/cls_KD mmcls/models/dis_losses/vitkd.py`` ``ViTKDLoss.forward``
+  (``MSELoss(reduction='sum')(xc, low_t) / B * alpha_vitkd``): the batch mean of the result
+  equals it.
+
+  Args:
+    student: ``[B, L, N, D]`` the projected student tokens of the ``L`` shallow blocks (or
+      ``[B, N, D]`` for one block; any ``[B, ...]``).
+    teacher: the teacher's tokens of the same blocks, same shape.
+    alpha: the loss weight (``alpha_vitkd``).
+
+  Returns:
+    ``[B]`` per-example losses.
+  """
+  s, t = _checked_pair(student, teacher, rank=range(2, 8), layout="a batch of tokens [B, ...]")
+  _require_same_shape("student", s, "teacher", t)
+  s, t = _upcast(s, t)
+  return alpha * jnp.sum(jnp.square(s - t), axis=tuple(range(1, s.ndim)))
+
+
+def vitkd_generation(generated: ArrayLike, teacher: ArrayLike, mask: ArrayLike, *,
+                     beta: ArrayLike = 3e-6, mask_ratio: ArrayLike = 0.5) -> Array:
+  """ViTKD's generation loss of the deep block, per example.
+
+  ``beta / lambda * sum_{masked tokens, channels} (g - t)^2``: the squared error of the
+  generated tokens ``g`` (the generation block's output on the masked, projected student
+  tokens) summed over the example's masked tokens, divided by the mask ratio ``lambda`` (the
+  nominal one, as the reference does, not the fraction actually masked).
+
+  Paper: Yang et al., "ViTKD: Practical Guidelines for ViT feature knowledge distillation",
+  2022 (arXiv 2209.02432), the generation loss of the last layer.
+
+  Reference: ``yzd-v/cls_KD mmcls/models/dis_losses/vitkd.py`` ``ViTKDLoss.forward``
+  (``MSELoss(reduction='sum')(x * mask, high_t * mask) / B * beta_vitkd / lambda_vitkd``):
+  the batch mean of the result equals it.
+
+  Args:
+    generated: ``[B, N, D]`` generated tokens.
+    teacher: ``[B, N, D]`` the teacher's tokens of its last block.
+    mask: bool ``[B, N]``, True where the student's token was masked (:func:`vitkd_token_mask`).
+    beta: the loss weight (``beta_vitkd``).
+    mask_ratio: ``lambda`` (``lambda_vitkd``), the ratio the mask was drawn with.
+
+  Returns:
+    ``[B]`` per-example losses.
+  """
+  g, t = _checked_pair(generated, teacher, rank=3, layout="tokens [B, N, D]",
+                       names=("generated", "teacher"))
+  _require_same_shape("generated", g, "teacher", t)
+  mask = jnp.asarray(mask)
+  if mask.shape != g.shape[:2] or mask.dtype != jnp.bool_:
+    raise ValueError(f"mask must be bool [B, N] = {list(g.shape[:2])}; got {mask.dtype} "
+                     f"{mask.shape} (see vitkd_token_mask).")
+  g, t = _upcast(g, t)
+  squared = jnp.where(mask[..., None], jnp.square(g - t), 0.0)
+  return beta / mask_ratio * jnp.sum(squared, axis=(1, 2))

@@ -28,8 +28,9 @@ The method's name is derived from the switches (``method_name``): ``kd``,
 ``simkd_ce`` with one); ``config.method`` is checked against it so a run's name never lies.
 
 Feature terms: ``fitnet``, ``simkd`` (its ``eval_logits`` replaces the student's head), ``catkd``,
-``itrd``, ``srrl``, ``kdpp`` (KD++: its KD and ND terms together, with its own KD warm-up);
-seed 002's combinations ``wttm+crd`` / ``wttm+itrd`` are presets (``COMBINATIONS``).
+``itrd``, ``srrl``, ``kdpp`` (KD++: its KD and ND terms together, with its own KD warm-up),
+``vitkd``; seed 002's combinations ``wttm+crd`` / ``wttm+itrd`` are presets (``COMBINATIONS``),
+``nkd+vitkd`` / ``wttm+vitkd`` presets of ``kdjax.methods.vitkd``.
 """
 
 from __future__ import annotations
