@@ -529,10 +529,9 @@ SEED002_TABLE13_PAIR = ('deit3_small_patch16_224', 'deit_tiny_patch16_224')
 SEED002_TABLE13 = (('KD', 'kd', 76.01), ('ViTKD', 'vitkd', 76.06), ('NKD', 'nkd', 76.68),
                    ('WTTM', 'wttm', 77.03), ('NKD+ViTKD', 'nkd+vitkd', 77.78),
                    ('WTTM+ViTKD', 'wttm+vitkd', 78.04))
-_SEED002_TABLE13_NOTES = {
-    'wttm': 'no WTTM (gamma, beta) is published for DeiT (seed 002, zkxufo/TTM): the ImageNet ResNet34 -> '
-            'ResNet18 row, marked default',
-}
+_SEED002_WTTM_DEIT = ('no WTTM (gamma, beta) is published for DeiT (seed 002, zkxufo/TTM): the ImageNet '
+                      'ResNet34 -> ResNet18 row, marked default')
+_SEED002_TABLE13_NOTES = {'wttm': _SEED002_WTTM_DEIT, 'wttm+vitkd': _SEED002_WTTM_DEIT}
 
 
 def _seed002_table13() -> list[PublishedCell]:
@@ -542,17 +541,6 @@ def _seed002_table13() -> list[PublishedCell]:
       method=method, top1=top1, column=column, source=f'{SEED002}, Table 13', recipe='deit_imagenet',
       runs=RUNS['imagenet'], note=_SEED002_TABLE13_NOTES.get(method, ''))
       for column, method, top1 in SEED002_TABLE13]
-
-
-def seed002_table13_missing() -> tuple[str, ...]:
-  """What Table 13's cells still lack to build: its models (``kdjax.models``) and the methods of
-  recipe ``deit_imagenet`` (``kdjax.recipes``); the table joins the sweep tables once this is empty."""
-  from kdjax import models  # pylint: disable=import-outside-toplevel
-  names = set(models.names())
-  missing = [f'model {m}' for m in SEED002_TABLE13_PAIR if m not in names]
-  missing += [f'method {m} in recipe deit_imagenet' for _, m, _ in SEED002_TABLE13
-              if m not in recipes.SETTINGS['deit_imagenet']]
-  return tuple(missing)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -582,6 +570,8 @@ TABLE_STATISTICS = {
     'seed002_table6': 'best epoch, mean of 5 runs; "KD with CE" is the CRD paper\'s KD row: last epoch',
     'seed002_table7': 'best epoch, single ImageNet runs (DIST\'s README table); the ResNet rows are the '
                       'torchvision checkpoints\' accuracies (their final epoch)',
+    'seed002_table13': 'best epoch, single ImageNet runs (zkxufo/TTM README; ViTKD and NKD+ViTKD as '
+                       'yzd-v/cls_KD vitkd.md prints them)',
     'seed000_table1': 'best epoch, one run per cell',
     'seed000_table2': 'best epoch, one run per cell',
     'seed000_table4': 'best epoch, one run per cell',
@@ -618,10 +608,9 @@ def _with_statistics(cells: list[PublishedCell]) -> list[PublishedCell]:
 
 def _build() -> dict[str, dict[str, PublishedCell]]:
   tables: dict[str, dict[str, PublishedCell]] = {}
-  table13 = [] if seed002_table13_missing() else _seed002_table13()
   for cell in _with_statistics(_seed001_tables12() + _seed002() + _seed000_tables12() + _ablations()
                                + _imagenet() + _baseline_rows() + _table_model_rows() + _baselines()
-                               + table13):
+                               + _seed002_table13()):
     table = tables.setdefault(cell.table, {})
     if cell.cell in table:
       raise AssertionError(f'duplicate cell {cell.table}:{cell.cell}')
@@ -633,12 +622,8 @@ _TABLES = _build()
 # The papers' tables; `baselines` (teachers / students from scratch) is an extra table.
 RESULTS_TABLES = ('seed001_table1', 'seed001_table2', 'seed001_table4', 'seed001_table5',
                   'seed002_table1', 'seed002_table2', 'seed002_table3', 'seed002_table4',
-                  'seed002_table5', 'seed002_table6', 'seed002_table7',
+                  'seed002_table5', 'seed002_table6', 'seed002_table7', 'seed002_table13',
                   'seed000_table1', 'seed000_table2', 'seed000_table4', 'imagenet')
-if 'seed002_table13' in _TABLES:  # (see seed002_table13_missing)
-  RESULTS_TABLES += ('seed002_table13',)
-  TABLE_STATISTICS['seed002_table13'] = ('best epoch, single ImageNet runs (zkxufo/TTM README; ViTKD and '
-                                         'NKD+ViTKD as yzd-v/cls_KD vitkd.md prints them)')
 
 # What a reader of a whole table must know.
 TABLE_NOTES = {

@@ -150,6 +150,8 @@ Seed 002 Table 5, ImageNet top-1 (ResNet34->ResNet18; ResNet50->MobileNetV1): KD
 71.37. ReviewKD 71.61; 72.56. ITRD 71.68; n/a. DKD 71.70; 72.05. DIST 72.07; 73.24. CTKD 71.51; n/a.
 WTTM 72.19; 73.09. SRRL 71.73; 72.49. KD++ 71.98; 72.77. NKD 71.96; 72.58. (Also reported, not runnable
 here: KD-Zero 72.17; 73.02.)
+Seed 002 Table 13, ImageNet, DeiT III-Small (82.76) -> DeiT-Tiny (74.42): KD 76.01, ViTKD 76.06, NKD 76.68,
+WTTM 77.03, NKD+ViTKD 77.78, WTTM+ViTKD 78.04.
 Seed 002 Table 7, ImageNet ResNet-18 student from teachers ResNet-34 (73.31) / ResNet-50 (76.13) /
 ResNet-101 (77.37) / ResNet-152 (78.31): KD 71.21 71.35 71.09 71.12; DIST 72.07 72.12 72.08 72.24;
 WTTM 72.19 72.26 72.34 72.39.
@@ -162,7 +164,8 @@ METHOD = {'KD': 'kd', 'KD+LS': 'kd_ls', 'CTKD': 'ctkd', 'CTKD+LS': 'ctkd_ls', 'D
           'FitNet': 'fitnet', 'AT': 'at', 'RKD': 'rkd', 'CRD': 'crd', 'OFD': 'ofd', 'ReviewKD': 'reviewkd',
           'SimKD': 'simkd', 'CAT-KD': 'catkd', 'VID': 'vid', 'PKT': 'pkt', 'DIST': 'dist', 'ITRD': 'itrd',
           'WTTM+CRD': 'wttm+crd', 'WTTM+ITRD': 'wttm+itrd', 'KD with CE': 'kd',
-          'WTTM without CE': 'wttm_noce', 'SRRL': 'srrl', 'KD++': 'kdpp', 'NKD': 'nkd'}
+          'WTTM without CE': 'wttm_noce', 'SRRL': 'srrl', 'KD++': 'kdpp', 'NKD': 'nkd', 'ViTKD': 'vitkd',
+          'NKD+ViTKD': 'nkd+vitkd', 'WTTM+ViTKD': 'wttm+vitkd'}
 MODEL = {'VGG13': 'vgg13', 'WRN-28-2': 'wrn_28_2', 'WRN-40-2': 'wrn_40_2', 'WRN-16-4': 'wrn_16_4',
          'WRN-28-4': 'wrn_28_4', 'ResNet34': 'resnet34', 'ResNet18': 'resnet18', 'MobileNetV1': 'MobileNetV1'}
 NUM = r'\d+(?:\.\d+)?'
@@ -243,6 +246,10 @@ def _baselines(text, out):
     for pair, value in zip(IMAGENET_PAIRS, values):
       if value != 'n/a':
         out[('seed002_table5', *pair, METHOD[name], None)] = (float(value), None)
+  table13 = text[text.index('Seed 002 Table 13'):text.index('Seed 002 Table 7')].replace('\n', ' ')
+  pair13 = ('deit3_small_patch16_224', 'deit_tiny_patch16_224')
+  for name, value in re.findall(rf'([\w+]+) ({NUM})[,.]', table13[table13.index('):'):]):
+    out[('seed002_table13', *pair13, METHOD[name], None)] = (float(value), None)
   table7 = text[text.index('Seed 002 Table 7'):].replace('\n', ' ')
   teachers = [t.lower().replace('-', '') for t in re.findall(rf'(ResNet-\d+) \({NUM}\)', table7)]
   for name, values in re.findall(rf'(KD|DIST|WTTM) ((?:{NUM} ?){{4}})', table7):
@@ -310,8 +317,9 @@ def test_every_published_number_of_results_md_has_exactly_one_cell():
   expected = parse_results_md(RESULTS_MD)
   # Logit methods: 14x8 seed 001 + 26 seed 002 + 7x6 + 7x7 seed 000 + 28 + 7 + 24 ablations + 18 ImageNet;
   # baselines: 2x7x8 + 12 seed 001, 2x7x7 seed 000, 11x7 + 14 + 11x6 + 14 + 12 seed 002.
-  # + the DKD rows of seed 002 Tables 1 and 3 (13 pairs, 2 n/a); + seed 002 Table 5's SRRL, KD++, NKD.
-  assert len(expected) == 306 + 124 + 98 + 183 + 11 + 6 == 728
+  # + the DKD rows of seed 002 Tables 1 and 3 (13 pairs, 2 n/a); + seed 002 Table 5's SRRL, KD++, NKD;
+  # + seed 002 Table 13 (6 DeiT cells).
+  assert len(expected) == 306 + 124 + 98 + 183 + 11 + 6 + 6 == 734
   data = {}
   for cell in published.all_cells():
     if cell.table == 'baselines' or cell.method == 'ce':  # teacher / student rows: below
@@ -337,6 +345,7 @@ def test_table_split_and_swapped_rows():
   assert counts == {'seed001_table1': 112, 'seed001_table2': 112, 'seed001_table4': 28, 'seed001_table5': 24,
                     'seed002_table1': 76, 'seed002_table2': 21, 'seed002_table3': 65, 'seed002_table4': 18,
                     'seed002_table5': 20, 'seed002_table6': 14, 'seed002_table7': 17,
+                    'seed002_table13': 6,
                     'seed000_table1': 91, 'seed000_table2': 100, 'seed000_table4': 7,
                     'imagenet': 34, 'baselines': 18}
   swapped = [c for c in published.cells_of('seed000_table2') if 'printed as' in c.note and c.teacher]
@@ -655,6 +664,8 @@ def _documented_default(table, cell, source):
     return recipes.SEED000_BASELINE in source or source in _fallbacks()
   if table == 'seed002_table7':  # its stronger teachers have no WTTM row
     return 'Zheng & Yang 2024, Table 7' in source and cell.teacher != 'resnet34'
+  if table == 'seed002_table13' and cell.method in ('wttm', 'wttm+vitkd'):  # no DeiT WTTM setting
+    return 'no WTTM setting is published for DeiT III-Small -> DeiT-Tiny' in source
   if table == 'seed002_table6' and cell.method == 'wttm_noce':  # Table 8 prints no beta
     return 'no beta is published for WTTM w/o CE' in source
   if cell.method == 'catkd' and 'nearest released pair' in source:  # no CAT-KD config for the pair
@@ -673,10 +684,11 @@ def test_every_other_cell_uses_published_settings():
               and common.settings_status(c) != 'published'}
   # ReviewKD's weight and CAT-KD's settings per pair exist for a few pairs only; seed 002 Table 7's
   # resnet50 / 101 / 152 teachers have no WTTM row.
-  # WTTM without CE has no published beta (seed 002 Table 8 prints gamma only).
+  # WTTM without CE has no published beta (seed 002 Table 8 prints gamma only); nor WTTM on DeiT.
   assert defaults == {('seed001_table1', 'reviewkd'), ('seed001_table2', 'reviewkd'),
                       ('seed001_table1', 'catkd'), ('seed001_table2', 'catkd'),
-                      ('seed002_table7', 'wttm'), ('seed002_table6', 'wttm_noce')}
+                      ('seed002_table7', 'wttm'), ('seed002_table6', 'wttm_noce'),
+                      ('seed002_table13', 'wttm'), ('seed002_table13', 'wttm+vitkd')}
 
 
 def test_every_source_is_given_and_defaults_only_where_documented():

@@ -51,6 +51,7 @@ TITLES = {
                       'MobileNetV1.',
     'seed002_table6': 'Seed 002 Table 6: WTTM without the cross-entropy term.',
     'seed002_table7': 'Seed 002 Table 7: ImageNet ResNet-18 distilled from ResNet-34/50/101/152.',
+    'seed002_table13': 'Seed 002 Table 13: ImageNet, DeiT III-Small distilled into DeiT-Tiny (yzd-v/cls_KD).',
     'seed000_table1': 'Seed 000 Table 1: max-logit temperature and re-run baselines, cross-family pairs.',
     'seed000_table2': 'Seed 000 Table 2: max-logit temperature and re-run baselines, same-family pairs.',
     'seed000_table4': 'Seed 000 Table 4: KD weight sweep of zKD+Ours (resnet32x4 -> resnet8x4, w_ce 1).',

@@ -55,10 +55,11 @@ class Setting:
 
 
 def family(model: str) -> str:
-  """Architecture family of a registry name: resnet, wrn, vgg, mobilenet or shufflenet."""
+  """Architecture family of a registry name: resnet, wrn, vgg, mobilenet, shufflenet or vit."""
   lower = model.lower()
   for prefix, name in (('wrn', 'wrn'), ('vgg', 'vgg'), ('mobilenet', 'mobilenet'),
-                       ('shuffle', 'shufflenet'), ('resnet', 'resnet')):
+                       ('shuffle', 'shufflenet'), ('resnet', 'resnet'), ('deit', 'vit'),
+                       ('vit', 'vit')):
     if lower.startswith(prefix):
       return name
   raise ValueError(f'unknown model family for {model!r}; expected a kdjax.models registry name')

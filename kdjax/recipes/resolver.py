@@ -22,10 +22,11 @@ class Resolved:
 
 
 def default_recipe(method: str, teacher: str, student: str) -> str:
-  """The recipe of a method's own paper (``imagenet`` for ImageNet models)."""
+  """The recipe of a method's own paper (``imagenet`` for ImageNet CNNs, ``deit_imagenet`` for
+  the ImageNet vision transformers)."""
   del teacher  # the student alone decides the dataset
   if core.is_imagenet(student):
-    return 'imagenet'
+    return 'deit_imagenet' if core.family(student) == 'vit' else 'imagenet'
   return core.OWN_RECIPE.get(method, 'seed001')
 
 

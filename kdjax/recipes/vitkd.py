@@ -9,13 +9,14 @@ blocks (the first two) and the generated one (the last, after the final LayerNor
 backbones (``mmcls/models/backbones/vision_transformer.py`` and ``deit3.py``: ``low_f`` /
 ``high_f``), the class token left out, and the projections and generation block in
 ``mmcls/models/dis_losses/vitkd.py`` (``kdjax.methods.vitkd``). The training protocol (mmcls's
-DeiT-Tiny recipe) and Table 13's cells are not here. Registered for the ``imagenet`` recipe (the
-default of 224 x 224 students) and ``seed002`` (Table 13's paper).
+DeiT-Tiny recipe) is ``kdjax.recipes.deit`` (``deit_imagenet``, the default recipe of the DeiT
+students), for which these settings are registered.
 """
 
 from __future__ import annotations
 
 from kdjax.recipes.core import Setting, register, sourced
+from kdjax.recipes.deit import DEIT_WTTM
 
 VITKD_REPO = 'yzd-v/cls_KD'
 VITKD_CONFIG = f'{VITKD_REPO} configs/distillers/imagenet/deit-s3_distill_deit-t_img.py'
@@ -37,9 +38,9 @@ NKD_VITKD_SETTINGS = {
     **sourced(('nkd.temperature', 'nkd.gamma'), (1.0, 1.0),
               f'{_CONFIGS}: NKDLoss temp=1.0, gamma=1.0'),
     'logit.weight': Setting(1.0, _SUM)}
-# WTTM+ViTKD: ViTKD's part as cls_KD configures it; WTTM's (gamma, beta) for the DeiT pair come
-# with Table 13's cells, not from cls_KD.
-WTTM_VITKD_SETTINGS = dict(VITKD_SETTINGS)
+# WTTM+ViTKD: ViTKD's part as cls_KD configures it, WTTM's (gamma, beta) as the DeiT recipe's WTTM
+# (kdjax.recipes.deit: no published value, marked as a default there).
+WTTM_VITKD_SETTINGS = {**VITKD_SETTINGS, **DEIT_WTTM, 'feature.weight': VITKD_SETTINGS['feature.weight']}
 
 _PRESET = f'{VITKD_REPO} mmcls/models/dis_losses/vitkd.py ViTKDLoss defaults (= {VITKD_CONFIG})'
 for _method, _settings, _source in (
@@ -47,6 +48,5 @@ for _method, _settings, _source in (
     ('nkd+vitkd', NKD_VITKD_SETTINGS, f'{_PRESET}; NKD: {VITKD_CONFIG} (nkd = True); {_SUM}'),
     ('wttm+vitkd', WTTM_VITKD_SETTINGS,
      f'{_PRESET}; {_SUM} with WTTM as the logit term (Zheng & Yang 2024, Table 13; WTTM\'s '
-     f'(gamma, beta) are not cls_KD\'s: Table 13\'s recipe sets them)')):
-  register(_method, preset_source=_source,
-           settings={'imagenet': _settings, 'seed002': _settings})
+     f'(gamma, beta) are not cls_KD\'s: the DeiT recipe\'s, marked as defaults)')):
+  register(_method, preset_source=_source, settings={'deit_imagenet': _settings})
