@@ -75,7 +75,7 @@ def _model_outputs(name: str, num_classes: int, image_shape: tuple[int, ...], co
 
   def run(key, x):
     variables = module.init(key, x, train=False)
-    variables = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+    variables = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
     return steps_lib.forward(module, variables, x, train=False, features=True)[0], variables
 
   x = jax.ShapeDtypeStruct((2, *image_shape), steps_lib.dtype_of(compute_dtype))
@@ -157,7 +157,7 @@ def _teacher_shapes(setup: steps_lib.Setup):
   variables = jax.eval_shape(
       lambda key: module.init(key, jnp.zeros((1, *setup.image_shape)), train=False),
       jax.random.key(0))
-  return {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+  return {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
 
 
 def _trace(setup: steps_lib.Setup, config, source, mesh) -> None:

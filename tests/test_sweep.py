@@ -217,7 +217,8 @@ def test_runs_per_cell_are_the_published_protocols():
       expected = 3
       assert recipes.family(cell.teacher) != recipes.family(cell.student), cell
     else:
-      expected = {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'dist_imagenet': 1, 'scratch': 1}[cell.recipe]
+      expected = {'seed001': 4, 'seed000': 1, 'imagenet': 1, 'dist_imagenet': 1, 'deit_imagenet': 1,
+                  'scratch': 1}[cell.recipe]
     assert cell.runs == expected, cell
     table_recipe = cell.table.split('_')[0]
     if cell.table == 'baselines' or (cell.method == 'ce' and cell.table.startswith('seed000')):
@@ -226,6 +227,8 @@ def test_runs_per_cell_are_the_published_protocols():
       table_recipe = 'dist_imagenet'
     elif cell.table in ('seed002_table5', 'seed002_table7'):
       table_recipe = 'imagenet'
+    elif cell.table == 'seed002_table13':  # yzd-v/cls_KD's DeiT recipe
+      table_recipe = 'deit_imagenet'
     assert cell.recipe == table_recipe, cell
   assert published.lookup('seed002_table1', 'vgg13-vgg8-ttm').runs == 5
   assert published.lookup('seed002_table3', 'resnet32x4-ShuffleV2-wttm').runs == 3
