@@ -236,10 +236,11 @@ def test_smoke_config_shrinks_but_keeps_the_method():
 
 def test_family():
   assert [recipes.family(m) for m in ('resnet8x4', 'ResNet50', 'wrn_16_2', 'vgg8',
-                                      'MobileNetV2', 'ShuffleV1')] == [
-      'resnet', 'resnet', 'wrn', 'vgg', 'mobilenet', 'shufflenet']
+                                      'MobileNetV2', 'ShuffleV1', 'deit_tiny_patch16_224',
+                                      'deit3_small_patch16_224', 'vit_toy')] == [
+      'resnet', 'resnet', 'wrn', 'vgg', 'mobilenet', 'shufflenet', 'vit', 'vit', 'vit']
   with pytest.raises(ValueError, match='unknown model family'):
-    recipes.family('vit_b16')
+    recipes.family('convnext_tiny')
 
 
 def test_partial_ls_options_are_checked():

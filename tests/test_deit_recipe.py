@@ -318,3 +318,16 @@ def test_the_host_augmentation_fields_keep_other_recipes_and_datasets_unchanged(
   with pytest.raises(ValueError, match='settings of the streaming ImageNet pipeline'):
     config_lib.validate(c)
   assert deit.DEIT_PROTOCOL['randaugment'].value in config_lib.RANDAUGMENT_POLICIES
+
+
+def test_the_deit_students_default_to_the_deit_recipe():
+  """``resolve`` without a recipe: the DeiT students get ``deit_imagenet`` (AdamW, cosine), the
+  ImageNet CNNs keep ``imagenet`` (SGD, step decay)."""
+  from kdjax.recipes import resolver  # pylint: disable=import-outside-toplevel
+  assert resolver.default_recipe('kd', 'deit3_small_patch16_224', 'deit_tiny_patch16_224') == (
+      'deit_imagenet')
+  assert resolver.default_recipe('kd', 'resnet34', 'resnet18') == 'imagenet'
+  deit = recipes.resolve('kd', 'deit3_small_patch16_224', 'deit_tiny_patch16_224').config
+  cnn = recipes.resolve('kd', 'resnet34', 'resnet18').config
+  assert (deit.optimizer, deit.lr_schedule, deit.label_smoothing) == ('adamw', 'cosine', 0.1)
+  assert (cnn.optimizer, cnn.lr_schedule) == ('sgd', 'step')
