@@ -106,6 +106,13 @@ class Projector(nn.Module):
     return x
 
 
+def pair_of(config, context) -> tuple[str, str, tuple[int, ...] | None]:
+  """``(teacher, student, image shape or None)`` of a run: from the ``methods.Context`` when the
+  trainer gives one, else from the config (the image shape is then the model's own)."""
+  if context is not None:
+    return context.teacher, context.student, context.image_shape
+  return config.teacher, config.student, None
+
 class SimKD(base.Term):
   """The SimKD term (see the module docstring); ``teacher`` / ``student`` are registry names."""
   NAME: ClassVar[str] = 'simkd'
@@ -127,14 +134,8 @@ class SimKD(base.Term):
     return ml_collections.ConfigDict(dict(factor=2))  # SimKD train_student.py --factor
 
   @classmethod
-  def _names(cls, config, context) -> tuple[str, str, tuple[int, ...] | None]:
-    if context is not None:
-      return context.teacher, context.student, context.image_shape
-    return config.teacher, config.student, None
-
-  @classmethod
   def from_config(cls, config, context=None) -> 'SimKD':
-    teacher, student, image_shape = cls._names(config, context)
+    teacher, student, image_shape = pair_of(config, context)
     return cls(teacher=teacher, student=student, factor=int(config.simkd.factor),
                teacher_shape=map_shape(teacher, image_shape),
                teacher_head=models.classifier_path(teacher))
@@ -146,7 +147,7 @@ class SimKD(base.Term):
       return [f'simkd.factor must be an int >= 1, got {factor!r}']
     if context is None:
       return []
-    teacher, student, image_shape = cls._names(config, context)
+    teacher, student, image_shape = pair_of(config, context)
     problems = []
     for role, name in (('teacher', teacher), ('student', student)):
       if name not in models.names():

@@ -82,14 +82,8 @@ class SRRL(base.Term):
     return ml_collections.ConfigDict(dict(sr_weight=1.0))
 
   @classmethod
-  def _names(cls, config, context) -> tuple[str, str, tuple[int, ...] | None]:
-    if context is not None:
-      return context.teacher, context.student, context.image_shape
-    return config.teacher, config.student, None
-
-  @classmethod
   def from_config(cls, config, context=None) -> 'SRRL':
-    teacher, student, image_shape = cls._names(config, context)
+    teacher, student, image_shape = simkd.pair_of(config, context)
     return cls(teacher=teacher, student=student, sr_weight=float(config.srrl.sr_weight),
                channels=simkd.map_shape(teacher, image_shape)[-1],
                teacher_head=models.classifier_path(teacher))
@@ -101,7 +95,7 @@ class SRRL(base.Term):
       return [f'srrl.sr_weight must be a number >= 0, got {weight!r}']
     if context is None:
       return []
-    teacher, student, image_shape = cls._names(config, context)
+    teacher, student, image_shape = simkd.pair_of(config, context)
     problems = [f'SRRL: unknown {role} model {name!r}'
                 for role, name in (('teacher', teacher), ('student', student))
                 if name not in models.names()]
