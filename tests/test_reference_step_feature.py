@@ -21,7 +21,10 @@ memory banks and normalisers). Per method the reference is the one its preset fo
   (seed 002's VID row, ``distiller_zoo/VID.py``);
 * DefangChen/SimKD (``models/util.py`` ``SimKD``, ``helper/loops.py``), GzyAftermath/CAT-KD
   (``mdistiller/distillers/CAT_KD.py``), zkxufo/TTM (``distiller_zoo/itrd.py``, ``wttm.py``,
-  ``crd.py``; ``helper/loops.py``) for ITRD and WTTM+CRD.
+  ``crd.py``; ``helper/loops.py``) for ITRD and WTTM+CRD; jingyang2017/KD_SRRL
+  (``train_imagenet_distillation.py``, ``distiller_zoo/AIN.py``) for SRRL and
+  WangYZ1608/Knowledge-Distillation-via-ND (``ImageNet/train_kd.py``, ``ImageNet/utils.py``) for
+  KD++.
 
 Models: resnet8x4 teacher -> resnet8 student (CIFAR, 32 x 32, 10 classes), batch 8: every
 channel count differs between the two (16/32/64 vs 64/128/256 per stage), so a transposed
@@ -1019,3 +1022,84 @@ def test_itrd():
   # other terms' values, which it leaves at TERM_RTOL in effect.
   check(run, terms, student, student_initial, term_atol=TERM_RTOL * max(parts))
   assert_method_matches(run, tree, initial)
+
+
+# ----------------------------------------------------------------------------- SRRL
+def test_srrl():
+  """jingyang2017/KD_SRRL ``train_imagenet_distillation.py``: ``loss_ce + statm_loss(trans_feat_s,
+  feat_t[-1]) + F.mse_loss(model_t.fc(avgpool(trans_feat_s)), logit_t) * --weight`` with
+  ``trans_feat_s = transfer_conv(feat_s[-1])`` (``distiller_zoo/AIN.py``: 1x1 conv without bias,
+  BN, ReLU); SGD over the student and the connector; the teacher's classifier is frozen but carries
+  the regression's gradient to the connector and the student."""
+  source, student, teacher = models_and_source(130)
+  config = rs.kdjax_config('srrl', TEACHER, STUDENT, batch_size=BATCH)
+  s_c, t_c = student.fc.in_features, teacher.fc.in_features
+  torch.manual_seed(131)
+  connector = nn.Sequential(nn.Conv2d(s_c, t_c, 1, bias=False), nn.BatchNorm2d(t_c), nn.ReLU())
+  rs.randomize_batchnorm(connector, 132, clear_of_kinks=True)
+  tree = method_tree(connector=connector)
+  initial, student_initial = method_variables(tree), rs.torch_variables(student)
+  epoch = 1
+  run = rs.run_steps(config, source, BATCHES, epoch=epoch, student=student, teacher=teacher,
+                     method_variables=initial)
+
+  def loss(b):
+    trans_feat_s = connector(b.feats_s['feats'][-1])
+    feat_t = b.feats_t['feats'][-1]
+    gap = (trans_feat_s.mean((2, 3)) - feat_t.mean((2, 3))).pow(2).mean(1).mean()  # statm_loss
+    pred_feat_s = teacher.fc(trans_feat_s.mean((2, 3)))
+    w = config.feature.weight
+    return {'ce': ce(b, config.ce_weight), 'srrl_fm': w * gap,
+            'srrl_sr': w * config.srrl.sr_weight * F.mse_loss(pred_feat_s, b.logits_t)}
+
+  terms = run_reference(config, source, student, teacher, loss, epoch=epoch,
+                        trainable=list(student.parameters()) + list(connector.parameters()),
+                        train_modules=[connector])
+  check(run, terms, student, student_initial)
+  assert_method_matches(run, tree, initial)
+
+
+# ----------------------------------------------------------------------------- KD++
+def test_kdpp():
+  """WangYZ1608/Knowledge-Distillation-via-ND ``ImageNet/train_kd.py``: ``cls_loss_factor * CE +
+  kd_loss_factor * min(1, epoch / warm_up) * KDLoss(T) + nd_loss_factor * DirectNormLoss`` with the
+  teacher's class-mean embeddings as centres (``ImageNet/utils.py``: per example
+  ``1 - <s, c_y / |c_y|> / max(|s|, |t|)``, averaged over the batch).
+
+  The reference reads its centres from a file; kdjax builds them in its first epoch. Here kdjax
+  runs epoch 2 (past ``center_epochs`` 1: the centres stay as given, and the KD warm-up is 0.2 on
+  both sides, the reference's epoch 1 from 0) from class sums set to the reference's centres. The
+  teacher is as wide as the student (resnet14 -> resnet8, 64 features), so neither side inserts the
+  embedding transform (whose Dropout draws differ)."""
+  source = rs.cifar_source(NUM_EXAMPLES, 140, num_classes=NUM_CLASSES)
+  student = rs.randomize_batchnorm(rs.seeded(STUDENT, NUM_CLASSES, 141), 142, clear_of_kinks=True)
+  teacher = rs.randomize_batchnorm(rs.seeded('resnet14', NUM_CLASSES, 143), 144)
+  config = rs.kdjax_config('kdpp', 'resnet14', STUDENT, batch_size=BATCH,
+                           **{'kdpp.kd_weight': 2.5, 'kdpp.temperature': 2.0})
+  assert student.fc.in_features == teacher.fc.in_features
+  centres = torch.from_numpy(np.random.default_rng(145).normal(
+      size=(NUM_CLASSES, teacher.fc.in_features)))
+  student_initial = rs.torch_variables(student)
+  epoch = 2
+  run = rs.run_steps(config, source, BATCHES, epoch=epoch, student=student, teacher=teacher,
+                     method_variables={'state': {'feature': {'class_sums': np.float32(centres)}}})
+  c = config.kdpp
+
+  def loss(b):
+    s, t = b.feats_s['pooled_feat'], b.feats_t['pooled_feat']
+    e_c = centres[b.target] / centres[b.target].norm(dim=1, keepdim=True)
+    nd = (1 - (s * e_c).sum(1) / torch.maximum(s.norm(dim=1), t.norm(dim=1))).mean()
+    warmup = min(1.0, (epoch - 1) / c.warmup_epochs)  # min(1, epoch / warm_up), epochs from 0
+    kd = F.kl_div(F.log_softmax(b.logits_s / c.temperature, 1),
+                  F.softmax(b.logits_t / c.temperature, 1),
+                  reduction='batchmean') * c.temperature ** 2
+    w = config.feature.weight
+    return {'ce': ce(b, config.ce_weight), 'kdpp_kd': w * c.kd_weight * warmup * kd,
+            'kdpp_nd': w * c.nd_weight * nd}
+
+  terms = run_reference(config, source, student, teacher, loss, epoch=epoch,
+                        trainable=list(student.parameters()), train_modules=[])
+  check(run, terms, student, student_initial)
+  # Past the centre epochs the class sums are constants of the step.
+  np.testing.assert_array_equal(run.final.method_state['feature']['class_sums'],
+                                np.float32(centres))
