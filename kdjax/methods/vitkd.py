@@ -194,7 +194,7 @@ TERM = ViTKD
 # unweighted (mmcls/models/classifiers/distiller.py); ViTKD alone is those configs with
 # ``nkd = False``, NKD+ViTKD them as released (``nkd = True``, NKDLoss temp 1.0, gamma 1.0).
 # WTTM+ViTKD (Zheng & Yang 2024, Table 13) is the same sum with WTTM as the logit term; its
-# (gamma, beta) are the recipe's (kdjax.recipes.vitkd).
+# (gamma, beta) are the DeiT recipe's (kdjax.recipes.deit, marked as defaults there).
 _VITKD = {'feature.loss': 'vitkd', 'feature.weight': 1.0, 'vitkd.alpha': 3e-5,
           'vitkd.beta': 3e-6, 'vitkd.mask_ratio': 0.5}
 PRESETS = {

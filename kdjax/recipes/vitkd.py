@@ -40,7 +40,7 @@ NKD_VITKD_SETTINGS = {
     'logit.weight': Setting(1.0, _SUM)}
 # WTTM+ViTKD: ViTKD's part as cls_KD configures it, WTTM's (gamma, beta) as the DeiT recipe's WTTM
 # (kdjax.recipes.deit: no published value, marked as a default there).
-WTTM_VITKD_SETTINGS = {**VITKD_SETTINGS, **DEIT_WTTM, 'feature.weight': VITKD_SETTINGS['feature.weight']}
+WTTM_VITKD_SETTINGS = {**VITKD_SETTINGS, **DEIT_WTTM}
 
 _PRESET = f'{VITKD_REPO} mmcls/models/dis_losses/vitkd.py ViTKDLoss defaults (= {VITKD_CONFIG})'
 for _method, _settings, _source in (
