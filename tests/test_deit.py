@@ -1,8 +1,9 @@
 """DeiT / DeiT III (kdjax.models.vit) against an independent PyTorch ViT, and their conversion.
 
-The PyTorch model below is written from the semantics of timm's ``VisionTransformer``
-(huggingface/pytorch-image-models ``timm/models/vision_transformer.py``) and DeiT III's
-``vit_models`` (facebookresearch/deit ``models_v2.py``), under timm's state-dict names. The
+The PyTorch model (``tests/torch_models.VisionTransformer``) is written from the semantics of
+timm's ``VisionTransformer`` (huggingface/pytorch-image-models
+``timm/models/vision_transformer.py``) and DeiT III's ``vit_models`` (facebookresearch/deit
+``models_v2.py``), under timm's state-dict names. The
 mmcls / mmpretrain checkpoint of the same weights is made by renaming its keys as mmcls's
 ``VisionTransformer`` / ``DeiT3`` backbones and ``VisionTransformerClsHead`` name them
 (``mmcls/models/backbones/vision_transformer.py``, ``deit3.py`` of yzd-v/cls_KD).
@@ -11,7 +12,6 @@ mmcls / mmpretrain checkpoint of the same weights is made by renaming its keys a
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ import torch
 from kdjax import convert
 from kdjax import models
 from kdjax.models import vit
+from tests import torch_models
 
 # (embed dim, depth, heads, DeiT III) of timm's deit_tiny_patch16_224 / deit3_small_patch16_224.
 SIZES = {'deit_tiny_patch16_224': (192, 12, 3, False),
@@ -29,107 +30,6 @@ SIZES = {'deit_tiny_patch16_224': (192, 12, 3, False),
 # timm's published parameter counts at 1000 classes (timm/models/deit.py model cards: 5.7M, 22.1M).
 TIMM_PARAMS = {'deit_tiny_patch16_224': 5_717_416, 'deit3_small_patch16_224': 22_059_496}
 IMAGE, PATCH, NUM_CLASSES = 224, 16, 1000
-
-
-class _Attention(torch.nn.Module):
-
-  def __init__(self, dim, heads):
-    super().__init__()
-    self.heads = heads
-    self.qkv, self.proj = torch.nn.Linear(dim, 3 * dim), torch.nn.Linear(dim, dim)
-
-  def forward(self, x):
-    batch, tokens, dim = x.shape
-    q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, dim // self.heads).unbind(2)
-    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, N, d]
-    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dim // self.heads), dim=-1)
-    return self.proj((weights @ v).transpose(1, 2).reshape(batch, tokens, dim))
-
-
-class _Scale(torch.nn.Module):
-
-  def __init__(self, dim):
-    super().__init__()
-    self.gamma = torch.nn.Parameter(torch.ones(dim))
-
-  def forward(self, x):
-    return x * self.gamma
-
-
-class _Block(torch.nn.Module):
-  """Pre-norm block; the residual branches scaled by LayerScale (DeiT III) and dropped per
-  sample with probability ``drop_path`` in train mode."""
-
-  def __init__(self, dim, heads, layer_scale, drop_path=0.0):
-    super().__init__()
-    self.norm1, self.norm2 = torch.nn.LayerNorm(dim, eps=1e-6), torch.nn.LayerNorm(dim, eps=1e-6)
-    self.attn = _Attention(dim, heads)
-    self.mlp = torch.nn.Module()
-    self.mlp.fc1, self.mlp.fc2 = torch.nn.Linear(dim, 4 * dim), torch.nn.Linear(4 * dim, dim)
-    if layer_scale:
-      self.ls1, self.ls2 = _Scale(dim), _Scale(dim)
-    self.layer_scale, self.drop_path = layer_scale, drop_path
-
-  def _branch(self, y, scale):
-    return scale(y) if self.layer_scale else y
-
-  def forward(self, x):
-    x = x + self._branch(self.attn(self.norm1(x)), getattr(self, 'ls1', None))
-    hidden = torch.nn.functional.gelu(self.mlp.fc1(self.norm2(x)))
-    return x + self._branch(self.mlp.fc2(hidden), getattr(self, 'ls2', None))
-
-
-class _ViT(torch.nn.Module):
-  """DeiT (``pos_embed`` over class + patch tokens, added after the class token is prepended)
-  or DeiT III (LayerScale; ``pos_embed`` over the patches only, added before)."""
-
-  def __init__(self, dim, depth, heads, deit3, num_classes=NUM_CLASSES, image=IMAGE):
-    super().__init__()
-    patches = (image // PATCH) ** 2
-    self.deit3 = deit3
-    self.patch_embed = torch.nn.Module()
-    self.patch_embed.proj = torch.nn.Conv2d(3, dim, PATCH, stride=PATCH)
-    self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, dim))
-    self.pos_embed = torch.nn.Parameter(torch.zeros(1, patches + (0 if deit3 else 1), dim))
-    self.blocks = torch.nn.Sequential(*[_Block(dim, heads, deit3) for _ in range(depth)])
-    self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
-    self.head = torch.nn.Linear(dim, num_classes)
-
-  def forward_tokens(self, x):
-    """Every block's output, then the final norm's."""
-    x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
-    cls = self.cls_token.expand(x.shape[0], -1, -1)
-    x = (torch.cat([cls, x + self.pos_embed], 1) if self.deit3 else
-         torch.cat([cls, x], 1) + self.pos_embed)
-    outputs = []
-    for block in self.blocks:
-      x = block(x)
-      outputs.append(x)
-    return outputs + [self.norm(x)]
-
-  def forward(self, x):
-    return self.head(self.forward_tokens(x)[-1][:, 0])
-
-
-def _randomize(model: torch.nn.Module) -> None:
-  """Weights of unit gain (N(0, 1/fan_in)), LayerNorm affines near 1, biases, embeddings and
-  LayerScales away from their inits: every leaf moves the logits, and the attention logits are
-  O(1) (no saturated softmax hiding a wrong scale)."""
-  with torch.no_grad():
-    for name, p in model.named_parameters():
-      if name.endswith('weight') and p.ndim >= 2:
-        p.normal_(0.0, 1.0 / math.sqrt(p[0].numel()))
-      elif 'norm' in name and name.endswith('weight'):
-        p.uniform_(0.7, 1.3)
-      elif name.endswith('gamma'):
-        p.uniform_(0.3, 1.0)
-      else:  # biases, cls_token, pos_embed
-        p.normal_(0.0, 0.1 if name.endswith('bias') else 0.5)
-    # Small embedded tokens (variance ~5e-4): the first LayerNorm's epsilon then matters (1e-5
-    # instead of 1e-6 changes its output by ~1%), the later blocks restore O(1) activations.
-    for name, p in model.named_parameters():
-      if name.startswith(('patch_embed', 'cls_token', 'pos_embed')):
-        p.mul_(0.02)
 
 
 def _to_mmcls(state_dict: dict) -> dict:
@@ -175,9 +75,9 @@ def _rel_err(actual, expected) -> float:
 # float32 tolerance of the golden tests: both sides compute the same float32 operations in other
 # orders. Each output is a sum of at most 4 * 384 = 1536 products (fc2 of the small model) whose
 # rounding errors are independent, about sqrt(1536) * 2**-24 ~ 2.3e-6 relative at worst-typical,
-# and the unit-gain weights, LayerNorms and O(1) attention logits (see _randomize) keep the
-# twelve blocks from amplifying them (each block adds to the residual stream; LayerNorm divides
-# scale out). 1e-5 of the largest value is therefore a safe bound on any CPU, while a wrong
+# and the unit-gain weights, LayerNorms and O(1) attention logits (torch_models.randomize_vit)
+# keep the twelve blocks from amplifying them (each block adds to the residual stream; LayerNorm
+# divides scale out). 1e-5 of the largest value is therefore a safe bound on any CPU, while a wrong
 # model is far outside it: LayerNorm epsilon 1e-5 instead of 1e-6 moves the logits by ~2e-2 of
 # the largest, tanh-approximated GELU by ~2e-4 (a missing LayerScale, softmax scale or
 # position-embedding slot by O(1) or a shape error).
@@ -188,8 +88,8 @@ TOLERANCE = 1e-5
 def _reference(name: str):
   """The PyTorch model (seed 0), its timm state dict, a batch of 2 images and its outputs."""
   torch.manual_seed(0)
-  model = _ViT(*SIZES[name]).eval()
-  _randomize(model)
+  model = torch_models.randomize_vit(
+      torch_models.VisionTransformer(*SIZES[name], num_classes=NUM_CLASSES).eval())
   x = torch.randn(2, 3, IMAGE, IMAGE)
   with torch.no_grad():
     tokens = [t.numpy() for t in model.forward_tokens(x)]
@@ -313,7 +213,7 @@ def test_registered_deits_have_the_pytorch_state_dict(name):
   """``models.create(name)`` expects exactly the PyTorch model's keys and shapes (built on the
   meta device: no memory, no weights)."""
   with torch.device('meta'):
-    reference = _ViT(*ALL_SIZES[name], num_classes=10)
+    reference = torch_models.VisionTransformer(*ALL_SIZES[name], num_classes=10)
   expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
   assert dict(convert.expected_state_dict_shapes(name, 10)) == expected
   assert models.input_shape(name) == (IMAGE, IMAGE, 3)

@@ -12,7 +12,8 @@ the way the reference computes it (including its quirks: the in-place ReLU that 
 ImageNet ResNets' stem "preact" the activated stem, WRN's BNs re-applied to the group outputs,
 ShuffleNetV2's unshuffled preacts). Global average pools are means over H, W (the reference's
 fixed-size pools at the models' default input sizes), so the ImageNet models also run on smaller
-images.
+images. The vision transformers (timm's layout: DeiT, DeiT III) are built at the sizes a test
+needs (``VisionTransformer``; not in ``build``).
 """
 
 from __future__ import annotations
@@ -452,6 +453,116 @@ def _shufflenet_features(model, x, head):
     preacts.append(pre)
   pooled = head(x).mean((2, 3))
   return model.linear(pooled), {"feats": feats, "preact_feats": preacts, "pooled_feat": pooled}
+
+
+# ----------------------------------------------------------------------------- vision transformers
+# timm's ``VisionTransformer`` (huggingface/pytorch-image-models
+# ``timm/models/vision_transformer.py``) and DeiT III's ``vit_models`` (facebookresearch/deit
+# ``models_v2.py``), under timm's state-dict names (kdjax.models.vit); not in ``BUILDERS``: the
+# tests build them at the sizes they need.
+class ViTAttention(nn.Module):
+  """Multi-head self-attention with a joint ``qkv`` projection (biases) and ``proj``."""
+
+  def __init__(self, dim, heads):
+    super().__init__()
+    self.heads = heads
+    self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+  def forward(self, x):
+    batch, tokens, dim = x.shape
+    q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, dim // self.heads).unbind(2)
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, N, d]
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dim // self.heads), dim=-1)
+    return self.proj((weights @ v).transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class LayerScale(nn.Module):
+  """DeiT III's per-channel scale of a residual branch (timm ``ls1.gamma`` / ``ls2.gamma``)."""
+
+  def __init__(self, dim):
+    super().__init__()
+    self.gamma = nn.Parameter(torch.ones(dim))
+
+  def forward(self, x):
+    return x * self.gamma
+
+
+class ViTBlock(nn.Module):
+  """Pre-norm block (LayerNorm eps 1e-6, exact GELU); the residual branches scaled by
+  LayerScale (DeiT III)."""
+
+  def __init__(self, dim, heads, layer_scale, mlp_ratio=4):
+    super().__init__()
+    self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+    self.attn = ViTAttention(dim, heads)
+    self.mlp = nn.Module()
+    self.mlp.fc1 = nn.Linear(dim, int(mlp_ratio * dim))
+    self.mlp.fc2 = nn.Linear(int(mlp_ratio * dim), dim)
+    if layer_scale:
+      self.ls1, self.ls2 = LayerScale(dim), LayerScale(dim)
+    self.layer_scale = layer_scale
+
+  def _branch(self, y, scale):
+    return scale(y) if self.layer_scale else y
+
+  def forward(self, x):
+    x = x + self._branch(self.attn(self.norm1(x)), getattr(self, "ls1", None))
+    hidden = F.gelu(self.mlp.fc1(self.norm2(x)))
+    return x + self._branch(self.mlp.fc2(hidden), getattr(self, "ls2", None))
+
+
+class VisionTransformer(nn.Module):
+  """DeiT (``pos_embed`` over class + patch tokens, added after the class token is prepended)
+  or DeiT III (``deit3``: LayerScale; ``pos_embed`` over the patches only, added before)."""
+
+  def __init__(self, dim, depth, heads, deit3, num_classes=1000, image=224, patch=16,
+               mlp_ratio=4):
+    super().__init__()
+    patches = (image // patch) ** 2
+    self.deit3 = deit3
+    self.patch_embed = nn.Module()
+    self.patch_embed.proj = nn.Conv2d(3, dim, patch, stride=patch)
+    self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+    self.pos_embed = nn.Parameter(torch.zeros(1, patches + (0 if deit3 else 1), dim))
+    self.blocks = nn.Sequential(*[ViTBlock(dim, heads, deit3, mlp_ratio) for _ in range(depth)])
+    self.norm = nn.LayerNorm(dim, eps=1e-6)
+    self.head = nn.Linear(dim, num_classes)
+
+  def forward_tokens(self, x):
+    """Every block's output ``[B, 1 + N, D]`` (class token first), then the final norm's."""
+    x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+    cls = self.cls_token.expand(x.shape[0], -1, -1)
+    x = (torch.cat([cls, x + self.pos_embed], 1) if self.deit3 else
+         torch.cat([cls, x], 1) + self.pos_embed)
+    outputs = []
+    for block in self.blocks:
+      x = block(x)
+      outputs.append(x)
+    return outputs + [self.norm(x)]
+
+  def forward(self, x):
+    return self.head(self.forward_tokens(x)[-1][:, 0])
+
+
+def randomize_vit(model: nn.Module) -> nn.Module:
+  """Weights of unit gain (N(0, 1/fan_in)), LayerNorm affines near 1, biases, embeddings and
+  LayerScales away from their inits, in place: every leaf moves the logits, and the attention
+  logits are O(1) (no saturated softmax hiding a wrong scale). The embeddings are then scaled by
+  0.02: small embedded tokens (variance ~5e-4), so the first LayerNorm's epsilon matters."""
+  with torch.no_grad():
+    for name, p in model.named_parameters():
+      if name.endswith("weight") and p.ndim >= 2:
+        p.normal_(0.0, 1.0 / math.sqrt(p[0].numel()))
+      elif "norm" in name and name.endswith("weight"):
+        p.uniform_(0.7, 1.3)
+      elif name.endswith("gamma"):
+        p.uniform_(0.3, 1.0)
+      else:  # biases, cls_token, pos_embed
+        p.normal_(0.0, 0.1 if name.endswith("bias") else 0.5)
+    for name, p in model.named_parameters():
+      if name.startswith(("patch_embed", "cls_token", "pos_embed")):
+        p.mul_(0.02)
+  return model
 
 
 # ----------------------------------------------------------------------------- registry
