@@ -139,7 +139,8 @@ def drawn_masks(monkeypatch):
 class ViTKDLoss(nn.Module):
   """cls_KD ``ViTKDLoss`` for different widths (``align2`` / ``align`` present), attributes
   named as kdjax's ``feature`` tree; the mask is given (True: masked) and applied through the
-  reference's noise-argsort masking (kept tokens get the smaller noise)."""
+  reference's noise-argsort masking (``random_masking``), with noise that puts the kept tokens
+  first (the order within each group changes nothing: ``ids_restore`` undoes it)."""
 
   def __init__(self, student_dim, teacher_dim, *, alpha, beta, lam):
     super().__init__()
@@ -161,7 +162,7 @@ class ViTKDLoss(nn.Module):
     x = self.deep_projection(high_s)
     _, n, d = x.shape
     keep = int(n * (1 - self.lam))
-    noise = masked.to(x.dtype) + 0.5 * torch.rand(masked.shape, dtype=x.dtype)
+    noise = masked.to(x.dtype) + torch.arange(n, dtype=x.dtype) / (2 * n)
     ids_shuffle = torch.argsort(noise, dim=1)
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     x_keep = torch.gather(x, 1, ids_shuffle[:, :keep, None].repeat(1, 1, d))
@@ -184,7 +185,8 @@ def label_smooth_loss(logits, target, eps):
 
 
 def decay_groups(named_params, weight_decay):
-  """mmengine ``DefaultOptimWrapperConstructor`` with the DeiT ``paramwise_cfg``: a parameter
+  """open-mmlab/mmengine ``mmengine/optim/optimizer/default_constructor.py``
+  (``DefaultOptimWrapperConstructor.add_params``) with the DeiT ``paramwise_cfg``: a parameter
   of a LayerNorm (norm_decay_mult 0), a bias (bias_decay_mult 0), a one-dimensional one
   (flat_decay_mult 0) or one whose name contains ``.cls_token`` / ``.pos_embed`` (custom_keys)
   is not decayed; the others are, at ``weight_decay``."""
@@ -206,7 +208,8 @@ def _named_params(module):
 
 def reference_steps(config, source, student, teacher, distill, masks, lr):
   """The cls_KD / mmcls steps on ``BATCHES`` (modules updated in place, in their dtype):
-  per step ``{term: value}``, the terms under kdjax's names, and the gradient norms."""
+  per step the terms under kdjax's names, ``loss``, ``top1`` (a fraction, as kdjax's step
+  logs it) and ``_grad_norm`` (the gradient norm before clipping, not compared)."""
   dtype = next(student.parameters()).dtype
   named = list(_named_params(student)) + list(_named_params(distill))
   params = [p for _, p, _ in named]
