@@ -43,6 +43,18 @@ RECIPE = {'dataset': 'imagenet2012', 'optimizer': 'adamw', 'lr': 1e-3, 'weight_d
           'randaugment_magnitude_std': 0.5, 'random_erasing_prob': 0.25}
 
 
+@pytest.fixture(scope='module', autouse=True)
+def fast_compiles():
+  """XLA's cheaper compilations in this process, as ``method_checks.FAST_COMPILE_FLAGS`` in the
+  2-device subprocess: two 12-block DeiTs make the compilations most of the test's time (halved,
+  measured), and the checks are about which code paths run and the agreement of runs compiled
+  alike (each check compares runs made under the same setting)."""
+  previous = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', True)
+  yield
+  jax.config.update('jax_disable_most_optimizations', previous)
+
+
 @pytest.fixture(scope='module')
 def config():
   """The cell's smoke config, as the sweep's ``--smoke`` builds it (``common.config_for(cell,
@@ -55,6 +67,7 @@ def run(config):
   return train.prepare_run(config)
 
 
+@pytest.mark.slow
 def test_the_smoke_cell_keeps_the_deit_recipe_and_its_pipeline(config, run):
   """Not a fallback path: the recipe's fields survive ``smoke_config``, and the prepared run
   streams host-augmented crops, mixes on device and optimises with clipped AdamW."""
@@ -103,9 +116,9 @@ def test_the_smoke_cell_keeps_the_deit_recipe_and_its_pipeline(config, run):
     np.testing.assert_array_equal(image, augmented)
     changed += not np.array_equal(image, crop)
   np.testing.assert_array_equal(batch['index'], order[:config.batch_size])
-  # Each image is left as cropped with probability ~ (1/2)^2 x 3/4 (no op applied, no erasing):
-  # at seed 0, 7 of the 8 differ.
-  assert changed >= 6, changed
+  # An image is left as cropped with probability ~ (1/2)^2 x 3/4 (neither op applied, no
+  # erasing); at seed 0 (numpy's PCG64 draws, the same on any machine) 7 of the 8 differ.
+  assert changed == 7, changed
 
 
 def _leaves(state):
@@ -124,6 +137,7 @@ def _mmcls_lr(step, steps_per_epoch):
   return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * (step - warmup) / total)) / 2
 
 
+@pytest.mark.slow
 def test_trains_alike_on_one_and_two_devices_and_resumes_exactly(config, run, tmp_path):
   initial = run.program.init(np.uint32(config.seed), **train.init_data(run))
   reference = method_checks.assert_resumes_exactly(
