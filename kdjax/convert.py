@@ -224,8 +224,8 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, 
 
 
 def _distilled_student(state_dict: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """The student of a yzd-v/cls_KD distiller checkpoint (every key under ``student.``,
-  ``teacher.`` or ``distill_losses.``, some under ``student.``), its prefix removed as cls_KD's
+  """The student of a yzd-v/cls_KD distiller checkpoint (every key under one of
+  ``_DISTILLER_PREFIXES``, some under ``student.``), its prefix removed as cls_KD's
   ``pth_transfer.py`` does; any other state dict as it is."""
   if not any(k.startswith(_DISTILLER_STUDENT) for k in state_dict) or not all(
       k.startswith(_DISTILLER_PREFIXES) for k in state_dict):
