@@ -57,6 +57,12 @@ _STATS = {"running_mean": "mean", "running_var": "var"}
 _AS_IS = ("cls_token", "pos_embed", "gamma")
 # Checkpoint dicts keep the state dict under 'model' (RepDistiller, mdistiller) or 'state_dict'.
 _WRAPPER_KEYS = ("model", "state_dict")
+# yzd-v/cls_KD's ``ClassificationDistiller`` (``mmcls/models/classifiers/distiller.py``) holds the
+# student, the frozen teacher and the losses' own modules as ``self.student`` / ``self.teacher`` /
+# ``self.distill_losses``, so its checkpoints name every key under one of these prefixes; its
+# ``pth_transfer.py`` keeps the ``student.`` entries with the prefix removed.
+_DISTILLER_STUDENT = "student."
+_DISTILLER_PREFIXES = (_DISTILLER_STUDENT, "teacher.", "distill_losses.", "data_preprocessor.")
 _LIST_LIMIT = 20  # Keys listed per kind in a mismatch message.
 
 __all__ = [
@@ -188,7 +194,8 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, 
     source: a ``torch.save`` file (``.pth``/``.pt``/``.tar``, zip or legacy format), a
       ``.safetensors`` file, or a mapping key -> array (numpy or torch tensors). A checkpoint dict
       is unwrapped (``{'model': sd, ...}`` or ``{'state_dict': sd, ...}``) and DataParallel's
-      ``module.`` prefixes are removed.
+      ``module.`` prefixes are removed; a yzd-v/cls_KD distiller checkpoint (keys ``student.*``,
+      ``teacher.*``, ``distill_losses.*``) gives its student, as cls_KD's ``pth_transfer.py``.
 
   Raises:
     FileNotFoundError: no such file.
@@ -213,7 +220,18 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, 
       raise CheckpointFormatError(f"{origin}: key {key!r} appears with and without 'module.'")
     state_dict[key] = (
         array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else array)
-  return state_dict
+  return _distilled_student(state_dict)
+
+
+def _distilled_student(state_dict: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """The student of a yzd-v/cls_KD distiller checkpoint (every key under one of
+  ``_DISTILLER_PREFIXES``, some under ``student.``), its prefix removed as cls_KD's
+  ``pth_transfer.py`` does; any other state dict as it is."""
+  if not any(k.startswith(_DISTILLER_STUDENT) for k in state_dict) or not all(
+      k.startswith(_DISTILLER_PREFIXES) for k in state_dict):
+    return state_dict
+  return {k.removeprefix(_DISTILLER_STUDENT): v for k, v in state_dict.items()
+          if k.startswith(_DISTILLER_STUDENT)}
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:

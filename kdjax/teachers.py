@@ -93,7 +93,8 @@ def load_variables(config: ml_collections.ConfigDict, num_classes: int,
   if config.smoke:
     variables = _random_init(config.teacher, num_classes, tuple(image_shape))(
         jax.random.key(config.seed + SMOKE_TEACHER_SEED_OFFSET))
-    return {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+    # A model without BatchNorm (the DeiTs, vit_toy) initialises no batch_stats collection.
+    return {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
   raise TeacherNotFoundError(
       f'method {config.method!r} distils from teacher {config.teacher!r} but no teacher '
       f'checkpoint was given: set --config.teacher_checkpoint=<.pth file or kdjax teacher '

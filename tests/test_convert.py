@@ -283,6 +283,32 @@ def test_wrapped_prefixed_safetensors_and_in_memory_sources(tmp_path, small_stat
     _assert_same_tree(variables, small_variables)
 
 
+def test_a_cls_kd_distiller_checkpoint_gives_its_student(tmp_path, small_state_dict,
+                                                        small_variables):
+  """yzd-v/cls_KD saves its ``ClassificationDistiller`` (``mmcls/models/classifiers/
+  distiller.py``: ``self.teacher``, ``self.student``, ``self.distill_losses``) as an mmengine
+  checkpoint ``{'meta', 'state_dict', 'optimizer', ...}``; its ``pth_transfer.py`` keeps the
+  ``student.`` entries without the prefix. The file converts (and loads as a teacher, the
+  conversion command's path) to the student's variables."""
+  teacher = _torch_model("resnet32x4").state_dict()
+  state_dict = collections.OrderedDict(
+      [(f"teacher.{k}", v) for k, v in teacher.items()]
+      + [(f"student.{k}", v) for k, v in small_state_dict.items()]
+      + [("distill_losses.loss_vitkd.mask_token", torch.zeros(1, 1, 256)),
+         ("distill_losses.loss_vitkd.align.weight", torch.ones(256, 64))])
+  optimizer = torch.optim.AdamW(_torch_model(SMALL).parameters(), lr=1e-3)
+  path = _save({"meta": {"epoch": 300}, "state_dict": state_dict,
+                "optimizer": optimizer.state_dict()}, tmp_path / "epoch_300.pth")
+  _assert_same_tree(convert.from_torch(path, SMALL), small_variables)
+  module, variables = convert.load_teacher(path, SMALL)
+  assert module.num_classes == 100
+  _assert_same_tree(variables, small_variables)
+  # A state dict with other keys beside student.* is not a distiller's: it is not unwrapped.
+  mixed = {**{f"student.{k}": v for k, v in small_state_dict.items()}, "fc.bias": torch.zeros(100)}
+  with pytest.raises(convert.CheckpointMismatchError, match="unexpected keys"):
+    convert.from_torch(mixed, SMALL)
+
+
 def test_small_model_logits_and_inferred_num_classes(small_variables):
   images = _images(SMALL)
   _assert_close_logits(

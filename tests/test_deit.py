@@ -109,6 +109,12 @@ def test_deit_matches_pytorch_from_timm_and_mmcls_checkpoints(name):
   assert convert.param_count(variables) == TIMM_PARAMS[name]
   assert variables['batch_stats'] == {}
   others = [{'state_dict': _to_mmcls(state)}]  # mmcls checkpoints: ckpt['state_dict']
+  # A yzd-v/cls_KD distiller checkpoint (ClassificationDistiller: student., teacher.,
+  # distill_losses.): its student.
+  distiller = {**{f'student.{k}': v for k, v in _to_mmcls(state).items()},
+               'teacher.backbone.ln1.weight': np.ones(7, np.float32),
+               'distill_losses.loss_vitkd.mask_token': np.zeros((1, 1, 7), np.float32)}
+  others.append({'meta': {'epoch': 300}, 'state_dict': distiller})
   if SIZES[name][3]:
     others.append({'model': _to_official_deit3(state)})
   for other in others:
@@ -200,6 +206,22 @@ def test_drop_path_acts_on_the_residual_branches_of_the_model():
   np.testing.assert_array_equal(deep.apply(variables, images), evaluated)
   trained = deep.apply(variables, images, train=True, rngs={'dropout': jax.random.key(5)})
   assert not np.allclose(trained, evaluated)
+
+
+def test_create_passes_drop_path_rate_to_the_deits_only():
+  """``models.create(..., drop_path_rate=r)``: timm's ``create_model(name, drop_path_rate=r)``
+  for the DeiTs (rates ``r * i / 11`` over the 12 blocks, the last ``r``), refused for models
+  without stochastic depth and outside [0, 1]."""
+  module = models.create('deit3_small_patch16_224', num_classes=5, drop_path_rate=0.1)
+  assert module == vit.deit('deit3_small_patch16_224', 5, drop_path_rate=0.1)
+  assert (module.drop_path_rate, module.depth, module.init_values) == (0.1, 12, 1e-6)
+  assert models.create('deit3_small_patch16_224', num_classes=5).drop_path_rate == 0.0
+  # What the rate does in the model's blocks: test_drop_path_acts_on_the_residual_branches_of_
+  # the_model (the same VisionTransformer at toy sizes).
+  with pytest.raises(ValueError, match=r"'resnet18' has no stochastic depth.*leave it 0"):
+    models.create('resnet18', num_classes=5, drop_path_rate=0.1)
+  with pytest.raises(ValueError, match=r'drop_path_rate must be in \[0, 1\], got 1.5'):
+    models.create('deit_tiny_patch16_224', num_classes=5, drop_path_rate=1.5)
 
 
 # Every registered DeiT / DeiT III: timm's sizes (timm/models/deit.py constructors).

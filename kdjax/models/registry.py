@@ -92,7 +92,7 @@ def _lookup(name: str) -> tuple[Builder, tuple[int, int, int]]:
 
 
 def create(name: str, *, num_classes: int, dtype: Dtype = jnp.float32,
-           conv_batch_chunks: int = 1) -> nn.Module:
+           conv_batch_chunks: int = 1, drop_path_rate: float = 0.0) -> nn.Module:
   """Returns the Linen module ``name`` (e.g. ``'resnet32x4'``, ``'wrn_40_2'``, ``'resnet18'``).
 
   Args:
@@ -104,15 +104,27 @@ def create(name: str, *, num_classes: int, dtype: Dtype = jnp.float32,
       slices of the batch (``kdjax.models.layers.batch_chunked_conv``): the same result and
       the same parameters; faster on CPU for large activations. A batch it does not divide is
       convolved whole.
+    drop_path_rate: stochastic depth of the DeiT / DeiT III models (``DEIT_CONFIGS``): the
+      rate of the last block, timm's ``drop_path_rate`` (``kdjax.models.vit``); 0 (the
+      default) for every other model, which has none.
 
   Raises:
-    ValueError: unknown name (the message lists the known ones), ``num_classes < 1`` or
-      ``conv_batch_chunks < 1``.
+    ValueError: unknown name (the message lists the known ones), ``num_classes < 1``,
+      ``conv_batch_chunks < 1``, or a ``drop_path_rate`` outside [0, 1] or given to a model
+      without stochastic depth.
   """
   builder, _ = _lookup(name)
   if not isinstance(num_classes, int) or num_classes < 1:
     raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-  return builder(num_classes, dtype, layers.check_conv_batch_chunks(conv_batch_chunks))
+  chunks = layers.check_conv_batch_chunks(conv_batch_chunks)
+  if not drop_path_rate:
+    return builder(num_classes, dtype, chunks)
+  if name not in DEIT_CONFIGS:
+    raise ValueError(f"model {name!r} has no stochastic depth: drop_path_rate is for "
+                     f"{', '.join(DEIT_CONFIGS)}; leave it 0 for {name!r}")
+  if not 0.0 <= drop_path_rate <= 1.0:
+    raise ValueError(f"drop_path_rate must be in [0, 1], got {drop_path_rate}")
+  return builder(num_classes, dtype, chunks, drop_path_rate=float(drop_path_rate))
 
 
 def input_shape(name: str) -> tuple[int, int, int]:
