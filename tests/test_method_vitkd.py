@@ -1,5 +1,7 @@
 """ViTKD (Yang et al. 2022; yzd-v/cls_KD): the losses and the term against a PyTorch reference,
-a hand-computed case, its configuration, and one training run (1 vs 2 devices, exact resume).
+a hand-computed case and its configuration. Its training runs (1 vs 2 devices, exact resume, its
+parameters' initialisation) are in ``test_deit_training.py`` (WTTM+ViTKD on the DeiT recipe) and
+its assembled train step against cls_KD's in ``test_reference_step_vitkd.py``.
 
 The reference is ``_TorchViTKD`` below, written from cls_KD ``mmcls/models/dis_losses/vitkd.py``
 (``ViTKDLoss``): per-block linear projections of the shallow tokens and one of the deep tokens
@@ -18,7 +20,6 @@ changes the losses by > 1e-2). The gradients are sums of the same size: 1e-4 of 
 entry.
 """
 
-import math
 
 import jax
 import jax.numpy as jnp
@@ -27,12 +28,10 @@ import optax
 import pytest
 
 from kdjax import config as config_lib
-from kdjax import convert
 from kdjax import feature_losses
 from kdjax import methods
 from kdjax import models
 from kdjax import recipes
-from kdjax import train
 from kdjax.methods import nkd as nkd_lib
 from kdjax.methods import vitkd
 from tests import method_checks
@@ -256,51 +255,3 @@ def test_table_13_pair_builds_its_projections_and_generation_block():
       'mask_token': (1, 1, 384),
       'generation': {'conv0': {'kernel': (3, 3, 384, 384), 'bias': (384,)},
                      'conv1': {'kernel': (3, 3, 384, 384), 'bias': (384,)}}}
-
-
-@pytest.fixture(scope='module')
-def smoke_config(tmp_path_factory):
-  """ViTKD from a randomly initialised vit_toy teacher into vit_toy on 16x16 digits (16 patch
-  tokens), 2 epochs of 2 steps; the losses scaled up (alpha, beta) so that they move the
-  student as much as the CE does."""
-  teacher_dir = str(tmp_path_factory.mktemp('teacher') / 'vit_toy')
-  variables = models.init_variables(models.create('vit_toy', num_classes=10), jax.random.key(7),
-                                    (16, 16, 3))
-  convert.save_teacher(teacher_dir, 'vit_toy', 10, variables, source='random init (test)')
-  return method_checks.smoke(
-      'vitkd', 'vit_toy', 'vit_toy', dataset='digits', smoke=False, teacher_checkpoint=teacher_dir,
-      epochs=2, batch_size=16, drop_remainder=True, eval_batch_size=450, augment_flip=False,
-      validation_examples=1347 - 32, eval_split='test', eval_statistics=False,
-      optimizer='adamw', lr=1e-3, weight_decay=0.05, weight_decay_mask='no_bias_norm',
-      log_every=100, **{'vitkd.alpha': 1e-3, 'vitkd.beta': 1e-3})
-
-
-def test_trains_alike_on_one_and_two_devices_and_resumes_exactly(smoke_config, tmp_path):
-  config = smoke_config
-  run = train.prepare_run(config)
-  initial = run.program.init(np.uint32(config.seed), **train.init_data(run))
-  reference = method_checks.assert_resumes_exactly(
-      config, tmp_path, keys=('train_loss', 'train_vitkd_mimic', 'train_vitkd_generation',
-                              'test_top1'))
-  method_params = reference.state.params['method']['feature']
-  assert set(method_params) == {'mask_token', 'generation'}  # equal widths: no projection
-  start = initial.params['method']['feature']
-  np.testing.assert_array_equal(start['mask_token'], np.zeros((1, 1, 32)))  # torch.zeros
-  for conv in ('conv0', 'conv1'):  # PyTorch's default U(+-1/sqrt(fan_in)), fan_in = 9 * 32
-    for leaf in start['generation'][conv].values():
-      assert 0.8 / math.sqrt(288) < np.abs(np.asarray(leaf)).max() <= 1 / math.sqrt(288)
-  assert np.abs(np.asarray(method_params['mask_token'])).max() > 0  # trained from zeros
-  rows = method_checks.metric_rows(str(tmp_path / 'uninterrupted'))
-  assert all(r['train_vitkd_mimic'] > 0 and r['train_vitkd_generation'] > 0 for r in rows)
-  two = method_checks.run_on_devices({'vitkd': config}, 2, tmp_path)
-  assert two['devices'] == 2 and two['vitkd']['replicated']
-  one = {'state': _leaves(reference.state), 'initial': _leaves(initial), 'rows': rows}
-  # The mask is drawn from the step's sample key with the global batch shape, the same on any
-  # number of devices; the states agree as float32 guarantees (method_checks.RTOL, argued there).
-  method_checks.assert_same_runs(one, two['vitkd'])
-
-
-def _leaves(state):
-  """``{leaf path: array}`` of a state, as ``method_checks.run_on_devices`` returns them."""
-  return {jax.tree_util.keystr(p): np.asarray(x)
-          for p, x in jax.tree_util.tree_leaves_with_path(jax.device_get(state))}
