@@ -6,6 +6,7 @@ its two views) and compare with the logs, so that a mistake in how the loop pass
 around fails a test even when everything still runs.
 """
 
+import functools
 import json
 import logging
 import os
@@ -198,10 +199,12 @@ def _step_views(config, run, step, epoch=1):
   perm = batching.epoch_permutation(config.seed, epoch, run.source.num_train)
   idx = batching.batch_indices(perm, step, config.batch_size)
   keys = batching.example_keys(config.seed, epoch, step, len(idx))
-  batch = {'index': jnp.asarray(idx)}
-  weak, strong, labels = run.program.setup.views.train(
-      {'images': jnp.asarray(run.source.train.images), 'labels': jnp.asarray(run.source.train.labels)},
-      batch, keys, jnp.float32)
+  data = {'images': jnp.asarray(run.source.train.images),
+          'labels': jnp.asarray(run.source.train.labels)}
+  # One compiled program rather than op-by-op dispatch (each op compiled on its own on CPU).
+  weak, strong, labels = method_checks.run_once(
+      lambda data, batch, keys: run.program.setup.views.train(data, batch, keys, jnp.float32),
+      data, {'index': jnp.asarray(idx)}, keys)
   return weak, strong, labels, idx
 
 
@@ -213,15 +216,20 @@ def test_logged_epoch_means_are_example_weighted_over_unequal_batches(frozen_kd_
   state = result.state  # lr 0: the initial parameters, updated BN statistics unused in train mode
   variables = {'params': state.params['student'], 'batch_stats': state.batch_stats['student']}
   teacher_vars = teachers.load_variables(config, run.source.num_classes, run.source.image_shape)
-  per_step, sizes, hits = [], [], []
-  for step in range(run.steps):
-    weak, _, labels, idx = _step_views(config, run, step)
+
+  def loss_and_hits(variables, teacher_vars, weak, labels):
     z, _ = student.apply(variables, weak, train=True, mutable=['batch_stats'])
     v = teacher.apply(teacher_vars, weak, train=False)
     ce = config.ce_weight * jnp.mean(losses.cross_entropy(z, labels))
     kd = config.logit.weight * jnp.mean(losses.kd(z, v, temperature=config.logit.temperature))
-    per_step.append(float(ce + kd))
-    hits.append(float(jnp.mean(jnp.argmax(z, -1) == labels)))
+    return ce + kd, jnp.mean(jnp.argmax(z, -1) == labels)
+
+  per_step, sizes, hits = [], [], []
+  for step in range(run.steps):
+    weak, _, labels, idx = _step_views(config, run, step)
+    loss, hit = method_checks.run_once(loss_and_hits, variables, teacher_vars, weak, labels)
+    per_step.append(float(loss))
+    hits.append(float(hit))
     sizes.append(len(idx))
   assert sizes == [8, 8, 4]
   row = method_checks.metric_rows(workdir)[0]
@@ -263,15 +271,19 @@ def test_mlkd_strong_view_reaches_teacher_and_student(tmp_path):
   variables = {'params': init.params['student'], 'batch_stats': init.batch_stats['student']}
   teacher_vars = teachers.load_variables(c, run.source.num_classes, run.source.image_shape)
   weak, strong, labels, _ = _step_views(c, run, 0)
-  z_w, updated = model.apply(variables, weak, train=True, mutable=['batch_stats'])
-  z_s, _ = model.apply({'params': variables['params'], 'batch_stats': updated['batch_stats']},
-                       strong, train=True, mutable=['batch_stats'])
-  v_w = model.apply(teacher_vars, weak, train=False)
-  v_s = model.apply(teacher_vars, strong, train=False)
-  expected = losses.mlkd(z_w, z_s, v_w, v_s, labels, temperature=c.logit.temperature,
-                         ce_weight=c.ce_weight, kd_weight=c.logit.weight, standardize=False)
-  wrong = losses.mlkd(z_w, z_s, v_w, v_w, labels, temperature=c.logit.temperature,
-                      ce_weight=c.ce_weight, kd_weight=c.logit.weight, standardize=False)
+
+  def expected_and_wrong(variables, teacher_vars, weak, strong, labels):
+    z_w, updated = model.apply(variables, weak, train=True, mutable=['batch_stats'])
+    z_s, _ = model.apply({'params': variables['params'], 'batch_stats': updated['batch_stats']},
+                         strong, train=True, mutable=['batch_stats'])
+    v_w = model.apply(teacher_vars, weak, train=False)
+    v_s = model.apply(teacher_vars, strong, train=False)
+    mlkd = functools.partial(losses.mlkd, temperature=c.logit.temperature,
+                             ce_weight=c.ce_weight, kd_weight=c.logit.weight, standardize=False)
+    return mlkd(z_w, z_s, v_w, v_s, labels), mlkd(z_w, z_s, v_w, v_w, labels)
+
+  expected, wrong = method_checks.run_once(expected_and_wrong, variables, teacher_vars, weak,
+                                           strong, labels)
   row = method_checks.metric_rows(workdir)[0]
   for name in ('ce', 'kd', 'cc', 'bc'):
     assert row[f'train_{name}'] == pytest.approx(float(expected[name]), rel=1e-4), name
