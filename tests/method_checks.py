@@ -77,6 +77,12 @@ def assert_same_state(a: Any, b: Any) -> None:
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def state_leaves(state: Any) -> dict[str, np.ndarray]:
+  """``{leaf path: array}`` of an in-process state, as ``run_on_devices`` returns its runs'."""
+  return {jax.tree_util.keystr(p): np.asarray(x)
+          for p, x in jax.tree_util.tree_leaves_with_path(jax.device_get(state))}
+
+
 def assert_resumes_exactly(config: ml_collections.ConfigDict, tmp_path: Any,
                            keys: tuple[str, ...] = ('train_loss', 'test_top1', 'lr')) -> Any:
   """Uninterrupted vs stopped-after-epoch-1-and-resumed: same final state and metrics."""

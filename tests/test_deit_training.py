@@ -124,11 +124,6 @@ def test_the_smoke_cell_keeps_the_deit_recipe_and_its_pipeline(config, run):
   assert changed == 7, changed
 
 
-def _leaves(state):
-  """``{leaf path: array}`` of a state, as ``method_checks.run_on_devices`` returns them."""
-  return {jax.tree_util.keystr(p): np.asarray(x)
-          for p, x in jax.tree_util.tree_leaves_with_path(jax.device_get(state))}
-
 
 def _mmcls_lr(step, steps_per_epoch):
   """mmcls's LinearLR (start_factor 1e-3, per update over the warm-up epoch) then the cosine to
@@ -182,7 +177,8 @@ def test_trains_alike_on_one_and_two_devices_and_resumes_exactly(toy_config, tmp
 
   two = method_checks.run_on_devices({'deit': config}, 2, tmp_path)
   assert two['devices'] == 2 and two['deit']['replicated']
-  one = {'state': _leaves(state), 'initial': _leaves(initial), 'rows': rows}
+  one = {'state': method_checks.state_leaves(state),
+         'initial': method_checks.state_leaves(initial), 'rows': rows}
   # The host pipeline draws each example's crop and augmentation from (seed, epoch, index) and
   # the step its mixing, dropout and ViTKD mask from the global batch's keys, so both runs see
   # the same inputs; the states agree as float32 guarantees (method_checks.RTOL, argued there).

@@ -208,14 +208,27 @@ def test_max_logit_policy_feeds_its_per_example_temperature():
 
 
 @pytest.mark.slow
-def test_a_method_without_a_published_cell_builds_and_trains(tmp_path):
-  """A short real run of the trainer (resnet8 pair, 2 epochs of 2 steps) on a preset no recipe has."""
+def test_a_method_without_a_published_cell_trains_alike_on_one_and_two_devices_and_resumes(
+    tmp_path):
+  """A short real run of the trainer (resnet8 pair, 2 epochs of 2 steps) on a preset no recipe
+  has (NKD + LS): stopped after epoch 1 and resumed it ends as the uninterrupted run, and 2
+  simulated devices give the 1-device result (NKD's per-example terms are batch means of the
+  GLOBAL batch there too)."""
   from kdjax import train  # pylint: disable=import-outside-toplevel
-  config = method_checks.smoke('nkd_ls')
+  config = method_checks.smoke('nkd_ls', lr=0.005)  # near-linear steps: method_checks.RTOL
   assert config.method == 'nkd_ls'
-  train.train_and_evaluate(config, str(tmp_path / 'nkd'))
-  rows = method_checks.metric_rows(str(tmp_path / 'nkd'))
+  run = train.prepare_run(config)
+  initial = run.program.init(np.uint32(config.seed), **train.init_data(run))
+  reference = method_checks.assert_resumes_exactly(config, tmp_path,
+                                                   keys=('train_loss', 'train_kd', 'test_top1'))
+  rows = method_checks.metric_rows(str(tmp_path / 'uninterrupted'))
   assert [r['epoch'] for r in rows] == [1, 2]
   for row in rows:
     # Both parts of NKD are cross-entropies (>= 0): a positive, finite term was logged.
     assert np.isfinite(row['train_loss']) and 0 < row['train_kd'] < row['train_loss'], row
+  two = method_checks.run_on_devices({'nkd_ls': config}, 2, tmp_path)
+  assert two['devices'] == 2 and two['nkd_ls']['replicated']
+  one = {'state': method_checks.state_leaves(reference.state),
+         'initial': method_checks.state_leaves(initial), 'rows': rows}
+  method_checks.assert_same_runs(one, two['nkd_ls'])
+

@@ -35,11 +35,6 @@ def config(tmp_path_factory):
   return c
 
 
-def _leaves(state):
-  """``{leaf path: array}`` of a state, as ``method_checks.run_on_devices`` returns them."""
-  return {jax.tree_util.keystr(p): np.asarray(x)
-          for p, x in jax.tree_util.tree_leaves_with_path(jax.device_get(state))}
-
 
 @pytest.fixture(scope='module')
 def uninterrupted(config, tmp_path_factory):
@@ -49,7 +44,8 @@ def uninterrupted(config, tmp_path_factory):
   run = train.prepare_run(config)
   initial = run.program.init(np.uint32(config.seed), **train.init_data(run))
   result = train.train_and_evaluate(config, workdir)
-  return workdir, result, {'state': _leaves(result.state), 'initial': _leaves(initial),
+  return workdir, result, {'state': method_checks.state_leaves(result.state),
+                           'initial': method_checks.state_leaves(initial),
                            'rows': method_checks.metric_rows(workdir)}
 
 
