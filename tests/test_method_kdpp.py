@@ -210,9 +210,9 @@ def test_preset_recipe_and_checks():
 
 
 @pytest.mark.slow
-def test_srrl_and_kdpp_train_alike_on_one_and_two_devices_and_kdpp_resumes_exactly(tmp_path):
-  """Smoke runs of resnet8 -> resnet8, one subprocess per device count; then KD++ stopped after
-  epoch 1 (its class sums accumulated, the KD warm-up at 0) and resumed ends as the
+def test_srrl_and_kdpp_train_alike_on_one_and_two_devices_and_resume_exactly(tmp_path):
+  """Smoke runs of resnet8 -> resnet8, one subprocess per device count; then each stopped after
+  epoch 1 (KD++: its class sums accumulated, the KD warm-up at 0) and resumed ends as the
   uninterrupted run. (KD++'s embedding transform, for teachers of another width, is checked
   against PyTorch above and traced in the Table 5 cells' train steps, tests/test_cells_build.py.)"""
   configs = {'srrl': method_checks.smoke('srrl', lr=0.005),
@@ -227,4 +227,5 @@ def test_srrl_and_kdpp_train_alike_on_one_and_two_devices_and_kdpp_resumes_exact
   print('largest difference / allowed:', margins)
   sums = [value for key, value in one['kdpp']['state'].items() if 'class_sums' in key]
   assert len(sums) == 1 and np.any(sums[0] != 0)  # the first epoch's teacher embeddings
-  method_checks.assert_resumes_exactly(configs['kdpp'], tmp_path)
+  for name, config in configs.items():
+    method_checks.assert_resumes_exactly(config, tmp_path / name)
