@@ -20,6 +20,7 @@ from kdjax.data import imagenet
 from kdjax.data import sources
 from kdjax.recipes import core
 from kdjax.recipes import deit
+from tests import torch_models
 
 K = 10
 
@@ -29,17 +30,6 @@ def _images(seed=0, shape=(3, 24, 20, 3)):
 
 
 # ----------------------------------------------------------------------------- label smoothing
-def _mmcls_label_smooth_loss(logits, soft_or_hard, eps):
-  """mmcls LabelSmoothLoss(mode='original') (yzd-v/cls_KD mmcls/models/losses/label_smooth_loss.py):
-  one-hot (or the batch augments' mixed scores) * (1 - eps) + eps / K, then soft CE, per example."""
-  z = torch.as_tensor(logits, dtype=torch.float64)
-  target = torch.as_tensor(soft_or_hard)
-  if target.ndim == 1:
-    target = torch.nn.functional.one_hot(target.long(), z.shape[1])
-  smooth = target.double() * (1 - eps) + eps / z.shape[1]
-  return -(smooth * torch.log_softmax(z, dim=1)).sum(dim=1).numpy()
-
-
 @pytest.mark.parametrize('lam', [1.0, 0.37])
 def test_label_smoothing_on_mixed_targets_is_mmcls_label_smooth_loss(lam):
   rng = np.random.default_rng(1)
@@ -50,7 +40,9 @@ def test_label_smoothing_on_mixed_targets_is_mmcls_label_smooth_loss(lam):
   mixed = lam * np.eye(K)[labels] + (1 - lam) * np.eye(K)[labels[::-1]]
   ours = losses.soft_cross_entropy(logits, augment.mix_targets(labels, K, lam, 0.1))
   # float32 log-softmax of logits of size ~10 vs float64: ~1e-6 relative.
-  np.testing.assert_allclose(ours, _mmcls_label_smooth_loss(logits, mixed, 0.1), rtol=1e-5,
+  mmcls = torch_models.label_smooth_loss(torch.as_tensor(logits, dtype=torch.float64),
+                                         torch.as_tensor(mixed), 0.1).numpy()
+  np.testing.assert_allclose(ours, mmcls, rtol=1e-5,
                              atol=1e-6)
   # torch's own label smoothing of probability targets is the same formula.
   torch_ce = torch.nn.functional.cross_entropy(

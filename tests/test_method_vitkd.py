@@ -3,7 +3,7 @@ a hand-computed case and its configuration. Its training runs (1 vs 2 devices, e
 parameters' initialisation) are in ``test_deit_training.py`` (WTTM+ViTKD on the DeiT recipe) and
 its assembled train step against cls_KD's in ``test_reference_step_vitkd.py``.
 
-The reference is ``_TorchViTKD`` below, written from cls_KD ``mmcls/models/dis_losses/vitkd.py``
+The reference is ``tests/torch_models.py``'s ``ViTKDLoss``, written from cls_KD ``mmcls/models/dis_losses/vitkd.py``
 (``ViTKDLoss``): per-block linear projections of the shallow tokens and one of the deep tokens
 (identity when the widths match), the MAE-style random masking (argsort of noise, keep the first
 ``int(N * (1 - lambda))``, concatenate mask tokens, unshuffle with ``gather``), the generation
@@ -35,6 +35,7 @@ from kdjax import recipes
 from kdjax.methods import nkd as nkd_lib
 from kdjax.methods import vitkd
 from tests import method_checks
+from tests import torch_models
 
 torch = pytest.importorskip('torch')
 
@@ -42,44 +43,6 @@ optax_ce = optax.softmax_cross_entropy_with_integer_labels
 RTOL = 1e-4  # float32 vs float64 (module docstring)
 B, N = 3, 16
 LAMBDA = 0.6
-
-
-class _TorchViTKD(torch.nn.Module):
-  """cls_KD ``ViTKDLoss`` (float64), with the mask fixed through its noise; returns both parts."""
-
-  def __init__(self, student_dims, teacher_dims, alpha, beta, lam):
-    super().__init__()
-    self.alpha, self.beta, self.lam = alpha, beta, lam
-    self.align2 = self.align = None
-    if student_dims != teacher_dims:
-      self.align2 = torch.nn.ModuleList(
-          [torch.nn.Linear(student_dims, teacher_dims) for _ in range(2)])
-      self.align = torch.nn.Linear(student_dims, teacher_dims)
-    self.mask_token = torch.nn.Parameter(torch.zeros(1, 1, teacher_dims))
-    self.generation = torch.nn.Sequential(
-        torch.nn.Conv2d(teacher_dims, teacher_dims, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(teacher_dims, teacher_dims, 3, padding=1))
-
-  def forward(self, low_s, low_t, high_s, high_t, noise):
-    b = low_s.shape[0]
-    if self.align2 is not None:
-      low_s = torch.stack([self.align2[i](low_s[:, i]) for i in range(2)], dim=1)
-    loss_lr = torch.sum((low_s - low_t) ** 2) / b * self.alpha
-    x = self.align(high_s) if self.align is not None else high_s
-    _, n, d = x.shape
-    keep = int(n * (1 - self.lam))
-    ids_shuffle = torch.argsort(noise, dim=1)
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    x_keep = torch.gather(x, 1, ids_shuffle[:, :keep, None].repeat(1, 1, d))
-    mask = torch.ones(b, n, dtype=x.dtype)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
-    x = torch.cat([x_keep, self.mask_token.repeat(b, n - keep, 1)], dim=1)
-    x = torch.gather(x, 1, ids_restore[..., None].repeat(1, 1, d))
-    side = int(n ** 0.5)
-    x = self.generation(x.reshape(b, side, side, d).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
-    loss_gen = torch.sum((x * mask[..., None] - high_t * mask[..., None]) ** 2)
-    return loss_lr, loss_gen / b * self.beta / self.lam
 
 
 def _variables(reference):
@@ -92,12 +55,12 @@ def _variables(reference):
             'bias': layer.bias.detach().numpy()}
 
   params = {'mask_token': reference.mask_token.detach().numpy(),
-            'generation': {'conv0': conv(reference.generation[0]),
-                           'conv1': conv(reference.generation[2])}}
-  if reference.align is not None:
-    params['deep_projection'] = dense(reference.align)
+            'generation': {'conv0': conv(reference.generation.conv0),
+                           'conv1': conv(reference.generation.conv1)}}
+  if reference.projected:
+    params['deep_projection'] = dense(reference.deep_projection)
     for i in range(2):
-      params[f'shallow_projection_{i}'] = dense(reference.align2[i])
+      params[f'shallow_projection_{i}'] = dense(getattr(reference, f'shallow_projection_{i}'))
   return {'params': jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)}
 
 
@@ -117,7 +80,8 @@ def test_term_matches_the_reference_losses_and_gradients(student_dim, teacher_di
   tokens (int(16 * 0.4) = 6 kept), so dividing by the fraction masked would show."""
   rng = np.random.default_rng(0)
   torch.manual_seed(0)
-  reference = _TorchViTKD(student_dim, teacher_dim, alpha=0.7, beta=0.3, lam=LAMBDA).double()
+  reference = torch_models.ViTKDLoss(student_dim, teacher_dim, alpha=0.7, beta=0.3,
+                                     lam=LAMBDA).double()
   with torch.no_grad():
     reference.mask_token.normal_()
   student = [rng.normal(size=(B, 1 + N, student_dim)) for _ in range(3)]
@@ -138,8 +102,9 @@ def test_term_matches_the_reference_losses_and_gradients(student_dim, teacher_di
   low_s = torch.tensor(np.stack([s[:, 1:] for s in student[:2]], axis=1), requires_grad=True)
   high_s = torch.tensor(student[-1][:, 1:], requires_grad=True)
   noise = torch.tensor(mask + 0.5 * rng.uniform(size=mask.shape))  # kept < 0.5 <= masked
-  loss_lr, loss_gen = reference(low_s, torch.tensor(np.stack([t[:, 1:] for t in teacher[:2]], 1)),
-                                high_s, torch.tensor(teacher[-1][:, 1:]), noise)
+  loss_lr, loss_gen = reference(low_s, high_s,
+                                torch.tensor(np.stack([t[:, 1:] for t in teacher[:2]], 1)),
+                                torch.tensor(teacher[-1][:, 1:]), noise)
   (loss_lr + loss_gen).backward()
   np.testing.assert_allclose(got['vitkd_mimic'], loss_lr.item(), rtol=RTOL)
   np.testing.assert_allclose(got['vitkd_generation'], loss_gen.item(), rtol=RTOL)

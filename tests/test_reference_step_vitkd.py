@@ -71,7 +71,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from kdjax import config as config_lib
 from kdjax import convert
@@ -136,54 +135,6 @@ def drawn_masks(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- reference
-class ViTKDLoss(nn.Module):
-  """cls_KD ``ViTKDLoss`` for different widths (``align2`` / ``align`` present), attributes
-  named as kdjax's ``feature`` tree; the mask is given (True: masked) and applied through the
-  reference's noise-argsort masking (``random_masking``), with noise that puts the kept tokens
-  first (the order within each group changes nothing: ``ids_restore`` undoes it)."""
-
-  def __init__(self, student_dim, teacher_dim, *, alpha, beta, lam):
-    super().__init__()
-    self.alpha, self.beta, self.lam = alpha, beta, lam
-    self.shallow_projection_0 = nn.Linear(student_dim, teacher_dim)  # align2[0]
-    self.shallow_projection_1 = nn.Linear(student_dim, teacher_dim)  # align2[1]
-    self.deep_projection = nn.Linear(student_dim, teacher_dim)  # align
-    self.mask_token = nn.Parameter(torch.zeros(1, 1, teacher_dim))
-    self.generation = nn.Module()
-    self.generation.conv0 = nn.Conv2d(teacher_dim, teacher_dim, 3, padding=1)
-    self.generation.conv1 = nn.Conv2d(teacher_dim, teacher_dim, 3, padding=1)
-
-  def forward(self, low_s, high_s, low_t, high_t, masked):
-    """``(loss_lr, loss_gen)``; ``low_*`` ``[B, 2, N, D]``, ``high_*`` ``[B, N, D]``."""
-    b = low_s.shape[0]
-    xc = torch.stack([self.shallow_projection_0(low_s[:, 0]),
-                      self.shallow_projection_1(low_s[:, 1])], dim=1)
-    loss_lr = torch.sum((xc - low_t) ** 2) / b * self.alpha
-    x = self.deep_projection(high_s)
-    _, n, d = x.shape
-    keep = int(n * (1 - self.lam))
-    noise = masked.to(x.dtype) + torch.arange(n, dtype=x.dtype) / (2 * n)
-    ids_shuffle = torch.argsort(noise, dim=1)
-    ids_restore = torch.argsort(ids_shuffle, dim=1)
-    x_keep = torch.gather(x, 1, ids_shuffle[:, :keep, None].repeat(1, 1, d))
-    mask = torch.ones(b, n, dtype=x.dtype)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)[..., None]
-    x = torch.cat([x_keep, self.mask_token.repeat(b, n - keep, 1)], dim=1)
-    x = torch.gather(x, 1, ids_restore[..., None].repeat(1, 1, d))
-    side = int(n ** 0.5)
-    x = x.reshape(b, side, side, d).permute(0, 3, 1, 2)
-    x = self.generation.conv1(F.relu(self.generation.conv0(x))).flatten(2).transpose(1, 2)
-    loss_gen = torch.sum((x * mask - high_t * mask) ** 2) / b * self.beta / self.lam
-    return loss_lr, loss_gen
-
-
-def label_smooth_loss(logits, target, eps):
-  """mmcls ``LabelSmoothLoss(mode='original')``: soft CE against ``(1 - eps) onehot + eps / K``."""
-  smooth = F.one_hot(target, logits.shape[1]).to(logits.dtype) * (1 - eps) + eps / logits.shape[1]
-  return -(smooth * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
-
 def decay_groups(named_params, weight_decay):
   """open-mmlab/mmengine ``mmengine/optim/optimizer/default_constructor.py``
   (``DefaultOptimWrapperConstructor.add_params``) with the DeiT ``paramwise_cfg``: a parameter
@@ -229,8 +180,9 @@ def reference_steps(config, source, student, teacher, distill, masks, lr):
       tokens_t = teacher.forward_tokens(x)
     low_s, low_t = (torch.stack([t[0][:, 1:], t[1][:, 1:]], dim=1) for t in (tokens_s, tokens_t))
     loss_lr, loss_gen = distill(low_s, tokens_s[-1][:, 1:], low_t, tokens_t[-1][:, 1:],
-                                torch.from_numpy(masks[step]))
-    terms = {'ce': config.ce_weight * label_smooth_loss(logits, target, config.label_smoothing),
+                                torch_models.kept_first_noise(torch.from_numpy(masks[step])))
+    terms = {'ce': config.ce_weight * torch_models.label_smooth_loss(
+        logits, target, config.label_smoothing).mean(),
              'vitkd_mimic': config.feature.weight * loss_lr,
              'vitkd_generation': config.feature.weight * loss_gen}
     loss = sum(terms.values())
@@ -245,7 +197,7 @@ def reference_steps(config, source, student, teacher, distill, masks, lr):
   return history
 
 
-def reference_modules(config, seed: int) -> tuple[nn.Module, nn.Module, ViTKDLoss]:
+def reference_modules(config, seed: int) -> tuple[nn.Module, nn.Module, nn.Module]:
   """The student, the teacher (``torch_models.randomize_vit``) and the ViTKD module (PyTorch's
   default initialisation), built under ``seed``.
 
@@ -258,8 +210,8 @@ def reference_modules(config, seed: int) -> tuple[nn.Module, nn.Module, ViTKDLos
       *SIZES[STUDENT], num_classes=NUM_CLASSES, image=IMAGE, patch=PATCH))
   teacher = torch_models.randomize_vit(torch_models.VisionTransformer(
       *SIZES[TEACHER], num_classes=NUM_CLASSES, image=IMAGE, patch=PATCH))
-  distill = ViTKDLoss(SIZES[STUDENT][0], SIZES[TEACHER][0], alpha=config.vitkd.alpha,
-                      beta=config.vitkd.beta, lam=config.vitkd.mask_ratio)
+  distill = torch_models.ViTKDLoss(SIZES[STUDENT][0], SIZES[TEACHER][0], alpha=config.vitkd.alpha,
+                                   beta=config.vitkd.beta, lam=config.vitkd.mask_ratio)
   with torch.no_grad():
     for p in (student.cls_token, student.pos_embed, distill.mask_token):
       p.normal_()

@@ -606,3 +606,69 @@ BUILDERS = {
 def build(name: str, num_classes: int) -> nn.Module:
   """The PyTorch reference model ``name`` (float32, reference initialisation, train mode)."""
   return BUILDERS[name](num_classes)
+
+
+class ViTKDLoss(nn.Module):
+  """yzd-v/cls_KD ``ViTKDLoss`` (``mmcls/models/dis_losses/vitkd.py``), its modules named as
+  kdjax's ``feature`` tree (``shallow_projection_{0,1}`` = ``align2``, ``deep_projection`` =
+  ``align``, present when the widths differ; ``generation.conv0/conv1``), so that
+  ``kdjax.convert``'s rule maps its state dict. ``forward(low_s, high_s, low_t, high_t, noise)``
+  (``low_*`` ``[B, 2, N, D]``: blocks 0 and 1; ``high_*`` ``[B, N, D]``; class tokens dropped)
+  returns ``(loss_lr, loss_gen)``; ``noise`` ``[B, N]`` is the reference's ``random_masking``
+  noise, whose ``N - int(N (1 - lam))`` largest entries mark the masked tokens
+  (``kept_first_noise`` makes it from a mask)."""
+
+  def __init__(self, student_dim, teacher_dim, *, alpha, beta, lam):
+    super().__init__()
+    self.alpha, self.beta, self.lam = alpha, beta, lam
+    self.projected = student_dim != teacher_dim
+    if self.projected:
+      self.shallow_projection_0 = nn.Linear(student_dim, teacher_dim)  # align2[0]
+      self.shallow_projection_1 = nn.Linear(student_dim, teacher_dim)  # align2[1]
+      self.deep_projection = nn.Linear(student_dim, teacher_dim)  # align
+    self.mask_token = nn.Parameter(torch.zeros(1, 1, teacher_dim))
+    self.generation = nn.Module()
+    self.generation.conv0 = nn.Conv2d(teacher_dim, teacher_dim, 3, padding=1)
+    self.generation.conv1 = nn.Conv2d(teacher_dim, teacher_dim, 3, padding=1)
+
+  def forward(self, low_s, high_s, low_t, high_t, noise):
+    b = low_s.shape[0]
+    if self.projected:
+      low_s = torch.stack([self.shallow_projection_0(low_s[:, 0]),
+                           self.shallow_projection_1(low_s[:, 1])], dim=1)
+      high_s = self.deep_projection(high_s)
+    loss_lr = torch.sum((low_s - low_t) ** 2) / b * self.alpha
+    x = high_s
+    _, n, d = x.shape
+    keep = int(n * (1 - self.lam))
+    ids_shuffle = torch.argsort(noise, dim=1)
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    x_keep = torch.gather(x, 1, ids_shuffle[:, :keep, None].repeat(1, 1, d))
+    mask = torch.ones(b, n, dtype=x.dtype)
+    mask[:, :keep] = 0
+    mask = torch.gather(mask, 1, ids_restore)[..., None]
+    x = torch.cat([x_keep, self.mask_token.repeat(b, n - keep, 1)], dim=1)
+    x = torch.gather(x, 1, ids_restore[..., None].repeat(1, 1, d))
+    side = int(n ** 0.5)
+    x = x.reshape(b, side, side, d).permute(0, 3, 1, 2)
+    x = self.generation.conv1(F.relu(self.generation.conv0(x))).flatten(2).transpose(1, 2)
+    loss_gen = torch.sum((x * mask - high_t * mask) ** 2) / b * self.beta / self.lam
+    return loss_lr, loss_gen
+
+
+def kept_first_noise(masked: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+  """``ViTKDLoss`` noise that masks exactly ``masked`` (bool ``[B, N]``, True: masked): kept
+  tokens below masked ones (the order within each group changes nothing: ``ids_restore``
+  undoes it)."""
+  n = masked.shape[1]
+  return masked.to(dtype) + torch.arange(n, dtype=dtype) / (2 * n)
+
+
+def label_smooth_loss(logits: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+  """mmcls ``LabelSmoothLoss(mode='original')`` per example (yzd-v/cls_KD
+  ``mmcls/models/losses/label_smooth_loss.py``): the one-hot labels (or the batch augments' mixed
+  scores ``[B, K]``) times ``1 - eps`` plus ``eps / K``, then the soft cross-entropy."""
+  if target.ndim == 1:
+    target = F.one_hot(target.long(), logits.shape[1])
+  smooth = target.to(logits.dtype) * (1 - eps) + eps / logits.shape[1]
+  return -(smooth * F.log_softmax(logits, dim=1)).sum(dim=1)
